@@ -1,0 +1,149 @@
+"""Service blueprints (stacks/<name>.yaml): defaults a manifest extends.
+
+A manifest with `spec.blueprint: web-app` starts from the blueprint's `spec`
+and overrides it: mappings merge key by key, lists of named items merge by
+`name` (an item the manifest names again is merged into the blueprint's,
+new names are appended), anything else the manifest sets wins.
+
+Every merged value remembers which file wrote it, so an error in a merged
+manifest points at the agency's line, or at the blueprint's line when the
+blueprint is at fault.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .config import ConfigRepo
+from .errors import InputError, Problem, SourceLocation, did_you_mean, one_of
+from .yamlsource import Locator, YamlDocument, load_yaml_file
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    name: str
+    description: str
+    spec: dict
+    document: YamlDocument
+
+    @property
+    def file(self) -> str:
+        return self.document.file
+
+
+def blueprint_names(config: ConfigRepo) -> list[str]:
+    names: set[str] = set()
+    for d in config.search_dirs("stacks"):
+        names.update(p.stem for p in d.glob("*.yaml"))
+    return sorted(names)
+
+
+_cache: dict[tuple, Blueprint] = {}
+
+
+def load_blueprint(config: ConfigRepo, name: str, where: SourceLocation | None = None) -> Blueprint:
+    path = config.find_file("stacks", f"{name}.yaml")
+    if path is None:
+        choices = blueprint_names(config)
+        raise InputError([Problem(f"unknown blueprint '{name}'", "spec.blueprint", where, code="reference",
+                                  hint="; ".join(filter(None, [did_you_mean(name, choices), one_of(choices)])))])
+    stamp = (str(path), path.stat().st_mtime_ns)
+    if stamp in _cache:
+        return _cache[stamp]
+    doc = load_yaml_file(path)
+    data = doc.data
+    problems = []
+    if not isinstance(data, dict):
+        problems.append(Problem("a blueprint must be a mapping with name, description and spec", "",
+                                doc.locate(()), code="blueprint"))
+    else:
+        for key in data:
+            if key not in ("name", "description", "spec"):
+                problems.append(Problem(f"unknown field '{key}'", key, doc.locate((key,), key=True),
+                                        code="blueprint", hint="allowed: name, description, spec"))
+        if data.get("name") != name:
+            problems.append(Problem(f"blueprint file {path.name} must have name: {name}", "name",
+                                    doc.locate(("name",)), code="blueprint"))
+        if not isinstance(data.get("spec"), dict):
+            problems.append(Problem("spec must be a mapping of manifest spec defaults", "spec",
+                                    doc.locate(("spec",)), code="blueprint"))
+    if problems:
+        raise InputError(problems)
+    bp = Blueprint(name, str(data.get("description", "")).strip(), data["spec"], doc)
+    _cache[stamp] = bp
+    return bp
+
+
+class MergedLocator:
+    """Locates paths of merged data in whichever document wrote them."""
+
+    def __init__(self) -> None:
+        self.origins: dict[tuple, tuple[Locator, tuple]] = {}
+
+    def locate(self, path: Sequence[str | int], *, key: bool = False) -> SourceLocation:
+        path = tuple(path)
+        for i in range(len(path), -1, -1):
+            origin = self.origins.get(path[:i])
+            if origin is not None:
+                doc, src_path = origin
+                return doc.locate(src_path + path[i:], key=key)
+        raise LookupError(path)  # pragma: no cover - the root is always recorded
+
+
+def _named_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, dict) and "name" in v for v in value)
+
+
+def merge(base: Any, over: Any, base_doc: Locator, over_doc: Locator, base_path: tuple, over_path: tuple,
+          out_path: tuple, loc: MergedLocator) -> Any:
+    """`over` merged onto `base`; records in `loc` where each part of the result came from."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        loc.origins[out_path] = (over_doc, over_path)
+        out: dict[str, Any] = {}
+        for k, v in base.items():
+            if k in over:
+                out[k] = merge(v, over[k], base_doc, over_doc, base_path + (k,), over_path + (k,),
+                               out_path + (k,), loc)
+            else:
+                out[k] = v
+                loc.origins[out_path + (k,)] = (base_doc, base_path + (k,))
+        for k, v in over.items():
+            if k not in base:
+                out[k] = v
+                loc.origins[out_path + (k,)] = (over_doc, over_path + (k,))
+        return out
+    if _named_list(base) and _named_list(over):
+        loc.origins[out_path] = (over_doc, over_path)
+        over_index = {item["name"]: i for i, item in enumerate(over)}
+        result: list[Any] = []
+        for i, item in enumerate(base):
+            j = over_index.pop(item["name"], None)
+            n = len(result)
+            if j is None:
+                result.append(item)
+                loc.origins[out_path + (n,)] = (base_doc, base_path + (i,))
+            else:
+                result.append(merge(item, over[j], base_doc, over_doc, base_path + (i,), over_path + (j,),
+                                    out_path + (n,), loc))
+        for j, item in enumerate(over):
+            if item["name"] in over_index:
+                loc.origins[out_path + (len(result),)] = (over_doc, over_path + (j,))
+                result.append(item)
+        return result
+    loc.origins[out_path] = (over_doc, over_path)
+    return over
+
+
+def apply_blueprint(doc: YamlDocument, config: ConfigRepo) -> tuple[Any, Locator]:
+    """The manifest data with its blueprint's defaults merged in, and a locator for it."""
+    data = doc.data
+    spec = data.get("spec") if isinstance(data, dict) else None
+    name = spec.get("blueprint") if isinstance(spec, dict) else None
+    if not isinstance(name, str):
+        return data, doc
+    bp = load_blueprint(config, name, doc.locate(("spec", "blueprint")))
+    loc = MergedLocator()
+    loc.origins[()] = (doc, ())
+    merged = dict(data)
+    merged["spec"] = merge(bp.spec, spec, bp.document, doc, ("spec",), ("spec",), ("spec",), loc)
+    return merged, loc

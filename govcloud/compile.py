@@ -1,0 +1,174 @@
+"""Compile a checked Manifest for a site into a ResourcePlan (pure, offline).
+
+One PlannedResource per OpenStack resource deploy will create, named
+`<agency>-<env>-<service>-<part>` and labelled with agency, service,
+environment, cost center, classification and the govcloud version.
+Servers are numbered from 1 (`web-1`, `web-2`) so that growing a count
+adds servers without renaming the existing ones.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Callable
+
+from . import __version__
+from .config import ConfigRepo
+from .errors import SourceLocation
+from .inventory import Agency, Site
+from .manifest import Manifest
+from .plan import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
+from .userdata import render_user_data
+
+NETWORK = "openstack:networking/network:Network"
+SUBNET = "openstack:networking/subnet:Subnet"
+ROUTER = "openstack:networking/router:Router"
+ROUTER_INTERFACE = "openstack:networking/routerInterface:RouterInterface"
+SECGROUP = "openstack:networking/secGroup:SecGroup"
+SECGROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
+PORT = "openstack:networking/port:Port"
+FLOATING_IP = "openstack:networking/floatingIp:FloatingIp"
+FLOATING_IP_ASSOCIATE = "openstack:networking/floatingIpAssociate:FloatingIpAssociate"
+INSTANCE = "openstack:compute/instance:Instance"
+SERVER_GROUP = "openstack:compute/serverGroup:ServerGroup"
+KEYPAIR = "openstack:compute/keypair:Keypair"
+VOLUME = "openstack:blockstorage/volume:Volume"
+VOLUME_ATTACH = "openstack:compute/volumeAttach:VolumeAttach"
+CONTAINER = "openstack:objectstorage/container:Container"
+
+STATEFUL_TYPES = frozenset({VOLUME, CONTAINER})
+
+_freeze = MappingProxyType
+
+
+def service_tags(manifest: Manifest) -> dict[str, str]:
+    md = manifest.metadata
+    tags = {
+        "govcloud:agency": md.agency,
+        "govcloud:service": md.name,
+        "govcloud:environment": md.environment,
+        "govcloud:classification": md.classification,
+        "govcloud:version": __version__,
+    }
+    if md.cost_center:
+        tags["govcloud:cost-center"] = md.cost_center
+    if md.owner:
+        tags["govcloud:owner"] = md.owner
+    return tags
+
+
+def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigRepo,
+                 locate: Callable[..., SourceLocation] | None = None, manifest_file: str = "") -> ResourcePlan:
+    md, spec = manifest.metadata, manifest.spec
+    svc = ServiceRef(agency=md.agency, environment=md.environment, service=md.name, site=site.name,
+                     cloud=site.cloud, region=site.region, project=agency.project)
+    prefix = svc.prefix
+    tags = service_tags(manifest)
+    tag_list = [f"{k}={v}" for k, v in tags.items()]  # Neutron tags are plain strings
+    out: list[PlannedResource] = []
+
+    def add(key: str, type_: str, part: str, inputs: dict[str, Any], source: str, *, stateful: bool = False,
+            meters: dict[str, Decimal] | None = None, depends_on: tuple[str, ...] = (), named: bool = True) -> str:
+        """Record one resource; `named` ones carry their OpenStack name as the `name` input."""
+        name = f"{prefix}-{part}"
+        out.append(PlannedResource(key=key, type=type_, name=name,
+                                   inputs=_freeze({"name": name, **inputs} if named else inputs),
+                                   source=source, stateful=stateful, depends_on=depends_on,
+                                   meters=_freeze(meters or {})))
+        return key
+
+    # -- networking
+    add("network", NETWORK, "net", {"admin_state_up": True, "tags": tag_list}, "spec.network")
+    add("subnet", SUBNET, "subnet", {"network_id": Ref("network"), "cidr": spec.network.cidr, "ip_version": 4,
+                                     "enable_dhcp": True, "tags": tag_list}, "spec.network.cidr")
+    add("router", ROUTER, "router", {"admin_state_up": True, "tags": tag_list,
+                                     "external_network_id": Lookup("network", site.external_network)},
+        "spec.network")
+    add("router-interface", ROUTER_INTERFACE, "router-if", {"router_id": Ref("router"), "subnet_id": Ref("subnet")},
+        "spec.network", named=False)
+    add("secgroup", SECGROUP, "sg", {"description": f"ingress of {prefix} (managed by govcloud)",
+                                     "delete_default_rules": True, "tags": tag_list}, "spec.network.ingress")
+    for ethertype in ("IPv4", "IPv6"):
+        add(f"secgroup-egress-{ethertype.lower()}", SECGROUP_RULE, f"sg-egress-{ethertype.lower()}",
+            {"security_group_id": Ref("secgroup"), "direction": "egress", "ethertype": ethertype,
+             "description": "default egress (govcloud)"}, "spec.network", named=False)
+    for i, rule in enumerate(spec.network.ingress):
+        inputs: dict[str, Any] = {
+            "security_group_id": Ref("secgroup"), "direction": "ingress",
+            "ethertype": "IPv6" if ":" in rule.from_ else "IPv4", "protocol": rule.protocol,
+            "remote_ip_prefix": rule.from_, "description": f"{rule.name} (govcloud)",
+        }
+        if rule.protocol != "icmp":
+            inputs["port_range_min"] = rule.port
+            inputs["port_range_max"] = rule.port_max or rule.port
+        add(f"secgroup-ingress-{rule.name}", SECGROUP_RULE, f"sg-{rule.name}", inputs,
+            f"spec.network.ingress[{i}]", named=False)
+
+    if spec.ssh_public_key:
+        add("keypair", KEYPAIR, "key", {"public_key": spec.ssh_public_key}, "spec.sshPublicKey")
+
+    # -- compute and block storage
+    for si, server in enumerate(spec.servers):
+        src = f"spec.servers[{si}]"
+        size = site.sizes[server.size]
+        image = site.images[server.image]
+        group_key = None
+        if server.count > 1:
+            group_key = add(f"server-group-{server.name}", SERVER_GROUP, f"{server.name}-group",
+                            {"policies": [site.server_group_policy]}, src)
+        for n in range(1, server.count + 1):
+            inst = f"{server.name}-{n}"
+            port_key = add(f"port-{inst}", PORT, f"{inst}-port", {
+                "network_id": Ref("network"), "admin_state_up": True,
+                "fixed_ips": [{"subnet_id": Ref("subnet")}],
+                "security_group_ids": [Ref("secgroup")], "tags": tag_list,
+            }, src, depends_on=("router-interface",))
+            metadata = {**tags, "govcloud:server": server.name, "govcloud:role": server.role,
+                        "govcloud:size": server.size, "govcloud:image": server.image}
+            where = locate(("spec", "servers", si, "role")) if locate else None
+            user_data = render_user_data(config, server.role, {
+                "hostname": f"{prefix}-{inst}", "server": server.name, "index": n, "count": server.count,
+                "role": server.role, "agency": md.agency, "service": md.name, "environment": md.environment,
+                "classification": md.classification, "os": image.os,
+                "health_check": server.health_check.model_dump() if server.health_check else None,
+                "volumes": [v.name for v in server.volumes],
+            }, where, f"{src}.role")
+            inputs = {
+                "flavor_name": size.flavor, "image_name": image.image,
+                "networks": [{"port": Ref(port_key)}], "metadata": metadata, "user_data": user_data,
+            }
+            if spec.ssh_public_key:
+                inputs["key_pair"] = Ref("keypair", "name")
+            if group_key:
+                inputs["scheduler_hints"] = [{"group": Ref(group_key)}]
+            server_key = add(f"server-{inst}", INSTANCE, inst, inputs, src, meters={
+                "vcpu": Decimal(size.vcpus), "ramGb": Decimal(size.ram_mb) / 1024})
+            for vi, vol in enumerate(server.volumes):
+                vsrc = f"{src}.volumes[{vi}]"
+                vtype = site.volume_types[vol.type]
+                vol_key = add(f"volume-{inst}-{vol.name}", VOLUME, f"{inst}-{vol.name}", {
+                    "size": vol.size_gb, "volume_type": vtype.name, "metadata": {**tags, "govcloud:server": inst},
+                    "description": f"{vol.name} of {prefix}-{inst} (govcloud)",
+                }, vsrc, stateful=True, meters={"volumeGb": Decimal(vol.size_gb)})
+                add(f"attach-{inst}-{vol.name}", VOLUME_ATTACH, f"{inst}-{vol.name}-attach",
+                    {"instance_id": Ref(server_key), "volume_id": Ref(vol_key)}, vsrc, named=False)
+            if server.public_ip:
+                fip_key = add(f"floating-ip-{inst}", FLOATING_IP, f"{inst}-fip", {
+                    "pool": site.external_network, "description": f"public IP of {prefix}-{inst} (govcloud)",
+                    "tags": tag_list}, f"{src}.publicIp", meters={"floatingIp": Decimal(1)}, named=False)
+                add(f"floating-ip-assoc-{inst}", FLOATING_IP_ASSOCIATE, f"{inst}-fip-assoc", {
+                    "floating_ip": Ref(fip_key, "address"), "port_id": Ref(port_key)},
+                    f"{src}.publicIp", depends_on=("router-interface",), named=False)
+
+    # -- object storage
+    for bi, bucket in enumerate(spec.buckets):
+        inputs = {"metadata": {**{k.replace(":", "-"): v for k, v in tags.items()},
+                               "Quota-Bytes": str(bucket.quota_gb * 1024 ** 3)}}
+        if bucket.public:
+            inputs["container_read"] = ".r:*,.rlistings"
+        add(f"bucket-{bucket.name}", CONTAINER, bucket.name, inputs, f"spec.buckets[{bi}]", stateful=True,
+            meters={"bucketGb": Decimal(bucket.quota_gb)})
+
+    return ResourcePlan(service=svc, resources=tuple(out), tags=_freeze(tags), manifest_file=manifest_file,
+                        govcloud_version=__version__)
+

@@ -1,0 +1,205 @@
+"""Manifest v1: the typed contract agencies write (see docs/manifest.md).
+
+Field names are the users' contract (camelCase in YAML, snake_case here).
+`load_manifest` turns a file into a checked `Manifest` or raises an
+`InputError` listing every problem with file:line:column, field path and the
+allowed values.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from .errors import InputError, Problem
+from .validation import StrictModel as _Model, validate_model
+
+API_VERSION = "govcloud/v1"
+ENVIRONMENTS = ("dev", "test", "staging", "prod")
+CLASSIFICATIONS = ("public", "internal", "restricted", "secret")
+AUDIENCES = ("citizens", "businesses", "agencies")
+
+_DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError("must be a DNS label: lowercase letters, digits and '-', "
+                         "starting with a letter and not ending with '-'")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"must be a network in CIDR notation such as 10.42.0.0/24 ({exc})") from None
+    return str(net)
+
+
+def _email(value: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ValueError("must be an e-mail address such as it-ops@moh.gov.example")
+    return value
+
+
+DnsLabel = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_dns_label)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _unique_names(items: list[Any], what: str) -> list[Any]:
+    seen: set[str] = set()
+    for item in items:
+        if item.name in seen:
+            raise ValueError(f"{what} name '{item.name}' is used twice; names must be unique")
+        seen.add(item.name)
+    return items
+
+
+class IngressRule(_Model):
+    """One allowed inbound flow; becomes a security-group rule."""
+
+    name: DnsLabel
+    port: Port | None = Field(None, description="destination port (not for icmp)")
+    port_max: Port | None = Field(None, description="last port of a range (optional)")
+    protocol: Literal["tcp", "udp", "icmp"] = "tcp"
+    from_: Cidr = Field(alias="from", description="source network in CIDR notation")
+
+    @model_validator(mode="after")
+    def _ports(self) -> "IngressRule":
+        if self.protocol != "icmp" and self.port is None:
+            raise ValueError(f"port is required for protocol {self.protocol}")
+        if self.port_max is not None and (self.port is None or self.port_max < self.port):
+            raise ValueError("portMax must be at least port")
+        return self
+
+
+class Network(_Model):
+    cidr: Cidr = Field(description="the service's private subnet, e.g. 10.42.0.0/24")
+    ingress: list[IngressRule] = Field(default_factory=list)
+
+    @field_validator("cidr")
+    @classmethod
+    def _private(cls, v: str) -> str:
+        net = ipaddress.ip_network(v)
+        if not net.is_private:
+            raise ValueError("must be a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)")
+        if net.version == 4 and not 16 <= net.prefixlen <= 28:
+            raise ValueError("prefix length must be between /16 and /28")
+        return v
+
+    _unique = field_validator("ingress")(classmethod(lambda cls, v: _unique_names(v, "ingress rule")))
+
+
+class Volume(_Model):
+    name: DnsLabel
+    size_gb: int = Field(ge=1, le=16384, description="size in GB (1-16384)")
+    type: str = Field("standard", min_length=1, description="a volume type of the site")
+
+
+class HealthCheck(_Model):
+    port: Port | None = None
+    command: str | None = Field(None, min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _something(self) -> "HealthCheck":
+        if self.port is None and self.command is None:
+            raise ValueError("a health check needs a port, a command or both")
+        return self
+
+
+class Server(_Model):
+    name: Annotated[DnsLabel, Field(max_length=20)]
+    size: str = Field(min_length=1, description="a size of the site (maps to a flavor)")
+    image: str = Field(min_length=1, description="an image alias of the site")
+    count: int = Field(1, ge=1, le=50)
+    role: DnsLabel = Field("base", description="cloud-init template templates/cloud-init/<role>.yaml.j2")
+    public_ip: bool = False
+    volumes: list[Volume] = Field(default_factory=list)
+    health_check: HealthCheck | None = None
+
+    _unique = field_validator("volumes")(classmethod(lambda cls, v: _unique_names(v, "volume")))
+
+
+class Bucket(_Model):
+    name: Annotated[DnsLabel, Field(min_length=3, max_length=40)]
+    public: bool = False
+    quota_gb: int = Field(ge=1, le=1_000_000, description="quota in GB")
+
+
+class LocalizedText(_Model):
+    fa: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Endpoint(_Model):
+    name: DnsLabel
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
+    kind: Literal["rest", "soap", "graphql", "grpc", "web", "sftp"]
+
+
+class OpenDataset(_Model):
+    name: DnsLabel
+    format: Literal["csv", "json", "xml", "xlsx", "geojson", "parquet"]
+    license: str = Field(min_length=1)
+
+
+class Publish(_Model):
+    title: LocalizedText
+    audience: list[Literal["citizens", "businesses", "agencies"]] = Field(min_length=1)
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    open_data: list[OpenDataset] = Field(default_factory=list)
+
+
+class Metadata(_Model):
+    name: Annotated[DnsLabel, Field(min_length=3, max_length=40)]
+    agency: DnsLabel
+    environment: Literal["dev", "test", "staging", "prod"]
+    owner: Annotated[str, AfterValidator(_email)] | None = None
+    cost_center: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$", max_length=40)] | None = None
+    classification: Literal["public", "internal", "restricted", "secret"]
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Spec(_Model):
+    blueprint: DnsLabel | None = None
+    site: str = Field(min_length=1)
+    ssh_public_key: Annotated[str, Field(pattern=r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$")] | None = Field(
+        None, description="optional: an SSH public key installed on every server (becomes a keypair)")
+    network: Network
+    servers: list[Server] = Field(default_factory=list)
+    buckets: list[Bucket] = Field(default_factory=list)
+    publish: Publish | None = None
+
+    _unique_servers = field_validator("servers")(classmethod(lambda cls, v: _unique_names(v, "server")))
+    _unique_buckets = field_validator("buckets")(classmethod(lambda cls, v: _unique_names(v, "bucket")))
+
+
+class Manifest(_Model):
+    api_version: Literal["govcloud/v1"]
+    kind: Literal["Service"]
+    metadata: Metadata
+    spec: Spec
+
+
+def parse_manifest(data: Any, locate) -> Manifest:
+    """Validate plain data as a manifest; `locate(path, key=False)` gives locations."""
+    if not isinstance(data, dict):
+        raise InputError([Problem("a manifest must be a mapping with apiVersion, kind, metadata and spec",
+                                  location=locate(()), code="schema")])
+    api = data.get("apiVersion")
+    if api is not None and api != API_VERSION:
+        raise InputError([Problem(f"unsupported apiVersion '{api}'; this govcloud reads {API_VERSION}",
+                                  "apiVersion", locate(("apiVersion",)), code="schema")])
+    return validate_model(Manifest, data, locate)
+
+
+def manifest_json_schema() -> dict:
+    schema = Manifest.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://govcloud.gov.example/schema/manifest-v1.json"
+    schema["title"] = "govcloud manifest v1 (kind: Service)"
+    return schema

@@ -1,0 +1,94 @@
+"""Rendering data for people (tables) and machines (JSON) on stdout.
+
+rich is imported only when a table is drawn. Colour follows rich's own
+rules: none when stdout is not a terminal or when NO_COLOR is set.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Iterable
+
+import click
+
+from .cost import CostEstimate, format_money, money
+from .errors import Problem
+from .plan import PlannedResource, ResourcePlan
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False,
+                   width=None if (sys.stderr if stderr else sys.stdout).isatty() else 140)
+
+
+def print_problems(problems: Iterable[Problem]) -> None:
+    for p in problems:
+        click.echo(p.format(), err=True)
+
+
+def describe(r: PlannedResource) -> str:
+    """A few words on what matters about a resource."""
+    i = r.inputs
+    if r.kind == "Instance":
+        return f"{i['flavor_name']} / {i['image_name']}"
+    if r.kind == "Subnet":
+        return str(i["cidr"])
+    if r.kind == "SecGroupRule":
+        if i.get("direction") == "egress":
+            return f"egress {i['ethertype']} any"
+        ports = i.get("port_range_min")
+        rng = "" if ports is None else (f":{ports}" if ports == i.get("port_range_max") else
+                                       f":{ports}-{i.get('port_range_max')}")
+        return f"{i['protocol']}{rng} from {i['remote_ip_prefix']}"
+    if r.kind == "Volume":
+        return f"{i['size']} GB {i['volume_type']}"
+    if r.kind == "Container":
+        quota = int(i["metadata"]["Quota-Bytes"]) // 1024 ** 3
+        return f"{quota} GB quota, " + ("public read" if "container_read" in i else "private")
+    if r.kind == "Router":
+        return f"gateway {i['external_network_id'].name}"
+    if r.kind == "FloatingIp":
+        return f"from {i['pool']}"
+    if r.kind == "ServerGroup":
+        return ", ".join(i["policies"])
+    return ""
+
+
+def print_plan(plan: ResourcePlan, cost: CostEstimate) -> None:
+    from rich.table import Table
+
+    per = cost.by_resource()
+    s = plan.service
+    table = Table(title=f"{s.pulumi_project}/{s.stack} at {s.site} (project {s.project}): "
+                        f"{len(plan.resources)} resources", title_justify="left")
+    for col in ("resource", "kind", "OpenStack name", "details", "data", f"monthly {cost.currency}"):
+        table.add_column(col, justify="right" if col.startswith("monthly") else "left")
+    for r in plan.resources:
+        table.add_row(r.key, r.kind, r.name, describe(r), "stateful" if r.stateful else "",
+                      f"{money(per[r.key]):,}" if r.key in per else "")
+    table.add_section()
+    table.add_row("total", "", "", "", "", f"{money(cost.total):,}")
+    console().print(table)
+
+
+def print_cost(plan: ResourcePlan, cost: CostEstimate) -> None:
+    from rich.table import Table
+
+    s = plan.service
+    table = Table(title=f"Monthly estimate of {s.prefix} at {s.site} (730 h/month, {cost.currency})",
+                  title_justify="left")
+    for col, just in (("resource", "left"), ("meter", "left"), ("quantity", "right"),
+                      ("unit price", "right"), ("monthly", "right")):
+        table.add_column(col, justify=just)
+    for line in cost.lines:
+        table.add_row(line.key, line.meter, f"{line.quantity.normalize():,f}", f"{line.unit_price:,}",
+                      f"{money(line.monthly):,}")
+    table.add_section()
+    table.add_row("total", "", "", "", format_money(cost.total, cost.currency))
+    console().print(table)

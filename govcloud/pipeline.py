@@ -1,0 +1,165 @@
+"""The offline half of the flow, file in, checked plan out.
+
+load (safe YAML) -> blueprint merge -> schema (Manifest) -> references
+(inventory) -> compile (ResourcePlan). Every stage raises InputError with
+located problems; nothing here touches a cloud or the Pulumi engine.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .blueprints import apply_blueprint
+from .compile import compile_plan
+from .config import ConfigRepo, find_config_repo
+from .cost import CostEstimate, estimate
+from .errors import InputError, Problem
+from .inventory import Agency, Inventory, Site, check_references
+from .manifest import Manifest, parse_manifest
+from .plan import ResourcePlan
+from .yamlsource import Locator, load_yaml_file
+
+
+@dataclass(frozen=True)
+class CheckedService:
+    file: str
+    manifest: Manifest
+    site: Site
+    agency: Agency
+    locator: Locator
+    config: ConfigRepo
+
+    def compile(self) -> ResourcePlan:
+        return compile_plan(self.manifest, self.site, self.agency, self.config, self.locator.locate, self.file)
+
+
+class Workspace:
+    """A config repo and its inventory, shared by every file checked in one run."""
+
+    def __init__(self, config: ConfigRepo | None = None):
+        self.config = config or find_config_repo()
+        self.inventory = Inventory(self.config)
+
+    @classmethod
+    def for_paths(cls, paths: Iterable[str | os.PathLike[str]]) -> "Workspace":
+        first = next(iter(paths), None)
+        return cls(find_config_repo(Path(first) if first is not None else None))
+
+    def check(self, path: str | os.PathLike[str]) -> CheckedService:
+        doc = load_yaml_file(path)
+        data, locator = apply_blueprint(doc, self.config)
+        manifest = parse_manifest(data, locator.locate)
+        site, agency = check_references(manifest, self.inventory, locator.locate)
+        return CheckedService(str(path), manifest, site, agency, locator, self.config)
+
+    def plan(self, path: str | os.PathLike[str]) -> ResourcePlan:
+        return self.check(path).compile()
+
+    def cost(self, path: str | os.PathLike[str]) -> tuple[ResourcePlan, CostEstimate]:
+        checked = self.check(path)
+        plan = checked.compile()
+        return plan, estimate(plan, checked.site.rate_card)
+
+
+def manifest_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """Files as given; directories searched recursively for *.yaml / *.yml."""
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            yield from sorted(f for f in path.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
+        else:
+            yield path
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    file: str
+    ok: bool
+    problems: tuple[Problem, ...]
+    plan: ResourcePlan | None = None
+
+
+def validate_files(paths: Iterable[str | os.PathLike[str]], workspace: Workspace | None = None
+                   ) -> list[ValidationResult]:
+    """Check (and compile) every manifest; one result per file, never raising for bad input."""
+    paths = list(paths)
+    ws = workspace or Workspace.for_paths(paths)
+    results = []
+    for f in manifest_files(paths):
+        try:
+            plan = ws.plan(f)
+        except InputError as exc:
+            results.append(ValidationResult(str(f), False, exc.problems))
+        else:
+            results.append(ValidationResult(str(f), True, (), plan))
+    return results
+
+
+@dataclass(frozen=True)
+class BlueprintOffer:
+    """What a blueprint creates and costs per month at one site."""
+
+    name: str
+    description: str
+    site: str
+    resources: dict[str, int]  # kind -> count
+    monthly: str | None  # total, or None where the blueprint does not fit the site
+    currency: str
+    problem: str | None = None
+
+    def creates_text(self) -> str:
+        return ", ".join(f"{n} {k}" for k, n in self.resources.items()) if self.resources else "-"
+
+    def monthly_text(self) -> str:
+        return f"{int(self.monthly):,} {self.currency}" if self.monthly else f"n/a ({self.problem})"
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "description": self.description, "site": self.site,
+                "resources": self.resources, "monthly": self.monthly, "currency": self.currency,
+                "problem": self.problem}
+
+
+def price_blueprints(ws: Workspace, site_name: str | None = None) -> list[BlueprintOffer]:
+    """Compile each blueprint as a bare manifest at a site and price it."""
+    from .blueprints import blueprint_names, load_blueprint
+    from .cost import money
+    from .yamlsource import YamlDocument
+
+    sites = ws.inventory.site_names()
+    site_name = site_name or ("thr1" if "thr1" in sites else sites[0])
+    site = ws.inventory.site(site_name)
+    if site is None:
+        from .errors import did_you_mean, one_of
+
+        raise InputError([Problem(f"unknown site '{site_name}'", code="reference",
+                                  hint="; ".join(filter(None, [did_you_mean(site_name, sites), one_of(sites)])))])
+    agency = next((a for a in ws.inventory.registry.agencies if site_name in a.allowed_sites),
+                  ws.inventory.registry.agencies[0])
+    offers = []
+    for name in blueprint_names(ws.config):
+        bp = load_blueprint(ws.config, name)
+        data = {"apiVersion": "govcloud/v1", "kind": "Service",
+                "metadata": {"name": f"{name}-sample", "agency": agency.id, "environment": "prod",
+                             "classification": "internal"},
+                "spec": {"blueprint": name, "site": site_name, "network": {"cidr": "10.0.0.0/24"}}}
+        try:
+            import yaml
+
+            doc = YamlDocument(f"<blueprint {name}>", data, yaml.compose("{}"))
+            merged, locator = apply_blueprint(doc, ws.config)
+            manifest = parse_manifest(merged, locator.locate)
+            site_, agency_ = check_references(manifest, ws.inventory, locator.locate)
+            plan = compile_plan(manifest, site_, agency_, ws.config, locator.locate)
+        except InputError as exc:
+            offers.append(BlueprintOffer(name, bp.description, site_name, {}, None, site.rate_card.currency,
+                                         exc.problems[0].message))
+            continue
+        kinds: dict[str, int] = {}
+        for r in plan.resources:
+            kinds[r.kind] = kinds.get(r.kind, 0) + 1
+        total = estimate(plan, site.rate_card).total
+        offers.append(BlueprintOffer(name, bp.description, site_name, kinds, str(money(total)),
+                                     site.rate_card.currency))
+    return offers

@@ -1,0 +1,151 @@
+"""The ResourcePlan: every OpenStack resource a service needs, as plain data.
+
+It is the seam of the flow: the compiler writes it with no cloud and no
+engine; the Pulumi program only turns each entry into a pulumi_openstack
+resource; cost, policy and review all read it. Inputs use pulumi_openstack's
+Python argument names. A value that comes from another resource is a
+`Ref` (printed as {"$ref": key, "attr": "id"}); one that must be looked up
+on the site by name is a `Lookup` ({"$lookup": "network", "name": "public"}).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    resource: str  # key of another PlannedResource
+    attr: str = "id"
+
+    def to_json(self) -> dict:
+        return {"$ref": self.resource, "attr": self.attr}
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    kind: str  # network | ...
+    name: str
+
+    def to_json(self) -> dict:
+        return {"$lookup": self.kind, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedResource:
+    key: str  # unique logical name in the plan, also the Pulumi resource name
+    type: str  # Pulumi type token, e.g. openstack:networking/network:Network
+    name: str  # the OpenStack name: <agency>-<env>-<service>-<part>
+    inputs: Mapping[str, Any]
+    source: str  # manifest field that asked for it, e.g. spec.servers[0]
+    stateful: bool = False  # holds data: deleting or replacing it loses data
+    depends_on: tuple[str, ...] = ()  # ordering beyond the Refs in inputs
+    meters: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))  # for cost: vcpu, ramGb, ...
+
+    @property
+    def kind(self) -> str:
+        """Short kind for people: 'Network', 'Instance', ..."""
+        return self.type.rsplit(":", 1)[-1]
+
+    def refs(self) -> set[str]:
+        found: set[str] = set()
+        _collect_refs(self.inputs, found)
+        return found
+
+    def to_json(self) -> dict:
+        out = {"key": self.key, "type": self.type, "name": self.name, "source": self.source,
+               "stateful": self.stateful, "inputs": to_plain(self.inputs)}
+        if self.depends_on:
+            out["dependsOn"] = list(self.depends_on)
+        if self.meters:
+            out["meters"] = {k: _num(v) for k, v in self.meters.items()}
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRef:
+    agency: str
+    environment: str
+    service: str
+    site: str
+    cloud: str  # clouds.yaml entry of the site
+    region: str
+    project: str  # the agency's OpenStack project
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.agency}-{self.environment}-{self.service}"
+
+    @property
+    def pulumi_project(self) -> str:
+        return f"govcloud-{self.agency}"
+
+    @property
+    def stack(self) -> str:
+        return f"{self.service}-{self.environment}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePlan:
+    service: ServiceRef
+    resources: tuple[PlannedResource, ...]
+    tags: Mapping[str, str]  # what every resource is labelled with
+    manifest_file: str = ""
+    govcloud_version: str = ""
+
+    def by_key(self) -> dict[str, PlannedResource]:
+        return {r.key: r for r in self.resources}
+
+    def get(self, key: str) -> PlannedResource:
+        return self.by_key()[key]
+
+    def stateful(self) -> list[PlannedResource]:
+        return [r for r in self.resources if r.stateful]
+
+    def to_json(self) -> dict:
+        s = self.service
+        return {
+            "apiVersion": "govcloud/v1",
+            "kind": "ResourcePlan",
+            "service": {"agency": s.agency, "environment": s.environment, "name": s.service, "site": s.site,
+                        "cloud": s.cloud, "region": s.region, "project": s.project,
+                        "pulumiProject": s.pulumi_project, "stack": s.stack},
+            "manifest": self.manifest_file,
+            "govcloudVersion": self.govcloud_version,
+            "tags": dict(self.tags),
+            "resources": [r.to_json() for r in self.resources],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False)
+
+
+def to_plain(value: Any) -> Any:
+    """Inputs as JSON-ready values (Refs and Lookups become small dicts)."""
+    if isinstance(value, (Ref, Lookup)):
+        return value.to_json()
+    if isinstance(value, Mapping):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return _num(value)
+    return value
+
+
+def _num(v: Decimal) -> int | float:
+    return int(v) if v == v.to_integral_value() else float(v)
+
+
+def _collect_refs(value: Any, found: set[str]) -> None:
+    if isinstance(value, Ref):
+        found.add(value.resource)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            _collect_refs(v, found)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _collect_refs(v, found)

@@ -1,0 +1,43 @@
+"""`govcloud init`: a new config repo that validates out of the box."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .config import ConfigRepo
+from .errors import GovcloudError
+from .userdata import template_environment
+
+
+def init_config_repo(directory: Path, agency: str = "moh", site: str = "thr1", force: bool = False) -> list[Path]:
+    defaults = ConfigRepo(None)
+    if directory.exists() and any(directory.iterdir()) and not force:
+        raise GovcloudError(f"{directory} is not empty; use --force to write into it (existing files are kept)")
+    env = template_environment(defaults)
+    written: list[Path] = []
+
+    def write(rel: str, text: str) -> None:
+        path = directory / rel
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+
+    sample = f"manifests/{agency}/hello.yaml"
+    owner = f"it@{agency}.gov.example"
+    write("govcloud.yaml", env.get_template("init/govcloud.yaml.j2").render(ministry=directory.name))
+    write(".gitignore", env.get_template("init/gitignore.j2").render())
+    write(sample, env.get_template("init/manifest.yaml.j2").render(agency=agency, site=site, owner=owner,
+                                                                   path=sample))
+    # the inventories are copied so the ministry can edit them; stacks and
+    # templates keep coming from govcloud until a file of the same name is added
+    src = defaults.search_dirs("inventories")[-1]
+    for f in sorted(src.rglob("*.yaml")):
+        rel = f.relative_to(src)
+        target = directory / "inventories" / rel
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, target)
+            written.append(target)
+    return written

@@ -1,0 +1,55 @@
+"""cloud-init user data from templates/cloud-init/<role>.yaml.j2.
+
+Templates run in Jinja2's immutable sandbox with StrictUndefined: a typo in
+a template is an error, not an empty string, and templates cannot reach
+Python internals. Manifest values reach templates only as variables, which
+Jinja2 never evaluates as template code; templates write them with the
+`tojson` filter so that a value cannot break out of its YAML string either.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from .config import ConfigRepo
+from .errors import InputError, Problem, SourceLocation, did_you_mean, one_of
+
+
+@lru_cache(maxsize=8)
+def _environment(search_path: tuple[str, ...]):
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(loader=FileSystemLoader(list(search_path)), undefined=StrictUndefined,
+                                         autoescape=False, keep_trailing_newline=True, auto_reload=False)
+
+
+def template_environment(config: ConfigRepo):
+    return _environment(tuple(str(d) for d in config.search_dirs("templates")))
+
+
+def available_roles(config: ConfigRepo) -> list[str]:
+    roles: set[str] = set()
+    for d in config.search_dirs("templates/cloud-init"):
+        roles.update(p.name.removesuffix(".yaml.j2") for p in d.glob("*.yaml.j2"))
+    return sorted(roles)
+
+
+def render_user_data(config: ConfigRepo, role: str, context: dict[str, Any],
+                     where: SourceLocation | None = None, path: str = "") -> str:
+    from jinja2 import TemplateError, TemplateNotFound
+
+    env = template_environment(config)
+    name = f"cloud-init/{role}.yaml.j2"
+    try:
+        template = env.get_template(name)
+    except TemplateNotFound:
+        roles = available_roles(config)
+        raise InputError([Problem(f"no cloud-init template for role '{role}'", path, where, code="reference",
+                                  hint="; ".join(filter(None, [did_you_mean(role, roles), one_of(roles)])))]) from None
+    try:
+        return template.render(**context)
+    except TemplateError as exc:
+        lineno = getattr(exc, "lineno", None)
+        raise InputError([Problem(f"template {name} failed: {exc}", path, where, code="template",
+                                  hint=f"template line {lineno}" if lineno else None)]) from None
