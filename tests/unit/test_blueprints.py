@@ -1,0 +1,80 @@
+"""Blueprints: the manifest extends them; errors point at whoever wrote the line."""
+import pytest
+
+from govcloud.config import ConfigRepo
+from govcloud.errors import InputError
+from govcloud.pipeline import Workspace
+
+MANIFEST = """
+apiVersion: govcloud/v1
+kind: Service
+metadata:
+  name: portal
+  agency: moh
+  environment: prod
+  owner: a@moh.gov.example
+  costCenter: MOH-1
+  classification: internal
+spec:
+  blueprint: web-app
+  site: thr1
+  network:
+    cidr: 10.42.0.0/24
+    ingress:
+      - {name: ssh, port: 2222, protocol: tcp, from: 10.1.0.0/16}
+      - {name: metrics, port: 9100, protocol: tcp, from: 10.0.0.0/8}
+  servers:
+    - name: web
+      count: 3
+"""
+
+
+def test_manifest_extends_blueprint_and_wins(write):
+    svc = Workspace(ConfigRepo(None)).check(write("m.yaml", MANIFEST))
+    spec = svc.manifest.spec
+    web = spec.servers[0]
+    assert (web.count, web.size, web.role, web.public_ip) == (3, "medium", "web", True)  # count from manifest
+    assert [v.name for v in web.volumes] == ["data"]
+    # ingress merged by name: https kept from the blueprint, ssh overridden, metrics appended
+    rules = {r.name: (r.port, r.from_) for r in spec.network.ingress}
+    assert rules == {"https": (443, "0.0.0.0/0"), "ssh": (2222, "10.1.0.0/16"), "metrics": (9100, "10.0.0.0/8")}
+    assert [r.name for r in spec.network.ingress] == ["https", "ssh", "metrics"]
+
+
+def test_error_in_manifest_part_points_at_manifest(write):
+    path = write("m.yaml", MANIFEST.replace("count: 3", "count: 0"))
+    with pytest.raises(InputError) as exc:
+        Workspace(ConfigRepo(None)).check(path)
+    (p,) = exc.value.problems
+    assert p.location.file == str(path) and p.location.line == 20 and p.path == "spec.servers[0].count"
+
+
+def test_error_in_blueprint_part_points_at_blueprint(tmp_path, write):
+    (tmp_path / "govcloud.yaml").write_text("kind: Config\n")
+    (tmp_path / "stacks").mkdir()
+    bp = tmp_path / "stacks" / "web-app.yaml"
+    bp.write_text("name: web-app\ndescription: broken\nspec:\n  servers:\n    - name: web\n"
+                  "      size: medium\n      image: ubuntu-22.04\n      role: web\n      publicIp: yes-please\n")
+    path = write("m.yaml", MANIFEST)
+    with pytest.raises(InputError) as exc:
+        Workspace(ConfigRepo(tmp_path)).check(path)
+    (p,) = exc.value.problems
+    assert p.location.file == str(bp) and p.location.line == 9 and p.path == "spec.servers[0].publicIp"
+
+
+def test_unknown_blueprint(write):
+    path = write("m.yaml", MANIFEST.replace("blueprint: web-app", "blueprint: webapp"))
+    with pytest.raises(InputError) as exc:
+        Workspace(ConfigRepo(None)).check(path)
+    (p,) = exc.value.problems
+    assert "unknown blueprint 'webapp'" in p.message and "did you mean 'web-app'?" in p.hint
+    assert p.location.line == 11
+
+
+def test_every_shipped_blueprint_is_documented_and_prices():
+    from govcloud.pipeline import price_blueprints
+
+    offers = price_blueprints(Workspace(ConfigRepo(None)), "thr1")
+    assert {"web-app", "database", "open-data", "batch"} <= {o.name for o in offers}
+    for o in offers:
+        assert o.description and o.monthly and int(o.monthly) > 0 and o.problem is None

@@ -1,0 +1,117 @@
+"""The CLI: exit codes, formats, no tracebacks, fast start-up."""
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from govcloud.cli import cli
+
+from ..conftest import EXAMPLES, REPO, VALID
+
+HEAVY = ("pulumi", "pulumi_openstack", "paramiko", "openstack", "grpc")
+
+
+def run(*args, **kw):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, **kw)
+
+
+def test_validate_examples_passes():
+    result = run("validate", str(EXAMPLES))
+    assert result.exit_code == 0, result.output
+    n = len(list(EXAMPLES.rglob("*.yaml")))
+    assert f"{n} manifests checked: {n} valid, 0 invalid" in result.output
+
+
+def test_validate_bad_file_exit_1_located_no_traceback(write):
+    bad = write("bad.yaml", VALID.replace("sizeGb: 50", "sizeGb: lots").replace("site: thr1", "site: thr9"))
+    good = write("good.yaml", VALID)
+    proc = subprocess.run([sys.executable, "-m", "govcloud.cli", "validate", str(bad), str(good)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert f"{bad}:24:32: error: spec.servers[0].volumes[0].sizeGb: must be a whole number, got a string" \
+        in proc.stderr
+    assert "2 manifests checked: 1 valid, 1 invalid" in proc.stdout
+
+
+def test_validate_json_for_ci(write):
+    bad = write("bad.yaml", VALID.replace("agency: moh", "agency: mho"))
+    result = run("validate", "--format", "json", str(bad))
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    (problem,) = data["files"][0]["problems"]
+    assert problem["path"] == "metadata.agency" and problem["line"] == 5 and problem["code"] == "reference"
+    assert data["summary"] == {"checked": 1, "valid": 0, "invalid": 1}
+
+
+def test_plan_and_cost_json_agree():
+    f = str(EXAMPLES / "moh" / "patient-portal.yaml")
+    plan = json.loads(run("plan", f, "--format", "json").stdout)
+    cost = json.loads(run("cost", f, "--format", "json").stdout)
+    assert plan["cost"]["total"] == cost["total"] == "62710000"
+    assert len(plan["resources"]) == 23  # 22 of VALID plus the ssh rule of the web-app blueprint
+
+
+def test_plan_text_table_shows_resources_and_total():
+    out = run("plan", str(EXAMPLES / "devcloud" / "citizen-portal.yaml")).stdout
+    assert "moe-dev-citizen-portal-web-2" in out and "stateful" in out and "total" in out
+
+
+def test_schema_is_json_schema_of_the_contract():
+    schema = json.loads(run("schema").stdout)
+    assert schema["$schema"].endswith("2020-12/schema")
+    assert set(schema["required"]) == {"apiVersion", "kind", "metadata", "spec"}
+    vol = schema["$defs"]["Volume"]
+    assert vol["properties"]["sizeGb"]["minimum"] == 1 and vol["additionalProperties"] is False
+    assert schema["$defs"]["IngressRule"]["properties"]["from"]
+
+
+def test_schema_accepts_every_example():
+    import jsonschema
+    import yaml
+
+    schema = json.loads(run("schema").stdout)
+    for f in EXAMPLES.rglob("*.yaml"):
+        data = yaml.safe_load(f.read_text())
+        if "blueprint" in data["spec"]:
+            continue  # blueprint defaults are merged before the schema applies
+        jsonschema.validate(data, schema)
+
+
+def test_init_scaffold_validates(tmp_path):
+    target = tmp_path / "ministry"
+    result = run("init", str(target), "--agency", "sci", "--site", "isf1")
+    assert result.exit_code == 0
+    assert (target / "govcloud.yaml").is_file() and (target / "inventories" / "agencies.yaml").is_file()
+    result = run("validate", str(target / "manifests"))
+    assert result.exit_code == 0, result.output
+    again = run("init", str(target))
+    assert again.exit_code == 1 and "not empty" in again.stderr
+
+
+def test_blueprints_lists_prices():
+    out = run("blueprints", "--site", "isf1").stdout
+    for name in ("web-app", "database", "open-data", "batch"):
+        assert name in out
+    assert "IRR" in out
+
+
+def test_unknown_command_is_usage_error():
+    assert run("deployy").exit_code == 2
+
+
+def test_startup_does_not_import_heavy_modules():
+    code = ("import sys, io, contextlib\n"
+            "from govcloud.cli import cli\n"
+            "for args in (['--help'], ['validate', %r]):\n"
+            "    try:\n"
+            "        with contextlib.redirect_stdout(io.StringIO()):\n"
+            "            cli(args, standalone_mode=False)\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in %r))\n") % (
+        str(EXAMPLES / "moh" / "patient-portal.yaml"), HEAVY)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
