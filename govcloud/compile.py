@@ -116,6 +116,15 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
         if server.count > 1:
             group_key = add(f"server-group-{server.name}", SERVER_GROUP, f"{server.name}-group",
                             {"policies": [site.server_group_policy]}, src)
+        # one user data per server entry, shared by its instances: growing the
+        # count never changes the servers that exist (cloud-init takes the
+        # hostname from the instance name; the index is in the metadata)
+        user_data = render_user_data(config, server.role, {
+            "server": server.name, "role": server.role, "agency": md.agency,
+            "service": md.name, "environment": md.environment, "classification": md.classification,
+            "os": image.os, "health_check": server.health_check.model_dump() if server.health_check else None,
+            "volumes": [v.name for v in server.volumes],
+        }, (lambda si=si: locate(("spec", "servers", si, "role"))) if locate else (lambda: None), f"{src}.role")
         for n in range(1, server.count + 1):
             inst = f"{server.name}-{n}"
             port_key = add(f"port-{inst}", PORT, f"{inst}-port", {
@@ -123,16 +132,8 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
                 "fixed_ips": [{"subnet_id": Ref("subnet")}],
                 "security_group_ids": [Ref("secgroup")], "tags": tag_list,
             }, src, depends_on=("router-interface",))
-            metadata = {**tags, "govcloud:server": server.name, "govcloud:role": server.role,
-                        "govcloud:size": server.size, "govcloud:image": server.image}
-            where = locate(("spec", "servers", si, "role")) if locate else None
-            user_data = render_user_data(config, server.role, {
-                "hostname": f"{prefix}-{inst}", "server": server.name, "index": n, "count": server.count,
-                "role": server.role, "agency": md.agency, "service": md.name, "environment": md.environment,
-                "classification": md.classification, "os": image.os,
-                "health_check": server.health_check.model_dump() if server.health_check else None,
-                "volumes": [v.name for v in server.volumes],
-            }, where, f"{src}.role")
+            metadata = {**tags, "govcloud:server": server.name, "govcloud:index": str(n),
+                        "govcloud:role": server.role, "govcloud:size": server.size, "govcloud:image": server.image}
             inputs = {
                 "flavor_name": size.flavor, "image_name": image.image,
                 "networks": [{"port": Ref(port_key)}], "metadata": metadata, "user_data": user_data,

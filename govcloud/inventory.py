@@ -167,8 +167,8 @@ def check_references(manifest: Manifest, inventory: Inventory, locate) -> tuple[
     """Cross-check a manifest's names against the inventory; every miss is reported."""
     problems: list[Problem] = []
 
-    def miss(path: tuple, what: str, name: str, choices: list[str]) -> None:
-        problems.append(Problem(f"unknown {what} '{name}'", format_path(path), locate(path), code="reference",
+    def miss(path: tuple, what: str, name: str, choices: list[str], where: str = "") -> None:
+        problems.append(Problem(f"unknown {what} '{name}'{where}", format_path(path), locate(path), code="reference",
                                 hint="; ".join(filter(None, [did_you_mean(name, choices), one_of(choices)]))))
 
     agency = inventory.agency(manifest.metadata.agency)
@@ -185,13 +185,13 @@ def check_references(manifest: Manifest, inventory: Inventory, locate) -> tuple[
         for i, server in enumerate(manifest.spec.servers):
             base = ("spec", "servers", i)
             if server.size not in site.sizes:
-                miss(base + ("size",), f"size at site {site.name}", server.size, list(site.sizes))
+                miss(base + ("size",), "size", server.size, list(site.sizes), f" at site {site.name}")
             if server.image not in site.images:
-                miss(base + ("image",), f"image at site {site.name}", server.image, list(site.images))
+                miss(base + ("image",), "image", server.image, list(site.images), f" at site {site.name}")
             for j, vol in enumerate(server.volumes):
                 if vol.type not in site.volume_types:
-                    miss(base + ("volumes", j, "type"), f"volume type at site {site.name}", vol.type,
-                         list(site.volume_types))
+                    miss(base + ("volumes", j, "type"), "volume type", vol.type, list(site.volume_types),
+                         f" at site {site.name}")
     if problems:
         raise InputError(problems)
     assert site is not None and agency is not None

@@ -8,24 +8,31 @@ Jinja2 never evaluates as template code; templates write them with the
 """
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 from .config import ConfigRepo
 from .errors import InputError, Problem, SourceLocation, did_you_mean, one_of
 
 
-@lru_cache(maxsize=8)
-def _environment(search_path: tuple[str, ...]):
+def _tojson(value: Any) -> str:
+    # Plain JSON (a subset of YAML): Jinja2's own tojson escapes for HTML, which
+    # cloud-config does not need, and mangles nothing but costs more.
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@lru_cache(maxsize=16)
+def template_environment(config: ConfigRepo):
+    """One sandboxed environment per config repo (templates are compiled once)."""
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    return ImmutableSandboxedEnvironment(loader=FileSystemLoader(list(search_path)), undefined=StrictUndefined,
-                                         autoescape=False, keep_trailing_newline=True, auto_reload=False)
-
-
-def template_environment(config: ConfigRepo):
-    return _environment(tuple(str(d) for d in config.search_dirs("templates")))
+    env = ImmutableSandboxedEnvironment(loader=FileSystemLoader([str(d) for d in config.search_dirs("templates")]),
+                                        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                                        auto_reload=False)
+    env.filters["tojson"] = _tojson
+    return env
 
 
 def available_roles(config: ConfigRepo) -> list[str]:
@@ -36,7 +43,8 @@ def available_roles(config: ConfigRepo) -> list[str]:
 
 
 def render_user_data(config: ConfigRepo, role: str, context: dict[str, Any],
-                     where: SourceLocation | None = None, path: str = "") -> str:
+                     where: Callable[[], SourceLocation | None] = lambda: None, path: str = "") -> str:
+    """Render the role's template; `where` locates the role field, called only on error."""
     from jinja2 import TemplateError, TemplateNotFound
 
     env = template_environment(config)
@@ -45,11 +53,11 @@ def render_user_data(config: ConfigRepo, role: str, context: dict[str, Any],
         template = env.get_template(name)
     except TemplateNotFound:
         roles = available_roles(config)
-        raise InputError([Problem(f"no cloud-init template for role '{role}'", path, where, code="reference",
+        raise InputError([Problem(f"no cloud-init template for role '{role}'", path, where(), code="reference",
                                   hint="; ".join(filter(None, [did_you_mean(role, roles), one_of(roles)])))]) from None
     try:
         return template.render(**context)
     except TemplateError as exc:
         lineno = getattr(exc, "lineno", None)
-        raise InputError([Problem(f"template {name} failed: {exc}", path, where, code="template",
+        raise InputError([Problem(f"template {name} failed: {exc}", path, where(), code="template",
                                   hint=f"template line {lineno}" if lineno else None)]) from None

@@ -92,75 +92,102 @@ def _child(node: yaml.Node, step: str | int) -> tuple[yaml.Node | None, yaml.Nod
 
 
 class _Builder:
-    """Turns a node graph into plain values, collecting every problem."""
+    """Turns a node graph into plain values, collecting every problem.
+
+    Paths are not tracked while building (that would cost more than the
+    build itself); a problem remembers its node and its path is found by
+    searching the graph afterwards, only when there is a problem.
+    """
 
     def __init__(self, file: str):
         self.file = file
         self.count = 0
-        self.problems: list[Problem] = []
+        self.problems: list[tuple[yaml.Node, str, str | None]] = []
 
-    def problem(self, node: yaml.Node, path: tuple, message: str, hint: str | None = None) -> None:
-        mark = node.start_mark
-        self.problems.append(
-            Problem(message, format_path(path), SourceLocation(self.file, mark.line + 1, mark.column + 1),
-                    code="yaml", hint=hint)
-        )
+    def problem(self, node: yaml.Node, message: str, hint: str | None = None) -> None:
+        self.problems.append((node, message, hint))
 
-    def build(self, node: yaml.Node, path: tuple, depth: int) -> Any:
+    def build(self, node: yaml.Node, depth: int) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise _TooBig(node, f"document expands to more than {MAX_NODES} values (alias bomb?)")
         if depth > MAX_DEPTH:
             raise _TooBig(node, f"document nests deeper than {MAX_DEPTH} levels (recursive alias?)")
         tag = node.tag
-        if isinstance(node, yaml.ScalarNode):
+        cls = node.__class__
+        if cls is yaml.ScalarNode:
             if tag == _STR:
                 return node.value
             if tag == _INT:
                 return _constructor.construct_yaml_int(node)
-            if tag == _FLOAT:
-                return _constructor.construct_yaml_float(node)
             if tag == _BOOL:
                 return _constructor.construct_yaml_bool(node)
             if tag == _NULL:
                 return None
+            if tag == _FLOAT:
+                return _constructor.construct_yaml_float(node)
             if tag == _TIMESTAMP:  # dates stay text: no manifest field is a date object
                 return node.value
-        elif isinstance(node, yaml.SequenceNode) and tag == _SEQ:
-            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
-        elif isinstance(node, yaml.MappingNode) and tag == _MAP:
-            return self.mapping(node, path, depth)
-        self.problem(node, path, f"tag '{tag}' is not allowed",
+        elif cls is yaml.MappingNode and tag == _MAP:
+            return self.mapping(node, depth)
+        elif cls is yaml.SequenceNode and tag == _SEQ:
+            return [self.build(item, depth + 1) for item in node.value]
+        self.problem(node, f"tag '{tag}' is not allowed",
                      "only plain YAML is accepted: strings, numbers, booleans, null, lists and mappings")
         return None
 
-    def mapping(self, node: yaml.MappingNode, path: tuple, depth: int) -> dict:
+    def mapping(self, node: yaml.MappingNode, depth: int) -> dict:
         out: dict[str, Any] = {}
-        merged: dict[str, Any] = {}
+        merged: dict[str, Any] | None = None
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
+            key_tag = key_node.tag
+            if key_tag == _STR and key_node.__class__ is yaml.ScalarNode:
+                key = key_node.value
+                if key in out:
+                    first = _first_key(node, key)
+                    self.problem(key_node, f"duplicate key '{key}'",
+                                 f"first defined at line {first.start_mark.line + 1}" if first else None)
+                    continue
+                out[key] = self.build(value_node, depth + 1)
+            elif key_tag == _MERGE:
+                merged = {} if merged is None else merged
                 sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
                 for src in sources:
-                    value = self.build(src, path, depth + 1)
+                    value = self.build(src, depth + 1)
                     if isinstance(value, dict):
                         for k, v in value.items():
                             merged.setdefault(k, v)
                     else:
-                        self.problem(src, path, "a merge key (<<) must refer to a mapping")
-                continue
-            if not (isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR):
-                self.problem(key_node, path, f"keys must be plain strings, got {key_node.tag.rsplit(':', 1)[-1]}")
-                continue
-            key = key_node.value
-            if key in out:
-                first = _first_key(node, key)
-                self.problem(key_node, path + (key,), f"duplicate key '{key}'",
-                             f"first defined at line {first.start_mark.line + 1}" if first else None)
-                continue
-            out[key] = self.build(value_node, path + (key,), depth + 1)
-        for k, v in merged.items():
-            out.setdefault(k, v)
+                        self.problem(src, "a merge key (<<) must refer to a mapping")
+            else:
+                self.problem(key_node, f"keys must be plain strings, got {key_tag.rsplit(':', 1)[-1]}")
+        if merged:
+            for k, v in merged.items():
+                out.setdefault(k, v)
         return out
+
+
+def _path_to(root: yaml.Node, target: yaml.Node) -> tuple:
+    """The field path of `target` in the graph (for a key node: the path of its entry)."""
+    stack: list[tuple[yaml.Node, tuple, int]] = [(root, (), 0)]
+    seen: set[int] = set()
+    while stack:
+        node, path, depth = stack.pop()
+        if node is target:
+            return path
+        if id(node) in seen or depth > MAX_DEPTH:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                step = k.value if isinstance(k, yaml.ScalarNode) and k.tag == _STR else str(getattr(k, "value", "?"))
+                if k is target:
+                    return path + (step,) if k.tag == _STR else path
+                stack.append((v, path if k.tag == _MERGE else path + (step,), depth + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                stack.append((item, path + (i,), depth + 1))
+    return ()
 
 
 def _first_key(node: yaml.MappingNode, key: str) -> yaml.Node | None:
@@ -196,7 +223,7 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
         raise InputError([Problem("the file is empty", location=SourceLocation(file, 1, 1), code="yaml")])
     builder = _Builder(file)
     try:
-        data = builder.build(root, (), 0)
+        data = builder.build(root, 0)
     except _TooBig as exc:
         mark = exc.node.start_mark
         raise InputError([Problem(exc.message, location=SourceLocation(file, mark.line + 1, mark.column + 1),
@@ -205,7 +232,10 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
         raise InputError([Problem("document nests too deeply", location=SourceLocation(file, 1, 1),
                                   code="yaml")]) from None
     if builder.problems:
-        raise InputError(builder.problems)
+        raise InputError([
+            Problem(message, format_path(_path_to(root, node)),
+                    SourceLocation(file, node.start_mark.line + 1, node.start_mark.column + 1), code="yaml", hint=hint)
+            for node, message, hint in builder.problems])
     return YamlDocument(file, data, root)
 
 

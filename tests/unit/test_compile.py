@@ -73,6 +73,7 @@ def test_count_growth_keeps_existing_names(write):
         "server-group-web", "port-web-2", "server-web-2", "volume-web-2-data", "attach-web-2-data",
         "floating-ip-web-2", "floating-ip-assoc-web-2"}
     assert "scheduler_hints" not in one.get("server-web-1").inputs  # no group for a single server
+    assert one.get("server-web-1").inputs["user_data"] == two.get("server-web-1").inputs["user_data"]
 
 
 def test_plan_is_deterministic_and_json(write):
@@ -89,10 +90,11 @@ def test_plan_is_deterministic_and_json(write):
 def test_user_data_is_rendered_per_server(write):
     plan = plan_of(write, VALID)
     ud = yaml.safe_load(plan.get("server-web-2").inputs["user_data"])
-    assert ud["hostname"] == "moh-prod-patient-portal-web-2"
+    assert plan.get("server-web-1").inputs["user_data"] == plan.get("server-web-2").inputs["user_data"]
+    assert plan.get("server-web-2").inputs["metadata"]["govcloud:index"] == "2"
     info = json.loads(next(f for f in ud["write_files"] if f["path"] == "/etc/govcloud/service.json")["content"])
     assert info == {"agency": "moh", "service": "patient-portal", "environment": "prod",
-                    "classification": "internal", "server": "web", "index": 2, "role": "web"}
+                    "classification": "internal", "server": "web", "role": "web"}
     assert ["apt-get", "install", "-y", "nginx"] in ud["runcmd"]
 
 
