@@ -1,0 +1,426 @@
+"""govcloud.toolchain: version reading, cache layout, discovery, idempotent install, token mapping.
+
+Discovery is tested with small fake executables (shell scripts that print a
+version) in temporary directories; nothing here builds or runs real Pulumi.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from govcloud import toolchain as tc
+from govcloud.toolchain import ToolchainError, ToolchainVersions
+
+REPO = Path(__file__).resolve().parents[2]
+V = ToolchainVersions(pulumi="3.272.0", pulumi_openstack="5.5.3")
+
+
+def fake_exe(path: Path, output: str, code: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\necho '{output}'\nexit {code}\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """An isolated world: empty PATH (but /bin for sh), own toolchain dir and PULUMI_HOME."""
+    bin_dir = tmp_path / "userbin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    monkeypatch.setenv("GOVCLOUD_TOOLCHAIN_DIR", str(tmp_path / "tc"))
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "pulumi-home"))
+    return tmp_path
+
+
+# ---------------------------------------------------------------- versions
+
+
+def test_pinned_versions_come_from_installed_metadata(monkeypatch):
+    fake = {"pulumi": "3.999.1", "pulumi_openstack": "9.8.7"}
+    monkeypatch.setattr(metadata, "version", lambda dist: fake[dist])
+    assert tc.pinned_versions() == ToolchainVersions(pulumi="3.999.1", pulumi_openstack="9.8.7")
+
+
+def test_pinned_versions_fall_back_to_pyproject_pins(monkeypatch, tmp_path):
+    def missing(dist):
+        raise metadata.PackageNotFoundError(dist)
+
+    monkeypatch.setattr(metadata, "version", missing)
+    pp = tmp_path / "pyproject.toml"
+    pp.write_text('[project]\ndependencies = [\n  "pulumi-policy==1.21.0",\n  "pulumi_openstack == 5.1.2",\n'
+                  '  "pulumi==3.100.0",\n  "click>=8.1",\n]\n')
+    assert tc.pinned_versions(pp) == ToolchainVersions(pulumi="3.100.0", pulumi_openstack="5.1.2")
+
+
+def test_missing_pin_and_package_is_a_toolchain_error(monkeypatch, tmp_path):
+    def missing(dist):
+        raise metadata.PackageNotFoundError(dist)
+
+    monkeypatch.setattr(metadata, "version", missing)
+    pp = tmp_path / "pyproject.toml"
+    pp.write_text('dependencies = ["pulumi-openstack==5.5.3"]\n')  # "pulumi" itself not pinned
+    with pytest.raises(ToolchainError, match="pulumi"):
+        tc.pinned_versions(pp)
+
+
+def test_the_real_pyproject_pins_both_and_installed_packages_agree():
+    pins = {d: tc._pin_from_pyproject(d) for d in ("pulumi", "pulumi_openstack")}
+    assert all(pins.values()), pins
+    for dist, pin in pins.items():
+        try:
+            installed = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue  # metadata absent: pinned_versions() uses the pin itself
+        assert installed == pin, f"{dist} {installed} installed but pyproject pins {pin}: reinstall the deps"
+
+
+def test_cli_candidates_prefer_exact_then_oldest_newer_minor_last_patch():
+    listed = ["v3.260.0", "v3.272.0", "v3.274.0", "v3.274.1", "v3.276.0", "v2.99.0", "v4.0.0"]
+    assert tc.cli_candidates("3.272.0", listed)[0] == "v3.272.0"
+    served = [v for v in listed if v != "v3.272.0"]
+    assert tc.cli_candidates("3.272.0", served) == ["v3.272.0", "v3.274.1", "v3.274.0", "v3.276.0"]
+    assert tc.cli_candidates("3.272.0", []) == ["v3.272.0"]
+
+
+# ---------------------------------------------------------------- paths
+
+
+def test_toolchain_dir_env_override_and_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("GOVCLOUD_TOOLCHAIN_DIR", str(tmp_path / "x"))
+    assert tc.toolchain_dir() == tmp_path / "x"
+    monkeypatch.delenv("GOVCLOUD_TOOLCHAIN_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert tc.toolchain_dir() == tmp_path / "home" / ".cache" / "govcloud" / "toolchain"
+
+
+def test_build_paths_are_versioned(tmp_path):
+    assert tc.pulumi_build_path("3.272.0", tmp_path) == tmp_path / "pulumi-v3.272.0" / "bin" / "pulumi"
+    assert tc.pulumi_build_path("v3.272.0", tmp_path) == tc.pulumi_build_path("3.272.0", tmp_path)
+    assert tc.openstack_plugin_path("5.5.3", tmp_path) == (
+        tmp_path / "openstack-v5.5.3" / "bin" / "pulumi-resource-openstack")
+
+
+def test_plugin_cache_dir_follows_pulumi_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "ph"))
+    assert tc.plugin_cache_dir() == tmp_path / "ph" / "plugins"
+    monkeypatch.delenv("PULUMI_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert tc.plugin_cache_dir() == tmp_path / "home" / ".pulumi" / "plugins"
+
+
+# ---------------------------------------------------------------- find_pulumi
+
+
+def test_find_pulumi_prefers_users_path(env):
+    fake_exe(env / "userbin" / "pulumi", "v3.280.0")
+    fake_exe(tc.pulumi_build_path("3.272.0"), "v3.272.0")
+    info = tc.find_pulumi(V)
+    assert info == tc.ToolInfo(env / "userbin" / "pulumi", "3.280.0", tc.SOURCE_PATH)
+
+
+def test_find_pulumi_ignores_other_major_on_path_and_uses_build(env):
+    fake_exe(env / "userbin" / "pulumi", "v2.25.2")
+    built = fake_exe(tc.pulumi_build_path("3.272.0"), "v3.272.0")
+    assert tc.find_pulumi(V) == tc.ToolInfo(built, "3.272.0", tc.SOURCE_BUILD_CACHE)
+
+
+def test_find_pulumi_ignores_a_broken_pulumi_on_path(env):
+    fake_exe(env / "userbin" / "pulumi", "segfault", code=1)
+    assert tc.find_pulumi(V) is None
+
+
+def test_find_pulumi_build_cache_prefers_exact_then_oldest_newer(env):
+    fake_exe(tc.pulumi_build_path("3.260.0"), "v3.260.0")  # older than the SDK: never
+    fake_exe(tc.pulumi_build_path("3.276.0"), "v3.276.0")
+    newer = fake_exe(tc.pulumi_build_path("3.274.1"), "v3.274.1")
+    assert tc.find_pulumi(V).path == newer
+    exact = fake_exe(tc.pulumi_build_path("3.272.0"), "v3.272.0")
+    assert tc.find_pulumi(V).path == exact
+
+
+def test_build_dir_on_path_counts_as_build_cache(env, monkeypatch):
+    built = fake_exe(tc.pulumi_build_path("3.272.0"), "v3.272.0")
+    monkeypatch.setenv("PATH", f"{built.parent}{os.pathsep}{os.environ['PATH']}")
+    assert tc.find_pulumi(V).source == tc.SOURCE_BUILD_CACHE
+
+
+def test_find_pulumi_none_when_nothing(env):
+    assert tc.find_pulumi(V) is None
+
+
+# ---------------------------------------------------------------- find_openstack_plugin
+
+
+def _cached_plugin(version="5.5.3") -> Path:
+    return fake_exe(tc.plugin_cache_dir() / f"resource-openstack-v{version}" / "pulumi-resource-openstack", version)
+
+
+def test_find_plugin_in_plugin_cache(env):
+    exe = _cached_plugin()
+    assert tc.find_openstack_plugin(V) == tc.ToolInfo(exe, "5.5.3", tc.SOURCE_PLUGIN_CACHE)
+
+
+def test_find_plugin_ignores_partial_install(env):
+    exe = _cached_plugin()
+    (exe.parent.parent / "resource-openstack-v5.5.3.partial").write_text("")
+    assert tc.find_openstack_plugin(V) is None
+
+
+def test_find_plugin_only_for_the_pinned_version(env):
+    _cached_plugin("5.4.0")
+    assert tc.find_openstack_plugin(V) is None
+
+
+def test_find_plugin_built_but_not_installed(env):
+    built = fake_exe(tc.openstack_plugin_path("5.5.3"), "5.5.3")
+    assert tc.find_openstack_plugin(V) == tc.ToolInfo(built, "5.5.3", tc.SOURCE_BUILD_CACHE)
+
+
+def test_find_plugin_ambient_on_path_wins_when_version_matches(env):
+    _cached_plugin()
+    mine = fake_exe(env / "userbin" / "pulumi-resource-openstack", "5.5.3")
+    assert tc.find_openstack_plugin(V) == tc.ToolInfo(mine, "5.5.3", tc.SOURCE_PATH)
+    fake_exe(mine, "5.0.0")
+    assert tc.find_openstack_plugin(V).source == tc.SOURCE_PLUGIN_CACHE
+
+
+# ---------------------------------------------------------------- engine_env
+
+
+def test_engine_env_puts_the_found_pulumi_first(env):
+    built = fake_exe(tc.pulumi_build_path("3.272.0"), "v3.272.0")
+    e = tc.engine_env(V)
+    parts = e["PATH"].split(os.pathsep)
+    assert parts[0] == str(built.parent)
+    assert parts.count(str(built.parent)) == 1
+    assert str(env / "userbin") in parts
+    assert e["PULUMI_SKIP_UPDATE_CHECK"] == "true"
+    assert e["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "true"
+    assert "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK" not in e
+
+
+def test_engine_env_uses_users_pulumi_dir(env):
+    fake_exe(env / "userbin" / "pulumi", "v3.280.0")
+    assert tc.engine_env(V)["PATH"].split(os.pathsep)[0] == str(env / "userbin")
+
+
+# ---------------------------------------------------------------- install
+
+
+def test_install_with_everything_present_only_reuses_and_is_fast(env, monkeypatch):
+    fake_exe(env / "userbin" / "pulumi", "v3.272.0")
+    _cached_plugin()
+    monkeypatch.setattr(tc, "pinned_versions", lambda: V)
+
+    def no_build(*a, **k):
+        raise AssertionError("install() built something although everything was present")
+
+    monkeypatch.setattr(tc, "_build_pulumi", no_build)
+    monkeypatch.setattr(tc, "_build_openstack", no_build)
+    monkeypatch.setattr(tc, "_install_plugin", no_build)
+    said: list[str] = []
+    t0 = time.monotonic()
+    got = tc.install(log=said.append)
+    assert time.monotonic() - t0 < 1.0
+    assert got.pulumi.source == tc.SOURCE_PATH and got.openstack.source == tc.SOURCE_PLUGIN_CACHE
+    assert any("reusing" in s and "pulumi" in s for s in said)
+    assert any("reusing" in s and "openstack" in s for s in said)
+
+
+def test_install_installs_a_built_plugin_without_rebuilding(env, monkeypatch):
+    fake_exe(env / "userbin" / "pulumi", "v3.272.0")
+    built = fake_exe(tc.openstack_plugin_path("5.5.3"), "5.5.3")
+    (built.parent.parent / "govcloud-build.json").write_text(json.dumps({"recipe": tc.PLUGIN_RECIPE}))
+    monkeypatch.setattr(tc, "pinned_versions", lambda: V)
+    monkeypatch.setattr(tc, "_build_openstack", lambda *a, **k: pytest.fail("rebuilt"))
+    installed = []
+
+    def fake_install(pulumi, binary, version, base, log):
+        installed.append((binary, version))
+        _cached_plugin(version)
+
+    monkeypatch.setattr(tc, "_install_plugin", fake_install)
+    got = tc.install(log=lambda s: None)
+    assert installed == [(built, "5.5.3")]
+    assert got.openstack.source == tc.SOURCE_PLUGIN_CACHE
+
+
+def test_install_rebuilds_a_plugin_of_an_older_recipe(env, monkeypatch):
+    fake_exe(env / "userbin" / "pulumi", "v3.272.0")
+    exe = _cached_plugin()
+    (exe.parent / "govcloud-build.json").write_text(json.dumps({"recipe": "something-older"}))
+    monkeypatch.setattr(tc, "pinned_versions", lambda: V)
+    calls = []
+    monkeypatch.setattr(tc, "_build_openstack", lambda v, base, log: calls.append("built") or tc.ToolInfo(
+        tc.openstack_plugin_path("5.5.3"), "5.5.3", tc.SOURCE_BUILD_CACHE))
+
+    def fake_install(pulumi, binary, version, base, log):
+        (exe.parent / "govcloud-build.json").write_text(json.dumps({"recipe": tc.PLUGIN_RECIPE}))
+
+    monkeypatch.setattr(tc, "_install_plugin", fake_install)
+    tc.install(log=lambda s: None)
+    assert calls == ["built"]
+
+
+def test_failed_step_raises_toolchain_error_naming_the_log(env):
+    b = tc._Build("demo", env / "tc", log=lambda s: None)
+    with pytest.raises(ToolchainError) as ei:
+        b.run("the demo step", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"])
+    b.close()
+    msg = str(ei.value)
+    assert "the demo step failed (exit 3)" in msg
+    assert str(b.log_path) in msg and b.log_path.parent == env / "tc" / "logs"
+    assert "boom" in b.log_path.read_text()
+
+
+def test_main_reports_errors_without_traceback(monkeypatch, capsys):
+    def broken(**k):
+        raise ToolchainError("pulumi: go build failed (exit 1); log: /x/logs/pulumi.log")
+
+    monkeypatch.setattr(tc, "install", broken)
+    assert tc.main(["install"]) == 1
+    err = capsys.readouterr().err
+    assert "error: pulumi: go build failed" in err and "Traceback" not in err
+    assert tc.main(["frobnicate"]) == 2
+
+
+def test_status_prints_each_tool_version_and_source(env, monkeypatch):
+    fake_exe(env / "userbin" / "pulumi", "v3.272.0")
+    _cached_plugin()
+    monkeypatch.setattr(tc, "pinned_versions", lambda: V)
+    lines: list[str] = []
+    assert tc.status(log=lines.append) is True
+    text = "\n".join(lines)
+    assert f"pulumi: 3.272.0 at {env / 'userbin' / 'pulumi'} (user's PATH)" in text
+    assert "openstack plugin: 5.5.3 at" in text and "(pulumi plugin cache" in text
+
+
+def test_status_says_missing(env, monkeypatch):
+    monkeypatch.setattr(tc, "pinned_versions", lambda: V)
+    lines: list[str] = []
+    assert tc.status(log=lines.append) is False
+    assert any(l.startswith("pulumi: missing") for l in lines)
+    assert any(l.startswith("openstack plugin: missing") for l in lines)
+
+
+# ---------------------------------------------------------------- plugin token mapping
+
+
+def test_derive_mapping_rules_aliases_and_overrides():
+    tf = {
+        "resources": {n: {"fields": []} for n in [
+            "openstack_networking_network_v2", "openstack_db_instance_v1", "openstack_fw_policy_v2",
+            "openstack_fw_policy_v1", "openstack_objectstorage_object_v1", "openstack_bgpvpn_v2",
+            "openstack_brandnew_thing_v9",
+        ]},
+        "dataSources": {n: {"fields": []} for n in [
+            "openstack_networking_network_v2", "openstack_fw_group_v2", "openstack_workflow_workflow_v2",
+        ]},
+    }
+    sdk = {
+        "resources": {t: {} for t in [
+            "openstack:networking/network:Network", "openstack:database/instance:Instance",
+            "openstack:firewall/policyV2:PolicyV2", "openstack:firewall/policy:Policy",
+            "openstack:objectstorage/containerObject:ContainerObject", "openstack:bgpvpn/v2:V2",
+            "openstack:index/bgpvpnV2:BgpvpnV2", "openstack:gone/old:Old",
+        ]},
+        "functions": [
+            "openstack:networking/getNetwork:getNetwork", "openstack:firewall/getGroupV2:getGroupV2",
+            "openstack:index/getFwGroupV2:getFwGroupV2", "openstack:index/workflowWorkflowV2:WorkflowWorkflowV2",
+        ],
+    }
+    m, report = tc.derive_mapping(tf, sdk)
+    r = m["resources"]
+    assert r["openstack_networking_network_v2"] == {"token": "openstack:networking/network:Network"}
+    assert r["openstack_db_instance_v1"]["token"] == "openstack:database/instance:Instance"
+    assert r["openstack_fw_policy_v2"]["token"] == "openstack:firewall/policyV2:PolicyV2"
+    assert r["openstack_fw_policy_v1"]["token"] == "openstack:firewall/policy:Policy"
+    assert r["openstack_objectstorage_object_v1"]["token"] == "openstack:objectstorage/containerObject:ContainerObject"
+    assert r["openstack_bgpvpn_v2"] == {"token": "openstack:bgpvpn/v2:V2", "aliases": ["openstack:index/bgpvpnV2:BgpvpnV2"]}
+    assert report["resources"]["terraform_without_sdk_token"] == ["openstack_brandnew_thing_v9"]
+    assert report["resources"]["sdk_tokens_without_terraform"] == ["openstack:gone/old:Old"]
+    d = m["dataSources"]
+    assert d["openstack_networking_network_v2"]["token"] == "openstack:networking/getNetwork:getNetwork"
+    assert d["openstack_fw_group_v2"] == {"token": "openstack:firewall/getGroupV2:getGroupV2",
+                                          "aliases": ["openstack:index/getFwGroupV2:getFwGroupV2"]}
+    assert d["openstack_workflow_workflow_v2"]["token"] == "openstack:index/workflowWorkflowV2:WorkflowWorkflowV2"
+    assert m["configEnv"]["region"] == ["OS_REGION_NAME"]
+
+
+def test_sdk_tokens_reads_resources_properties_and_functions(tmp_path):
+    pkg = tmp_path / "pulumi_openstack" / "networking"
+    pkg.mkdir(parents=True)
+    (pkg / "network.py").write_text('''
+import pulumi
+from typing import Optional, Sequence, Mapping
+
+class Network(pulumi.CustomResource):
+    def __init__(__self__, resource_name, opts=None):
+        super(Network, __self__).__init__('openstack:networking/network:Network', resource_name, {}, opts)
+
+    @property
+    @pulumi.getter(name="adminStateUp")
+    def admin_state_up(self) -> pulumi.Output[Optional[bool]]: ...
+
+    @property
+    @pulumi.getter
+    def segments(self) -> pulumi.Output[Sequence['outputs.NetworkSegment']]: ...
+
+    @property
+    @pulumi.getter(name="valueSpecs")
+    def value_specs(self) -> pulumi.Output[Optional[Mapping[str, str]]]: ...
+
+def get_network(name=None, opts=None):
+    return pulumi.runtime.invoke('openstack:networking/getNetwork:getNetwork', {}, opts=opts)
+''')
+    got = tc.sdk_tokens(tmp_path / "pulumi_openstack")
+    assert got == {
+        "resources": {"openstack:networking/network:Network":
+                      {"adminStateUp": "one", "segments": "list", "valueSpecs": "map"}},
+        "functions": ["openstack:networking/getNetwork:getNetwork"],
+    }
+
+
+def test_compare_schema_reports_names_and_shapes():
+    sdk = {"resources": {"openstack:a/b:B": {"x": "one", "ys": "list", "onlySdk": "one"},
+                         "openstack:a/c:C": {}}}
+    schema = {"resources": {"openstack:a/b:B": {"properties": {
+        "x": {"type": "string"}, "ys": {"$ref": "#/types/openstack:a/B:Y"}, "onlyPlugin": {"type": "string"}}}}}
+    got = tc.compare_schema(schema, sdk)
+    assert got["openstack:a/c:C"] == {"missing_resource": True}
+    assert got["openstack:a/b:B"] == {"sdk_only": ["onlySdk"], "plugin_only": ["onlyPlugin"],
+                                      "shape": ["ys: SDK list, plugin one"]}
+
+
+def test_plugin_wrapper_module_repeats_the_replaces():
+    gomod = tc._PLUGIN_GO_MOD.format(bridge=tc.BRIDGE_MODULE, bridge_version=tc.BRIDGE_VERSION,
+                                     tf=tc.TF_OPENSTACK_MODULE, tf_version=tc.TF_OPENSTACK_VERSION)
+    assert f"\t{tc.TF_OPENSTACK_MODULE} {tc.TF_OPENSTACK_VERSION}" in gomod
+    assert "github.com/hashicorp/terraform-plugin-sdk/v2" in tc.PLUGIN_REPLACES
+    assert '//go:embed schema-embed.json' in tc._PLUGIN_MAIN_GO
+
+
+# ---------------------------------------------------------------- import cost
+
+
+def test_importing_toolchain_pulls_in_no_heavy_module():
+    code = (
+        "import sys, json; before = set(sys.modules); import govcloud.toolchain; "
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    added = json.loads(out.stdout)
+    heavy = {"pulumi", "pulumi_openstack", "grpc", "google", "yaml", "pydantic", "jinja2", "click", "rich",
+             "openstack", "paramiko", "semver", "asyncio", "subprocess", "json", "shutil", "tempfile"}
+    assert not {m.split(".")[0] for m in added} & heavy, added
+    third_party = [m for m in added if m.split(".")[0] not in sys.stdlib_module_names
+                   and m.split(".")[0] != "govcloud"]
+    assert not third_party, third_party
