@@ -56,26 +56,58 @@ def _workspace(paths):
     return Workspace.for_paths(paths)
 
 
+def _policy_context(ws, file: str) -> list[Path]:
+    """Manifests that share quotas and address space with `file`: the config
+    repo's manifests/ when it has one, else the file's own directory."""
+    if ws.config.root is not None and (ws.config.root / "manifests").is_dir():
+        return [ws.config.root / "manifests"]
+    return [Path(file).parent]
+
+
+def checked_plan(file: str):
+    """Load, compile and policy-check one manifest: (workspace, plan, cost, report).
+
+    Mandatory policy findings raise InputError (exit 1); advisory ones are
+    printed as warnings on stderr.
+    """
+    from .cost import estimate
+    from .output import print_problems
+    from .policy import check_paths
+
+    ws = _workspace([file])
+    (result,), report = check_paths([file], ws, context=_policy_context(ws, file))
+    if not result.ok:
+        raise InputError(result.problems)
+    print_problems(result.problems)
+    plan_ = result.plan
+    return ws, plan_, estimate(plan_, ws.inventory.site(plan_.service.site).rate_card), report
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def validate(paths: tuple[str, ...], fmt: str) -> None:
-    """Check manifests (files or directories): schema and cross-checks; exit 1 on any error."""
-    from .pipeline import validate_files
+    """Check manifests (files or directories): schema, cross-checks and the policy pack; exit 1 on any error."""
+    from .policy import check_paths
 
-    results = validate_files(paths, _workspace(paths))
+    results, report = check_paths(paths, _workspace(paths))
     bad = [r for r in results if not r.ok]
     if fmt == "json":
         from .output import emit_json
 
         emit_json({"files": [{"file": r.file, "ok": r.ok, "problems": [p.to_dict() for p in r.problems]}
                              for r in results],
+                   "policy": report.to_json(),
                    "summary": {"checked": len(results), "valid": len(results) - len(bad), "invalid": len(bad)}})
     else:
         from .output import print_problems
 
         for r in results:
             print_problems(r.problems)
+        for f in report.waived:
+            click.echo(f.format_waiver(), err=True)
+        for line in report.exception_lines():
+            click.echo(line)
         click.echo(f"{len(results)} manifest{'s' if len(results) != 1 else ''} checked: "
                    f"{len(results) - len(bad)} valid, {len(bad)} invalid")
     if not results:
@@ -97,13 +129,14 @@ def schema() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def plan(file: str, fmt: str) -> None:
-    """The ResourcePlan of a manifest and its monthly cost, offline."""
-    plan_, cost = _workspace([file]).cost(file)
+    """The ResourcePlan of a manifest and its monthly cost, offline (policy-checked)."""
+    _, plan_, cost, report = checked_plan(file)
     if fmt == "json":
         from .output import emit_json
 
         data = plan_.to_json()
         data["cost"] = cost.to_json()
+        data["policy"] = report.to_json()
         emit_json(data)
     else:
         from .output import print_plan
@@ -116,7 +149,7 @@ def plan(file: str, fmt: str) -> None:
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def cost(file: str, fmt: str) -> None:
     """Monthly estimate from the site's rate card, per resource and in total."""
-    plan_, estimate = _workspace([file]).cost(file)
+    _, plan_, estimate, _report = checked_plan(file)
     if fmt == "json":
         from .output import emit_json
 
@@ -165,6 +198,9 @@ def init(directory: str, agency: str, site: str, force: bool) -> None:
     for path in written:
         click.echo(f"created {path}")
     click.echo(f"next: govcloud validate {Path(directory) / 'manifests'}")
+
+
+from .cli_policy import register as _register_policy; _register_policy(cli)
 
 
 def main() -> None:
