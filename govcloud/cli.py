@@ -200,6 +200,7 @@ def init(directory: str, agency: str, site: str, force: bool) -> None:
     click.echo(f"next: govcloud validate {Path(directory) / 'manifests'}")
 
 
+from .cli_usage import register as _register_usage; _register_usage(cli)
 from .cli_policy import register as _register_policy; _register_policy(cli)
 
 
