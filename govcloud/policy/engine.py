@@ -275,6 +275,13 @@ def check_paths(paths: Iterable[str | os.PathLike[str]], workspace: "Workspace |
     policies.yaml itself, when among the paths, is skipped. Raises
     InputError for a broken policies.yaml or custom rule file.
     """
+    from ..pipeline import batch_gc
+
+    with batch_gc():
+        return _check_paths(paths, workspace, context=context)
+
+
+def _check_paths(paths, workspace, *, context):
     from ..pipeline import ValidationResult, Workspace, manifest_files
 
     paths = list(paths)
