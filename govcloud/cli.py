@@ -202,6 +202,8 @@ def init(directory: str, agency: str, site: str, force: bool) -> None:
 
 from .cli_usage import register as _register_usage; _register_usage(cli)
 from .cli_policy import register as _register_policy; _register_policy(cli)
+from .cli_stack import register as _register_stack; _register_stack(cli)
+from .cli_agency import register as _register_agency; _register_agency(cli)
 
 
 def main() -> None:

@@ -1,0 +1,633 @@
+"""Stack commands: deploy, destroy, refresh, status, outputs, history, diff, unlock, doctor.
+
+Only click is imported at module level: pulumi, openstacksdk and rich load
+inside the commands that need them, so `govcloud --help` and `govcloud
+validate` stay fast and never import the engine.
+
+Exit codes: 0 ok; 1 invalid input, policy failure, a refusal (no
+confirmation without a terminal, data loss without --allow-data-loss, prod
+destroy without --confirm) or a missing prerequisite; 3 the engine failed
+(the provider's message is printed, never a traceback). Data goes to stdout,
+progress and messages to stderr.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+FORMAT = click.Choice(["text", "json"])
+_MARK = {"create": "+", "update": "~", "replace": "±", "delete": "-", "same": " ", "read": ">", "refresh": "~",
+         "import": "=", "discard": "-", "unknown": "?"}
+_PAST = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted", "same": "unchanged",
+         "read": "read", "refresh": "refreshed", "import": "imported", "discard": "forgotten", "unknown": "done"}
+_ORDER = ("create", "update", "replace", "delete", "import", "discard", "read", "refresh", "same", "unknown")
+
+
+def register(cli: click.Group) -> None:
+    for cmd in (deploy, destroy, refresh, status, outputs, history, diff, unlock, doctor):
+        cli.add_command(cmd)
+
+
+def _err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _checked(file: str):
+    """validate + policy + compile one manifest: (workspace, plan)."""
+    from .cli import checked_plan
+
+    ws, plan, _cost, _report = checked_plan(file)
+    return ws, plan
+
+
+# ---------------------------------------------------------------- progress
+
+
+class Progress:
+    """Live progress of an engine operation: a rich status line on a terminal, one quiet line per resource otherwise."""
+
+    def __init__(self, title: str, total: int | None = None, verb: str = "deploying", lines: bool = True):
+        self.lines = lines
+        self.title = title
+        self.total = total
+        self.verb = verb
+        self.tty = _is_tty(sys.stderr)
+        self.start = time.monotonic()
+        self.running: dict[str, tuple[str, float]] = {}
+        self.done: dict[str, int] = {}
+        self.failed: list[str] = []
+        self.live = None
+
+    def __enter__(self) -> "Progress":
+        from . import engine
+
+        engine.add_interrupt_notice(lambda msg: _err(f"\n{msg}"))
+        if self.tty:
+            from rich.console import Console
+            from rich.live import Live
+
+            self.live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4, transient=True)
+            self.live.__enter__()
+        else:
+            _err(f"{self.verb} {self.title} ...")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+            self.live = None
+
+    def event(self, e) -> None:
+        from . import events as ev
+
+        if isinstance(e, ev.Step) and not e.change.internal:
+            c = e.change
+            if e.phase == "pre":
+                if c.op not in ("same", "read", "refresh"):
+                    self.running[c.urn] = (c.op, time.monotonic())
+            elif e.phase == "done":
+                op, t0 = self.running.pop(c.urn, (c.op, None))
+                self.done[c.op] = self.done.get(c.op, 0) + 1
+                if self.lines and not self.tty and c.op in ev.CHANGING_OPS:
+                    took = f"{time.monotonic() - t0:5.1f}s" if t0 else ""
+                    _err(f"  {_PAST.get(c.op, c.op):<9} {c.key:<34} {c.kind:<20} {took}")
+            elif e.phase == "failed":
+                self.running.pop(c.urn, None)
+                self.failed.append(c.key)
+                if self.lines and not self.tty:
+                    _err(f"  failed    {c.key:<34} {c.kind}")
+        if self.live is not None:
+            self.live.update(self._render())
+
+    def _render(self):
+        from rich.text import Text
+
+        elapsed = time.monotonic() - self.start
+        n = sum(self.done.values())
+        head = Text(f"{self.verb} {self.title}  ", style="bold")
+        head.append(f"{n}/{self.total} done" if self.total else f"{n} done")
+        parts = [f"{_PAST[op]} {self.done[op]}" for op in _ORDER if self.done.get(op) and op != "same"]
+        if self.failed:
+            parts.append(f"failed {len(self.failed)}")
+        if parts:
+            head.append("  (" + ", ".join(parts) + ")")
+        head.append(f"  {int(elapsed) // 60}:{int(elapsed) % 60:02d}")
+        if self.running:
+            now = time.monotonic()
+            items = sorted(self.running.items(), key=lambda kv: kv[1][1])[:6]
+            names = ", ".join(f"{u.rsplit('::', 1)[-1]} ({op} {now - t0:.0f}s)" for u, (op, t0) in items)
+            more = len(self.running) - len(items)
+            head.append(f"\n  working on: {names}" + (f" and {more} more" if more > 0 else ""), style="dim")
+        return head
+
+
+class _Timer:
+    """Phase timings of a command, printed to stderr when GOVCLOUD_TIMINGS is set (benchmarks use it)."""
+
+    def __init__(self):
+        self.t0 = self.last = time.monotonic()
+        self.laps: list[tuple[str, float]] = []
+
+    def lap(self, name: str, result=None) -> None:
+        now = time.monotonic()
+        self.laps.append((name, now - self.last))
+        self.last = now
+        for k, v in (getattr(result, "timing", None) or {}).items():  # inside the engine child
+            self.laps.append((f"{name}.{k}", v))
+
+    def report(self) -> None:
+        import os
+
+        if os.environ.get("GOVCLOUD_TIMINGS"):
+            parts = " ".join(f"{n}={t:.3f}" for n, t in self.laps)
+            _err(f"timings: {parts} total={time.monotonic() - self.t0:.3f}")
+
+
+# ---------------------------------------------------------------- rendering changes
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    words = {"create": "to create", "update": "to update", "replace": "to replace", "delete": "to delete",
+             "same": "unchanged", "import": "to import", "discard": "to forget", "read": "read",
+             "refresh": "refreshed", "unknown": "other"}
+    return ", ".join(f"{counts[op]} {words[op]}" for op in _ORDER if counts.get(op))
+
+
+def print_changes(result, *, verbose: bool = False, title: str | None = None, show_same: bool = False) -> None:
+    """Per resource: op and changed fields (stdout)."""
+    from . import events as ev
+
+    if title:
+        click.echo(title)
+    rows = [c for c in result.changes if show_same or c.op not in ("same", "read", "refresh")]
+    for c in rows:
+        fields = ""
+        if c.changed:
+            shown = [f"{p}{' (forces replacement)' if p in c.replace_keys or any(q.path == p and q.replaces for q in c.properties) else ''}"
+                     for p in c.changed]
+            fields = ", ".join(shown)
+        click.echo(f"  {_MARK.get(c.op, '?')} {c.op:<8} {c.key:<34} {c.kind:<20} {fields}".rstrip())
+        if verbose:
+            for p in c.properties:
+                click.echo(f"        {p.path}: {ev.display(p.old)} -> {ev.display(p.new)}")
+    counts = result.counts()
+    total = sum(counts.values())
+    if not rows:
+        click.echo(f"  no changes ({total} resources unchanged)")
+    else:
+        click.echo(f"  {total} resources: {_counts_text(counts)}")
+
+
+def _engine_failed(result) -> None:
+    """Print the provider's error messages and exit 3 (or the right code for locks, setup, interrupts)."""
+    from . import engine
+
+    if result.ok:
+        return
+    if result.error_kind in ("locked", "setup"):
+        result.raise_for_error()
+    if result.error_kind == "interrupted":
+        _err(f"error: {result.error}")
+        sys.exit(engine.EngineError.exit_code)
+    _err(f"error: {result.op} of {result.stack} failed:")
+    for line in (result.error or "").splitlines():
+        _err(f"  {line}")
+    if result.failed:
+        _err(f"  failed resources: {', '.join(c.key for c in result.failed)}")
+    if result.log_file:
+        _err(f"  engine log: {result.log_file}")
+    sys.exit(engine.EngineError.exit_code)
+
+
+def _recover(plan, config, lock, cli=None):
+    """Clear what an interrupted run left (stale locks, pending operations) and refresh when needed.
+
+    Returns the stack's deployment as found (None when it does not exist yet)."""
+    from . import engine
+
+    rec = engine.recover(plan, config, cli)
+    for note in rec.notes:
+        _err(f"recovery: {note}")
+    if rec.needs_refresh:
+        _err("recovery: refreshing the state from the cloud ...")
+        res = engine.run_operation("refresh", plan, config, lock=lock, message="govcloud: recovery after an "
+                                   "interrupted run")
+        _engine_failed(res)
+    return rec.deployment
+
+
+def _confirm(question: str, yes: bool, what: str) -> None:
+    if yes:
+        return
+    if not _is_tty(sys.stdin):
+        _err(f"refusing to {what}: stdin is not a terminal, so nobody can confirm; pass --yes to {what} "
+             f"without asking (CI)")
+        sys.exit(1)
+    if not click.confirm(question, default=False, err=True):
+        _err("nothing was changed")
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------- deploy
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", "-y", is_flag=True, help="apply without asking (CI); required when stdin is not a terminal")
+@click.option("--allow-data-loss", is_flag=True,
+              help="allow deleting or replacing volumes and buckets (they are protected otherwise)")
+@click.option("--replace", "replace", multiple=True, metavar="KEY",
+              help="replace this resource even if unchanged (e.g. a server whose user data changed); repeatable")
+@click.option("--refresh", is_flag=True, help="refresh the state from the cloud before the preview")
+def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...], refresh: bool) -> None:
+    """Preview, guard and apply a manifest: exit 3 when the engine fails."""
+    from . import engine
+
+    timer = _Timer()
+    ws, plan = _checked(file)
+    keys = plan.by_key()
+    unknown = [k for k in replace if k not in keys]
+    if unknown:
+        raise click.UsageError(f"--replace: no resource {', '.join(unknown)} in the plan")
+    passphrase = engine.read_passphrase()
+    loc = engine.locate(plan, ws.config)
+    timer.lap("check")
+    with engine.StackLock(loc, f"govcloud deploy {file}") as lock:
+        cli = engine.Cli(loc, passphrase)
+        deployment = _recover(plan, ws.config, lock, cli)
+        timer.lap("state")
+        with Progress(loc.name, verb="previewing", lines=False) as p:
+            preview = engine.run_operation("preview", plan, ws.config, allow_data_loss=allow_data_loss,
+                                           on_event=p.event, lock=lock, refresh_first=refresh,
+                                           passphrase=passphrase)
+        timer.lap("preview", preview)
+        if not preview.blocked_only_by_protection:  # protected data: the guard below explains and refuses
+            _engine_failed(preview)
+        print_changes(preview, title=f"Preview of {loc.name} (project {plan.service.project} at "
+                                     f"{plan.service.site}):")
+        drift = engine.user_data_drift(plan, deployment)
+        for key in drift:
+            if key not in replace:
+                _err(f"note: {key}: its user data changed in the manifest; existing servers keep theirs "
+                     f"(ignore_changes), new ones get it. To rebuild it: govcloud deploy {file} --replace {key}")
+        risks = engine.data_loss_risks(preview.changes, preview.protected)
+        if preview.blocked_only_by_protection and not risks:  # protected, but not a kind the guard knows
+            _engine_failed(preview)
+        if risks and not allow_data_loss:
+            _err("refusing to deploy: these changes lose data:")
+            for r in risks:
+                _err(f"  {r.describe()}")
+            _err("pass --allow-data-loss to apply them anyway (take a backup first)")
+            sys.exit(1)
+        if not preview.changing() and not replace:
+            click.echo(f"{loc.name} is up to date: nothing to deploy")
+            timer.report()
+            return
+        _confirm(f"Deploy these changes to {loc.name}?", yes, "deploy")
+        if risks:
+            urns = [c.urn for c in preview.changes if c.key in {r.key for r in risks}]
+            engine.unprotect(cli, urns)
+        total = len(plan.resources)
+        timer.lap("confirm")
+        with Progress(loc.name, total=total, verb="deploying") as progress:
+            result = engine.run_operation("up", plan, ws.config, allow_data_loss=allow_data_loss, replace=replace,
+                                          on_event=progress.event, lock=lock, passphrase=passphrase,
+                                          message=f"govcloud deploy {file}")
+        timer.lap("up", result)
+        _engine_failed(result)
+    counts = {k: v for k, v in result.counts().items() if k != "same"}
+    done = ", ".join(f"{_PAST[op]} {counts[op]}" for op in _ORDER if counts.get(op)) or "no changes"
+    click.echo(f"deployed {loc.name} in {result.duration:.1f} s: {done}")
+    _print_outputs_text(dict(result.outputs))
+    timer.report()
+
+
+# ---------------------------------------------------------------- destroy
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", "-y", is_flag=True, help="do not ask (not enough for prod: see --confirm)")
+@click.option("--confirm", "confirm_name", metavar="STACK", help="the stack name, required to destroy a prod stack")
+@click.option("--allow-data-loss", is_flag=True, help="also delete volumes and buckets (protected otherwise)")
+def destroy(file: str, yes: bool, confirm_name: str | None, allow_data_loss: bool) -> None:
+    """Delete every resource of a manifest's stack (guarded)."""
+    from . import engine
+
+    ws, plan = _checked(file)
+    engine.read_passphrase()
+    loc = engine.locate(plan, ws.config)
+    stack = plan.service.stack
+    with engine.StackLock(loc, f"govcloud destroy {file}") as lock:
+        _recover(plan, ws.config, lock)
+        cli = engine.Cli(loc, engine.read_passphrase())
+        dep = cli.export()
+        resources = engine.deployed_resources(dep)
+        if not resources:
+            click.echo(f"{loc.name} has no resources: nothing to destroy")
+            return
+        from . import events as ev
+
+        keep = [r for r in resources if r.get("type") in engine.STATEFUL_TYPES or r.get("protect")]
+        click.echo(f"Destroy {loc.name} (project {plan.service.project} at {plan.service.site}): "
+                   f"{len(resources)} resources")
+        for r in resources:
+            _t, key = ev.urn_parts(r.get("urn", ""))
+            flag = "  holds data" if r in keep else ""
+            click.echo(f"  - delete   {key:<34} {r.get('type', '').rsplit(':', 1)[-1]:<20}{flag}")
+        if keep and not allow_data_loss:
+            _err(f"refusing to destroy {loc.name}: it holds data in " +
+                 ", ".join(ev.urn_parts(r["urn"])[1] for r in keep) +
+                 "; pass --allow-data-loss to delete them too (take a backup first)")
+            sys.exit(1)
+        if plan.service.environment == "prod":
+            if confirm_name != stack:
+                _err(f"refusing to destroy the prod stack {stack}: pass --confirm {stack}")
+                sys.exit(1)
+        elif confirm_name is not None and confirm_name != stack:
+            _err(f"--confirm {confirm_name} does not name this stack ({stack})")
+            sys.exit(1)
+        elif confirm_name is None:
+            _confirm(f"Destroy stack {stack} and its {len(resources)} resources?", yes, f"destroy {stack}")
+        if keep:
+            engine.unprotect(cli)
+        with Progress(loc.name, total=len(resources), verb="destroying") as progress:
+            result = engine.run_operation("destroy", plan, ws.config, allow_data_loss=True,
+                                          on_event=progress.event, lock=lock, message=f"govcloud destroy {file}")
+        _engine_failed(result)
+    n = result.counts().get("delete", 0)
+    click.echo(f"destroyed {loc.name} in {result.duration:.1f} s: deleted {n} resources")
+
+
+# ---------------------------------------------------------------- refresh
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+def refresh(file: str, fmt: str) -> None:
+    """Drift: read every resource back from the cloud, record it, and show what changed outside govcloud."""
+    from . import engine
+
+    ws, plan = _checked(file)
+    engine.read_passphrase()
+    loc = engine.locate(plan, ws.config)
+    with engine.StackLock(loc, f"govcloud refresh {file}") as lock:
+        _recover(plan, ws.config, lock)
+        with Progress(loc.name, verb="refreshing") as progress:
+            result = engine.run_operation("refresh", plan, ws.config, on_event=progress.event, lock=lock,
+                                          message=f"govcloud refresh {file}")
+        _engine_failed(result)
+    drift = [c for c in result.changes if c.op not in ("same", "refresh", "read") or c.changed]
+    if fmt == "json":
+        from .output import emit_json
+
+        emit_json({"stack": loc.name, "drift": [c.to_json() for c in drift], "ok": True})
+        return
+    if not drift:
+        click.echo(f"{loc.name}: no drift (every resource matches the cloud)")
+        return
+    click.echo(f"{loc.name}: changed outside govcloud (now recorded in the state):")
+    for c in drift:
+        what = "deleted in the cloud" if c.op == "delete" else ", ".join(c.changed) or c.op
+        click.echo(f"  {c.key:<34} {c.kind:<20} {what}")
+    click.echo(f"run `govcloud deploy {file}` to bring them back to the manifest")
+
+
+# ---------------------------------------------------------------- diff
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@click.option("--parallel", type=int, default=None, help="previews run at once (default: CPU count)")
+def diff(files: tuple[str, ...], fmt: str, parallel: int | None) -> None:
+    """What deploy would change (a real preview): per resource its op and changed fields."""
+    from . import engine
+
+    checked = [_checked(f) for f in files]
+    engine.read_passphrase()
+    if len(checked) == 1:
+        ws, plan = checked[0]
+        with Progress(engine.locate(plan, ws.config).name, verb="previewing", lines=False) as p:
+            results = [engine.run_operation("preview", plan, ws.config, on_event=p.event)]
+    else:
+        results = engine.run_many([("preview", plan, ws.config) for ws, plan in checked], parallel=parallel)
+    failed = False
+    docs = []
+    for (ws, plan), file, res in zip(checked, files, results):
+        loc = engine.locate(plan, ws.config)
+        usable = res.ok or res.blocked_only_by_protection
+        drift = []
+        if usable:
+            try:
+                drift = engine.user_data_drift(plan, engine.Cli(loc, engine.read_passphrase()).export())
+            except engine.EngineError:
+                drift = []
+        risks = engine.data_loss_risks(res.changes, res.protected) if usable else []
+        if fmt == "json":
+            docs.append({"file": file, "stack": loc.name, "ok": usable, "error": None if usable else res.error,
+                         "counts": res.counts(), "changes": [c.to_json() for c in res.changes if not c.internal],
+                         "dataLoss": [{"key": r.key, "type": r.type, "op": r.op, "reason": r.reason} for r in risks],
+                         "userDataNotApplied": drift})
+        else:
+            if not usable:
+                _err(f"error: preview of {loc.name} ({file}) failed:")
+                for line in (res.error or "").splitlines():
+                    _err(f"  {line}")
+            else:
+                print_changes(res, verbose=True, title=f"{loc.name} ({file}):")
+                for r in risks:
+                    click.echo(f"  data loss: {r.describe()}")
+                for key in drift:
+                    click.echo(f"  note: {key}: user data changed; not applied to the existing server "
+                               f"(deploy --replace {key} rebuilds it)")
+        failed = failed or not usable
+    if fmt == "json":
+        from .output import emit_json
+
+        emit_json(docs[0] if len(docs) == 1 else docs)
+    if failed:
+        bad = [r for r in results if not (r.ok or r.blocked_only_by_protection)]
+        if all(r.error_kind in ("setup",) for r in bad):
+            sys.exit(1)
+        sys.exit(3)
+
+
+# ---------------------------------------------------------------- status / outputs / history
+
+
+def _cli_for(file: str, need_passphrase: bool = True):
+    from . import engine
+
+    ws, plan = _checked(file)
+    loc = engine.locate(plan, ws.config)
+    return ws, plan, loc, engine.Cli(loc, engine.read_passphrase() if need_passphrase else None)
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+def status(file: str, fmt: str) -> None:
+    """The stack of a manifest: deployed or not, resources, last operation, locks."""
+    from . import engine
+    from . import events as ev
+
+    ws, plan, loc, cli = _cli_for(file, need_passphrase=False)
+    dep = cli.export()
+    resources = engine.deployed_resources(dep)
+    last = cli.history(1)[:1] if dep is not None else []
+    locks = engine.engine_locks(loc)
+    pending = ((dep or {}).get("deployment") or {}).get("pending_operations") or []
+    in_plan = {r.key for r in plan.resources}
+    deployed = {ev.urn_parts(r.get("urn", ""))[1] for r in resources}
+    data = {
+        "stack": loc.name, "backend": loc.backend_url, "deployed": dep is not None and bool(resources),
+        "resources": len(resources), "planned": len(plan.resources),
+        "missing": sorted(in_plan - deployed), "extra": sorted(deployed - in_plan),
+        "lastOperation": ({"kind": last[0].get("kind"), "result": last[0].get("result"),
+                           "start": last[0].get("startTime"), "end": last[0].get("endTime"),
+                           "changes": last[0].get("resourceChanges")} if last else None),
+        "pendingOperations": len(pending),
+        "locks": [lk.describe() for lk in locks],
+    }
+    if fmt == "json":
+        from .output import emit_json
+
+        emit_json(data)
+        return
+    click.echo(f"stack:      {loc.name}")
+    click.echo(f"backend:    {loc.backend_url}")
+    if dep is None:
+        click.echo("deployed:   no (never deployed from this manifest)")
+        return
+    click.echo(f"resources:  {len(resources)} deployed, {len(plan.resources)} in the manifest's plan")
+    if data["missing"]:
+        click.echo(f"            not deployed yet: {', '.join(data['missing'])}")
+    if data["extra"]:
+        click.echo(f"            deployed but no longer in the manifest: {', '.join(data['extra'])}")
+    if last:
+        lo = data["lastOperation"]
+        click.echo(f"last:       {lo['kind']} {lo['result']} at {lo['end'] or lo['start']}")
+    if pending:
+        click.echo(f"pending:    {len(pending)} operations of an interrupted run (the next deploy repairs them)")
+    for lk in locks:
+        click.echo(f"lock:       {lk.describe()}")
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+def outputs(file: str, fmt: str) -> None:
+    """The stack outputs: servers with their IPs, network id, volumes, buckets."""
+    from . import engine
+
+    ws, plan, loc, cli = _cli_for(file)
+    if not cli.exists():
+        raise engine.SetupError(f"{loc.name} is not deployed: run govcloud deploy {file}")
+    data = cli.outputs()
+    if fmt == "json":
+        from .output import emit_json
+
+        emit_json(data)
+        return
+    _print_outputs_text(data)
+
+
+def _print_outputs_text(data: dict) -> None:
+    servers = data.get("servers") or {}
+    for name, s in sorted(servers.items()):
+        click.echo(f"  server  {name:<40} fixed {s.get('fixedIp') or '-':<15} "
+                   f"public {s.get('floatingIp') or '-':<15} {s.get('id') or ''}")
+    for name, v in sorted((data.get("volumes") or {}).items()):
+        click.echo(f"  volume  {name:<40} on {v.get('server') or '-':<12} {v.get('id') or ''}")
+    for b in data.get("buckets") or []:
+        click.echo(f"  bucket  {b}")
+    if data.get("networkId"):
+        click.echo(f"  network {data['networkId']}")
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+def history(file: str, limit: int, fmt: str) -> None:
+    """The stack's operations: when, what, result, changes."""
+    ws, plan, loc, cli = _cli_for(file, need_passphrase=False)
+    rows = cli.history(limit) if cli.exists() else []
+    if fmt == "json":
+        from .output import emit_json
+
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo(f"{loc.name}: no history (never deployed)")
+        return
+    for h in rows:
+        changes = ", ".join(f"{k} {v}" for k, v in sorted((h.get("resourceChanges") or {}).items()))
+        click.echo(f"  #{h.get('version', '?'):<4} {h.get('startTime', ''):<22} {h.get('kind', ''):<8} "
+                   f"{h.get('result', ''):<10} {changes}  {h.get('message', '')}")
+
+
+# ---------------------------------------------------------------- unlock
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--force", is_flag=True, help="remove every engine lock, even one this host cannot prove dead")
+def unlock(file: str, force: bool) -> None:
+    """Remove a stack's engine lock left by a killed run (live runs are never unlocked without --force)."""
+    from . import engine
+
+    ws, plan, loc, cli = _cli_for(file, need_passphrase=False)
+    with engine.StackLock(loc, f"govcloud unlock {file}"):
+        if force:
+            cli.cancel()
+            click.echo(f"{loc.name}: every engine lock removed")
+            return
+        try:
+            notes = engine.clear_stale_engine_locks(loc)
+        except engine.StackLockedError as exc:
+            _err(f"not unlocked: {exc}")
+            sys.exit(1)
+        for n in notes:
+            click.echo(n)
+        if not notes:
+            click.echo(f"{loc.name}: not locked")
+
+
+# ---------------------------------------------------------------- doctor
+
+
+@click.command()
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="seconds to wait for each Keystone")
+@click.option("--site", "sites", multiple=True, metavar="SITE",
+              help="a site this machine must reach (its check becomes required); repeatable")
+def doctor(fmt: str, timeout: float, sites: tuple[str, ...]) -> None:
+    """Check what deploys need: Pulumi CLI, OpenStack plugin, backend, passphrase, cloud credentials per site."""
+    from .doctor import run_checks
+    from .pipeline import Workspace
+
+    checks = run_checks(Workspace(), timeout=timeout, sites=list(sites))
+    if fmt == "json":
+        from .output import emit_json
+
+        emit_json({"ok": all(c.ok or not c.required for c in checks), "checks": [c.to_json() for c in checks]})
+    else:
+        for c in checks:
+            mark = "ok  " if c.ok else ("FAIL" if c.required else "warn")
+            click.echo(f"[{mark}] {c.name}: {c.detail}")
+            if not c.ok and c.fix:
+                click.echo(f"       fix: {c.fix}")
+    if any(not c.ok and c.required for c in checks):
+        sys.exit(1)

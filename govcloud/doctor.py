@@ -1,0 +1,199 @@
+"""`govcloud doctor`: is this machine ready to deploy?
+
+Checks, in order: the Pulumi CLI (found, version, whether it is the user's
+own or govcloud's build, compatible with the pinned SDK), the OpenStack
+resource plugin (installed where the engine looks, version), the state
+backend (reachable and writable), the secrets passphrase (set, readable; never
+shown), and for every site in the inventory its clouds.yaml entry and whether
+Keystone answers (short timeout). A failing check says how to fix it. Checks
+of the tools, backend and passphrase are required; a site is required when it
+is named with --site (otherwise a site without credentials on this machine is
+a warning: a machine usually deploys to some sites only).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "ok": self.ok, "required": self.required, "detail": self.detail,
+                "fix": self.fix or None}
+
+
+INSTALL = "run scripts/install-toolchain (builds the Pulumi CLI and the OpenStack plugin; see docs/toolchain.md)"
+
+
+def check_pulumi() -> list[Check]:
+    from . import toolchain as tc
+
+    try:
+        versions = tc.pinned_versions()
+        info = tc.find_pulumi(versions)
+    except tc.ToolchainError as exc:
+        return [Check("pulumi CLI", False, str(exc), INSTALL)]
+    if info is None:
+        return [Check("pulumi CLI", False, f"not found (neither on PATH nor in {tc.toolchain_dir()})", INSTALL)]
+    whose = "your own, on PATH" if info.source == tc.SOURCE_PATH else "govcloud's build"
+    vk, sk = tc._vkey(info.version), tc._vkey(versions.pulumi)
+    if vk[0] != sk[0] or vk < sk:
+        return [Check("pulumi CLI", False, f"{info.version} at {info.path} ({whose}) does not serve SDK "
+                      f"{versions.pulumi} (needs {sk[0]}.x >= {versions.pulumi})",
+                      "remove it from PATH or upgrade it, or " + INSTALL)]
+    note = "" if vk == sk else f"; newer than the SDK {versions.pulumi}, which it serves"
+    return [Check("pulumi CLI", True, f"{info.version} at {info.path} ({whose}{note})")]
+
+
+def check_plugin() -> list[Check]:
+    from . import toolchain as tc
+
+    try:
+        versions = tc.pinned_versions()
+        info = tc.find_openstack_plugin(versions)
+    except tc.ToolchainError as exc:
+        return [Check("openstack plugin", False, str(exc), INSTALL)]
+    if info is None:
+        return [Check("openstack plugin", False, f"resource plugin openstack {versions.pulumi_openstack} not found",
+                      INSTALL)]
+    if info.source == tc.SOURCE_BUILD_CACHE:
+        return [Check("openstack plugin", False, f"{info.version} built at {info.path} but not installed in the "
+                      f"plugin cache {tc.plugin_cache_dir()}", INSTALL)]
+    return [Check("openstack plugin", True, f"{info.version} at {info.path} ({info.source})")]
+
+
+def check_backend(config) -> list[Check]:
+    from . import engine
+
+    try:
+        url = engine.backend_url(config)
+    except OSError as exc:
+        return [Check("state backend", False, f"cannot create the backend directory: {exc}",
+                      "fix the permissions of the state directory, or set GOVCLOUD_STATE_DIR / `backend:` "
+                      "in govcloud.yaml")]
+    if url.startswith("file://"):
+        path = Path(url[len("file://"):])
+        probe = path / f".govcloud-doctor-{os.getpid()}"
+        try:
+            probe.write_text("ok", encoding="utf-8")
+            probe.unlink()
+        except OSError as exc:
+            return [Check("state backend", False, f"{url} is not writable: {exc.strerror or exc}",
+                          f"make {path} writable for this user, or point `backend:` in govcloud.yaml elsewhere")]
+        return [Check("state backend", True, f"{url} (writable)")]
+    # another DIY backend: ask the CLI to list its stacks (reachable and authorised)
+    try:
+        from pulumi.automation import errors as auto_errors
+
+        cmd = engine.pulumi_command()
+        wd = Path(config.state_dir) / "workspaces" / ".doctor"
+        wd.mkdir(parents=True, exist_ok=True)
+        (wd / "Pulumi.yaml").write_text(f"name: govcloud-doctor\nruntime: python\nbackend:\n  url: {url}\n",
+                                        encoding="utf-8")
+        cmd.run(["stack", "ls", "--all", "--json"], str(wd), {"PULUMI_BACKEND_URL": url,
+                                                              "PULUMI_SKIP_UPDATE_CHECK": "true"})
+        return [Check("state backend", True, f"{url} (reachable; write access is checked by the first deploy)")]
+    except engine.SetupError as exc:
+        return [Check("state backend", False, f"{url}: cannot check without the Pulumi CLI ({exc})", INSTALL)]
+    except auto_errors.CommandError as exc:
+        return [Check("state backend", False, f"{url}: {engine._cli_error(exc)}",
+                      "check the URL and the credentials the backend needs (e.g. AWS_ACCESS_KEY_ID / "
+                      "AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT for S3-compatible object storage)")]
+
+
+def check_passphrase() -> list[Check]:
+    from . import engine
+
+    try:
+        engine.read_passphrase()
+    except engine.SetupError as exc:
+        return [Check("passphrase", False, str(exc).split(":")[0],
+                      "set GOVCLOUD_PASSPHRASE, or GOVCLOUD_PASSPHRASE_FILE to a file holding it "
+                      "(umask 077; head -c 32 /dev/urandom | base64 > ~/.govcloud-passphrase)")]
+    src = "GOVCLOUD_PASSPHRASE" if os.environ.get("GOVCLOUD_PASSPHRASE") else \
+        f"GOVCLOUD_PASSPHRASE_FILE ({os.environ.get('GOVCLOUD_PASSPHRASE_FILE')})"
+    return [Check("passphrase", True, f"set through {src} (not shown)")]
+
+
+def _with_timeout(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - reported
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        return False, TimeoutError(f"no answer within {timeout:g} s")
+    if "error" in box:
+        return False, box["error"]
+    return True, box.get("value")
+
+
+def check_site(site, timeout: float, required: bool) -> list[Check]:
+    from . import engine
+
+    name = f"site {site.name} (cloud '{site.cloud}')"
+    try:
+        cc = engine.cloud_region(site.cloud, None, site.region, api_timeout=timeout)
+    except engine.SetupError as exc:
+        text = str(exc)
+        if "no OpenStack credentials" in text:
+            found = text.rsplit("Entries found: ", 1)[-1] if "Entries found: " in text else "none"
+            return [Check(name, False, f"no clouds.yaml entry '{site.cloud}' and no OS_* credentials "
+                          f"(entries found: {found})",
+                          f"add an entry '{site.cloud}' to ~/.config/openstack/clouds.yaml (or ./clouds.yaml, "
+                          f"/etc/openstack/clouds.yaml, the file named by OS_CLIENT_CONFIG_FILE), or set OS_CLOUD "
+                          f"or the OS_* variables", required)]
+        return [Check(name, False, text, "fix the clouds.yaml entry", required)]
+    auth_url = (cc.config.get("auth") or {}).get("auth_url", "?")
+
+    def token():
+        import openstack.connection
+
+        conn = openstack.connection.Connection(config=cc, connect_retries=0)
+        return conn.session.get_token()
+
+    t0 = time.monotonic()
+    ok, value = _with_timeout(token, timeout)
+    took = time.monotonic() - t0
+    if not ok:
+        msg = str(value).splitlines()[0][:200] if str(value) else type(value).__name__
+        return [Check(name, False, f"Keystone at {auth_url} did not issue a token: {msg}",
+                      "check that the cloud is up (dev cloud: scripts/devcloud status) and the credentials in "
+                      "clouds.yaml", required)]
+    return [Check(name, True, f"clouds.yaml entry found; Keystone at {auth_url} answered in {took:.2f} s",
+                  required=required)]
+
+
+def run_checks(ws, timeout: float = 5.0, sites: list[str] | None = None) -> list[Check]:
+    out: list[Check] = []
+    out += check_pulumi()
+    out += check_plugin()
+    out += check_backend(ws.config)
+    out += check_passphrase()
+    wanted = set(sites or [])
+    for name in ws.inventory.site_names():
+        site = ws.inventory.site(name)
+        if site is not None:
+            out += check_site(site, timeout, required=name in wanted)
+    unknown = wanted - set(ws.inventory.site_names())
+    for name in sorted(unknown):
+        out.append(Check(f"site {name}", False, "not in the inventory",
+                         "one of: " + ", ".join(ws.inventory.site_names())))
+    return out
