@@ -63,7 +63,7 @@ class Progress:
         self.tty = _is_tty(sys.stderr)
         self.start = time.monotonic()
         self.running: dict[str, tuple[str, float]] = {}
-        self.done: dict[str, int] = {}
+        self.finished: dict[str, str] = {}  # urn -> op (a replacement's several steps count once)
         self.failed: list[str] = []
         self.live = None
 
@@ -96,10 +96,12 @@ class Progress:
                     self.running[c.urn] = (c.op, time.monotonic())
             elif e.phase == "done":
                 op, t0 = self.running.pop(c.urn, (c.op, None))
-                self.done[c.op] = self.done.get(c.op, 0) + 1
+                if self.finished.get(c.urn) != "replace":
+                    self.finished[c.urn] = c.op
                 if self.lines and not self.tty and c.op in ev.CHANGING_OPS:
                     took = f"{time.monotonic() - t0:5.1f}s" if t0 else ""
-                    _err(f"  {_PAST.get(c.op, c.op):<9} {c.key:<34} {c.kind:<20} {took}")
+                    label = "deleted" if c.raw_op == "delete-replaced" else _PAST.get(c.op, c.op)
+                    _err(f"  {label:<9} {c.key:<34} {c.kind:<20} {took}".rstrip())
             elif e.phase == "failed":
                 self.running.pop(c.urn, None)
                 self.failed.append(c.key)
@@ -112,10 +114,13 @@ class Progress:
         from rich.text import Text
 
         elapsed = time.monotonic() - self.start
-        n = sum(self.done.values())
+        done: dict[str, int] = {}
+        for op in self.finished.values():
+            done[op] = done.get(op, 0) + 1
+        n = len(self.finished)
         head = Text(f"{self.verb} {self.title}  ", style="bold")
         head.append(f"{n}/{self.total} done" if self.total else f"{n} done")
-        parts = [f"{_PAST[op]} {self.done[op]}" for op in _ORDER if self.done.get(op) and op != "same"]
+        parts = [f"{_PAST[op]} {done[op]}" for op in _ORDER if done.get(op) and op != "same"]
         if self.failed:
             parts.append(f"failed {len(self.failed)}")
         if parts:
@@ -383,7 +388,7 @@ def refresh(file: str, fmt: str) -> None:
     loc = engine.locate(plan, ws.config)
     with engine.StackLock(loc, f"govcloud refresh {file}") as lock:
         _recover(plan, ws.config, lock)
-        with Progress(loc.name, verb="refreshing") as progress:
+        with Progress(loc.name, verb="refreshing", lines=False) as progress:
             result = engine.run_operation("refresh", plan, ws.config, on_event=progress.event, lock=lock,
                                           message=f"govcloud refresh {file}")
         _engine_failed(result)
@@ -573,9 +578,9 @@ def history(file: str, limit: int, fmt: str) -> None:
         click.echo(f"{loc.name}: no history (never deployed)")
         return
     for h in rows:
-        changes = ", ".join(f"{k} {v}" for k, v in sorted((h.get("resourceChanges") or {}).items()))
-        click.echo(f"  #{h.get('version', '?'):<4} {h.get('startTime', ''):<22} {h.get('kind', ''):<8} "
-                   f"{h.get('result', ''):<10} {changes}  {h.get('message', '')}")
+        changes = ", ".join(f"{k} {v}" for k, v in sorted((h.get("resourceChanges") or {}).items()) if k != "same")
+        click.echo(f"  {h.get('startTime', ''):<26} {h.get('kind', ''):<8} {h.get('result', ''):<10} "
+                   f"{changes or 'no changes':<32} {h.get('message', '')}")
 
 
 # ---------------------------------------------------------------- unlock

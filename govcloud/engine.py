@@ -284,8 +284,35 @@ def connect(cloud: str | None, project: str | None = None, region: str | None = 
 # ---------------------------------------------------------------- toolchain and CLI
 
 
-def pulumi_command():
-    """PulumiCommand for the toolchain's CLI; SetupError (how to fix) when the CLI or plugin is missing."""
+_COMMANDS: dict[str, Any] = {}
+_TOOLCHAIN_ENV: dict[str, str] = {}
+
+
+def _known_pulumi(path: str, version: str):
+    """A PulumiCommand for a CLI whose version is already known (the toolchain checked it): creating one
+    the usual way runs `pulumi version` again, a sixth of a second per process."""
+    from pulumi.automation import PulumiCommand
+    from semver import VersionInfo
+
+    class KnownPulumi(PulumiCommand):
+        def __init__(self):  # noqa: D107 - deliberately not calling PulumiCommand.__init__
+            self.command = path
+            self.version = VersionInfo.parse(version.lstrip("v"))
+
+    return KnownPulumi()
+
+
+def pulumi_command(known: Mapping[str, str] | None = None):
+    """PulumiCommand for the toolchain's CLI; SetupError (how to fix) when the CLI or plugin is missing.
+
+    Found once per process. `known` ({"path", "version"}, as the parent process found them) skips the
+    search in engine children.
+    """
+    if "cmd" in _COMMANDS:
+        return _COMMANDS["cmd"]
+    if known:
+        _COMMANDS["cmd"] = _known_pulumi(known["path"], known["version"])
+        return _COMMANDS["cmd"]
     from . import toolchain
 
     try:
@@ -298,15 +325,26 @@ def pulumi_command():
     if plugin is None or plugin.source == toolchain.SOURCE_BUILD_CACHE:
         raise SetupError("the OpenStack resource plugin is not installed where the engine looks: "
                          "run scripts/install-toolchain")
-    from pulumi.automation import PulumiCommand
+    _COMMANDS["cmd"] = _known_pulumi(str(info.path), info.version)
+    if not _TOOLCHAIN_ENV:
+        # toolchain.engine_env() for this CLI (it would search for the CLI once more)
+        bin_dir = str(info.path.parent)
+        parts = [x for x in os.environ.get("PATH", "").split(os.pathsep) if x and x != bin_dir]
+        _TOOLCHAIN_ENV.update({"PATH": os.pathsep.join([bin_dir, *parts]), "PULUMI_SKIP_UPDATE_CHECK": "true",
+                               "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"})
+    return _COMMANDS["cmd"]
 
-    return PulumiCommand(root=str(info.path.parent.parent))
 
 
-def _engine_env(loc: StackLocation, passphrase: str) -> dict[str, str]:
-    from . import toolchain
 
-    env = dict(toolchain.engine_env())
+def _engine_env(loc: StackLocation, passphrase: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The engine's environment: the toolchain's (PATH, no update check, no plugin downloads; computed once
+    per process, or `base` as the parent computed it) plus the passphrase and the backend."""
+    if base is None:
+        if not _TOOLCHAIN_ENV:
+            pulumi_command()
+        base = _TOOLCHAIN_ENV
+    env = dict(base)
     env.update({
         "PULUMI_CONFIG_PASSPHRASE": passphrase,
         "PULUMI_BACKEND_URL": loc.backend_url,
@@ -361,7 +399,21 @@ class Cli:
                    str(s.get("name", "")).endswith("/" + self.loc.name) for s in json.loads(out or "[]"))
 
     def export(self) -> dict | None:
-        """The stack's deployment (secrets stay encrypted), or None when the stack does not exist."""
+        """The stack's deployment (secrets stay encrypted), or None when the stack does not exist.
+
+        A file:// backend's checkpoint is read directly (what `pulumi stack export` prints, without
+        starting the CLI: half a second saved on every deploy); other backends go through the CLI.
+        """
+        base = self.loc.backend_path()
+        if base is not None:
+            path = base / ".pulumi" / "stacks" / self.loc.project / f"{self.loc.stack}.json"
+            if not path.is_file():
+                return None if not self.exists() else json.loads(self.run("stack", "export"))
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                return {"version": data["version"], "deployment": data["checkpoint"]["latest"] or {}}
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # another layout (a newer CLI): ask the CLI
         if not self.exists():
             return None
         return json.loads(self.run("stack", "export"))
@@ -390,14 +442,17 @@ class Cli:
 
 
 def _cli_error(exc: Any) -> str:
-    """The useful lines of a failed CLI command (its `error:` lines, else the stderr tail)."""
-    stderr = getattr(exc, "stderr", "") or ""
-    stdout = getattr(exc, "stdout", "") or ""
-    lines = [ln.strip() for ln in (stderr + "\n" + stdout).splitlines()]
+    """The useful lines of a failed CLI command: its `error:` lines, else the tail of its output.
+
+    The Automation API's CommandError carries only its text (" code: N\n stdout: ...\n stderr: ...").
+    """
+    text = "\n".join(x for x in (getattr(exc, "stderr", "") or "", getattr(exc, "stdout", "") or "") if x)
+    text = text or str(exc)
+    lines = [re.sub(r"^(?:code: \d+|stdout:|stderr:)\s*", "", ln.strip()) for ln in text.splitlines()]
     errs = [ln[len("error:"):].strip() for ln in lines if ln.startswith("error:")]
     if errs:
         return "\n".join(dict.fromkeys(errs))
-    tail = [ln for ln in stderr.splitlines() if ln.strip()][-8:]
+    tail = [ln for ln in lines if ln][-8:]
     return "\n".join(tail) or str(exc).strip()
 
 
@@ -677,14 +732,18 @@ def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data
         raise ValueError(f"unknown engine operation {op!r}")
     loc = locate(plan, config)
     passphrase = passphrase or read_passphrase()
-    pulumi_command()  # fail early, with how to fix it, when the toolchain is missing
+    cmd = pulumi_command()  # fail early, with how to fix it, when the toolchain is missing
     ensure_workdir(loc)
     logs = Path(loc.state_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    _prune_logs(logs, f"{loc.project}--{loc.stack}--")
     log_file = logs / f"{loc.project}--{loc.stack}--{op}--{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
     req = {"op": op, "plan": plan.to_json(), "location": loc.to_json(), "allowDataLoss": allow_data_loss,
            "replace": [urn_of(loc, plan.get(k)) if not k.startswith("urn:") else k for k in replace],
-           "message": message or f"govcloud {op} {plan.manifest_file}".strip(), "refresh": refresh_first}
+           "message": message or f"govcloud {op} {plan.manifest_file}".strip(), "refresh": refresh_first,
+           "pulumi": {"path": cmd.command, "version": str(cmd.version)},
+           "toolchainEnv": {k: v for k, v in _engine_env(loc, "").items()
+                            if k not in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_BACKEND_URL")}}
     env = dict(os.environ)
     env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
     env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
@@ -718,7 +777,10 @@ def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data
                     evf.write(json.dumps(msg.get("e"), ensure_ascii=False) + "\n")
                     event = log.add(msg.get("e"))
                     if on_event is not None:
-                        on_event(event)
+                        try:
+                            on_event(event)
+                        except Exception:  # noqa: BLE001 - a display problem must not stop reading the engine
+                            on_event = None
                 elif kind == "result":
                     result = msg
                 elif kind == "error":
@@ -753,6 +815,19 @@ def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data
                            outputs=MappingProxyType(outputs), error=err_text, error_kind=kind_,
                            timing=MappingProxyType(result.get("timing") or {}),
                            duration=duration, log_file=str(log_file))
+
+
+KEEP_LOGS = 40  # engine logs kept per stack (each operation writes a .log and an .events.jsonl)
+
+
+def _prune_logs(logs: Path, prefix: str) -> None:
+    try:
+        files = sorted(logs.glob(prefix + "*.log"), key=lambda f: f.stat().st_mtime)
+    except OSError:
+        return
+    for old in files[:-KEEP_LOGS] if len(files) > KEEP_LOGS else []:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".events.jsonl").unlink(missing_ok=True)
 
 
 def run_many(jobs: Sequence[tuple[str, ResourcePlan, ConfigRepo]], *, parallel: int | None = None,
@@ -857,6 +932,10 @@ def _worker_main() -> int:
                 message = _cli_error(exc)
                 kind = "locked" if ("currently locked" in message or isinstance(
                     exc, auto_errors.ConcurrentUpdateError)) else "engine"
+                if "incorrect passphrase" in message:
+                    kind = "setup"
+                    message = ("the passphrase (GOVCLOUD_PASSPHRASE / GOVCLOUD_PASSPHRASE_FILE) is not the one "
+                               "this stack's secrets were encrypted with: " + message)
         except ImportError:  # pragma: no cover
             pass
         send({"t": "error", "kind": kind, "message": message})
@@ -877,17 +956,20 @@ def _worker_run(req: dict, send: Callable[[dict], None]) -> dict:
     plan = plan_from_json(req["plan"])
     program = build_program(plan, provider_config(plan), allow_data_loss=bool(req.get("allowDataLoss")))
     passphrase = os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")
-    env = _engine_env(loc, passphrase)
+    env = _engine_env(loc, passphrase, req.get("toolchainEnv"))
     os.environ.update(env)
     ensure_workdir(loc)
     ws = auto.LocalWorkspace(work_dir=str(loc.work_dir), program=program, env_vars=env,
-                             secrets_provider="passphrase", pulumi_command=pulumi_command())
+                             secrets_provider="passphrase", pulumi_command=pulumi_command(req.get("pulumi")))
     try:
         stack = auto.Stack.select(loc.stack, ws)
     except auto.StackNotFoundError:
         if op in ("refresh", "destroy"):
             raise EngineError(f"stack {loc.name} does not exist: nothing was deployed from this manifest yet")
         stack = auto.Stack.create(loc.stack, ws)
+    settings = loc.work_dir / f"Pulumi.{loc.stack}.yaml"
+    if "pulumi:disable-default-providers" not in (settings.read_text() if settings.is_file() else ""):
+        # every resource names the program's provider: one without it fails instead of using OS_* defaults
         stack.set_config("pulumi:disable-default-providers[0]", auto.ConfigValue("openstack"), path=True)
 
     hooked = _install_raw_event_hook()
