@@ -69,22 +69,10 @@ from .config import ConfigRepo
 from .errors import GovcloudError
 from .plan import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
 
-NETWORK = "openstack:networking/network:Network"
-SUBNET = "openstack:networking/subnet:Subnet"
-ROUTER = "openstack:networking/router:Router"
-ROUTER_INTERFACE = "openstack:networking/routerInterface:RouterInterface"
-SECGROUP = "openstack:networking/secGroup:SecGroup"
-SECGROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
-PORT = "openstack:networking/port:Port"
-FLOATING_IP = "openstack:networking/floatingIp:FloatingIp"
-FLOATING_IP_ASSOCIATE = "openstack:networking/floatingIpAssociate:FloatingIpAssociate"
-INSTANCE = "openstack:compute/instance:Instance"
-SERVER_GROUP = "openstack:compute/serverGroup:ServerGroup"
-KEYPAIR = "openstack:compute/keypair:Keypair"
-VOLUME = "openstack:blockstorage/volume:Volume"
-VOLUME_ATTACH = "openstack:compute/volumeAttach:VolumeAttach"
-CONTAINER = "openstack:objectstorage/container:Container"
-STATEFUL_TYPES = frozenset({VOLUME, CONTAINER})
+# the resource types are the compiler's: one list of them, not two
+from .compile import (CONTAINER, FLOATING_IP, FLOATING_IP_ASSOCIATE, INSTANCE, KEYPAIR,  # noqa: E402,F401
+                      NETWORK, PORT, ROUTER, ROUTER_INTERFACE, SECGROUP, SECGROUP_RULE, SERVER_GROUP,
+                      STATEFUL_TYPES, SUBNET, VOLUME, VOLUME_ATTACH)
 
 PROGRAM_OPS = ("preview", "up", "refresh", "destroy")
 
