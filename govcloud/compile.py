@@ -112,10 +112,11 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
         src = f"spec.servers[{si}]"
         size = site.sizes[server.size]
         image = site.images[server.image]
-        group_key = None
-        if server.count > 1:
-            group_key = add(f"server-group-{server.name}", SERVER_GROUP, f"{server.name}-group",
-                            {"policies": [site.server_group_policy]}, src)
+        # every server entry gets its group, even with one server: the group is a
+        # scheduler hint fixed at boot, so adding it when the count grows from 1
+        # to 2 would replace the server that exists
+        group_key = add(f"server-group-{server.name}", SERVER_GROUP, f"{server.name}-group",
+                        {"policies": site.server_group_policy}, src)
         # one user data per server entry, shared by its instances: growing the
         # count never changes the servers that exist (cloud-init takes the
         # hostname from the instance name; the index is in the metadata)
@@ -140,8 +141,7 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
             }
             if spec.ssh_public_key:
                 inputs["key_pair"] = Ref("keypair", "name")
-            if group_key:
-                inputs["scheduler_hints"] = [{"group": Ref(group_key)}]
+            inputs["scheduler_hints"] = [{"group": Ref(group_key)}]
             server_key = add(f"server-{inst}", INSTANCE, inst, inputs, src, meters={
                 "vcpu": Decimal(size.vcpus), "ramGb": Decimal(size.ram_mb) / 1024})
             for vi, vol in enumerate(server.volumes):
@@ -150,6 +150,8 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
                 vol_key = add(f"volume-{inst}-{vol.name}", VOLUME, f"{inst}-{vol.name}", {
                     "size": vol.size_gb, "volume_type": vtype.name, "metadata": {**tags, "govcloud:server": inst},
                     "description": f"{vol.name} of {prefix}-{inst} (govcloud)",
+                    # growing a volume extends it in place, attached (a shrink replaces it: the guard's case)
+                    "enable_online_resize": True,
                 }, vsrc, stateful=True, meters={"volumeGb": Decimal(vol.size_gb)})
                 add(f"attach-{inst}-{vol.name}", VOLUME_ATTACH, f"{inst}-{vol.name}-attach",
                     {"instance_id": Ref(server_key), "volume_id": Ref(vol_key)}, vsrc, named=False)

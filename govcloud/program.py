@@ -64,7 +64,6 @@ SUBNET = "openstack:networking/subnet:Subnet"
 ROUTER = "openstack:networking/router:Router"
 SECGROUP = "openstack:networking/secGroup:SecGroup"
 
-SERVER_GROUP = "openstack:compute/serverGroup:ServerGroup"
 
 DEFAULT_TIMEOUT = "10m"
 # Operations whose timeout each resource honours (the Terraform resources'
@@ -77,12 +76,6 @@ TIMEOUTS = {
     INSTANCE: ("create", "update", "delete"), VOLUME: ("create", "delete"),
     "openstack:compute/volumeAttach:VolumeAttach": ("create", "delete"),
 }
-# Properties that pulumi_openstack types as one value where the plan may hold a
-# one-element list (Terraform's MaxItems=1 lists are flattened by the SDK):
-# ServerGroup.policies is a `str` in pulumi_openstack 5.x ("a list of exactly
-# one policy" upstream). The program passes the single element; a longer list
-# is an error, never silently truncated.
-SCALAR_INPUTS = {SERVER_GROUP: ("policies",)}
 # Resources the cloud identifies by their content or name, so that a second copy
 # cannot exist next to the first: a security group rule (Neutron refuses a
 # duplicate rule, and a description change replaces the rule), a router
@@ -240,23 +233,13 @@ def build_program(plan: ResourcePlan, provider_config: ProviderConfig | None = N
             cls = resource_class(entry.type)
             deps = [run.resources[k] for k in entry.depends_on]
             opts = resource_options(entry, provider, deps, allow_data_loss=allow_data_loss)
-            inputs = _sdk_shapes(entry, resolve(dict(entry.inputs)))
+            inputs = resolve(dict(entry.inputs))
             run.resources[entry.key] = cls(entry.key, **inputs, opts=opts)
 
         for name, value in stack_outputs(plan, run.resources).items():
             pulumi.export(name, value)
 
     return program
-
-
-def _sdk_shapes(entry: PlannedResource, inputs: dict[str, Any]) -> dict[str, Any]:
-    for name in SCALAR_INPUTS.get(entry.type, ()):
-        value = inputs.get(name)
-        if isinstance(value, (list, tuple)):
-            if len(value) != 1:
-                raise ValueError(f"{entry.key}: {name} takes exactly one value, the plan has {len(value)}")
-            inputs[name] = value[0]
-    return inputs
 
 
 def _check_plan(plan: ResourcePlan) -> None:

@@ -34,7 +34,7 @@ def test_resources_names_and_dependencies(write):
     assert res["floating-ip-assoc-web-1"].inputs["port_id"] == Ref("port-web-1")
     assert res["floating-ip-assoc-web-1"].inputs["floating_ip"] == Ref("floating-ip-web-1", "address")
     assert res["server-web-1"].inputs["scheduler_hints"] == [{"group": Ref("server-group-web")}]
-    assert res["server-group-web"].inputs["policies"] == ["anti-affinity"]
+    assert res["server-group-web"].inputs["policies"] == "anti-affinity"
     assert res["server-web-1"].inputs["flavor_name"] == "g1.medium"
     assert res["server-web-1"].inputs["image_name"] == "Ubuntu 22.04 LTS (gov-hardened)"
     rule = res["secgroup-ingress-https"].inputs
@@ -70,10 +70,16 @@ def test_count_growth_keeps_existing_names(write):
     names_two = {r.key: r.name for r in two.resources}
     assert names_one.items() <= names_two.items()  # growing adds, never renames
     assert set(names_two) - set(names_one) == {
-        "server-group-web", "port-web-2", "server-web-2", "volume-web-2-data", "attach-web-2-data",
+        "port-web-2", "server-web-2", "volume-web-2-data", "attach-web-2-data",
         "floating-ip-web-2", "floating-ip-assoc-web-2"}
-    assert "scheduler_hints" not in one.get("server-web-1").inputs  # no group for a single server
-    assert one.get("server-web-1").inputs["user_data"] == two.get("server-web-1").inputs["user_data"]
+    # web-1 is the same server in both plans: its group (a scheduler hint, fixed at boot) exists with count 1
+    assert one.get("server-web-1").inputs == two.get("server-web-1").inputs
+    assert one.get("server-group-web").inputs == two.get("server-group-web").inputs
+
+
+def test_volumes_grow_online(write):
+    vol = plan_of(write, VALID).get("volume-web-1-data")
+    assert vol.inputs["enable_online_resize"] is True and vol.stateful
 
 
 def test_plan_is_deterministic_and_json(write):
