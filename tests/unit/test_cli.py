@@ -115,3 +115,19 @@ def test_startup_does_not_import_heavy_modules():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_the_wheel_ships_every_default_file():
+    """pyproject's package-data globs cover every file of inventories/, stacks/ and templates/ (which the
+    package reaches through govcloud/_data): an installed govcloud needs them outside a checkout."""
+    import glob
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["govcloud"]
+    shipped = {Path(p).resolve() for pat in patterns
+               for p in glob.glob(str(root / "govcloud" / pat), recursive=True) if Path(p).is_file()}
+    defaults = {p.resolve() for d in ("inventories", "stacks", "templates") for p in (root / d).rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts}
+    assert defaults and defaults <= shipped, sorted(defaults - shipped)
