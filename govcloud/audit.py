@@ -385,3 +385,101 @@ def format_history(records: Sequence[AuditRecord]) -> list[str]:
             line += f"\n{'':<24}error: {r.error}"
         lines.append(line)
     return lines
+
+
+# ---------------------------------------------------------------- history: the engine's updates with the audit
+
+
+_ENGINE_KIND = {"deploy": "update", "destroy": "destroy"}
+
+
+def _parse_time(text: str) -> _dt.datetime | None:
+    try:
+        t = _dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of `govcloud history`: an engine update (Pulumi's history), the audit record of the govcloud
+    run that made it, or both. A run refused before the engine (data loss, a stale plan) has no update; an
+    update made outside govcloud (a hand-run `pulumi up`) has no audit record, and says so."""
+
+    time: str
+    kind: str  # the engine's: update | destroy | refresh | preview ...; the audit's operation without one
+    result: str
+    changes: Mapping[str, int]
+    message: str = ""
+    audit: AuditRecord | None = None
+    engine: bool = True  # the engine's history has it
+
+    def to_json(self) -> dict:
+        return {"time": self.time, "kind": self.kind, "result": self.result, "resourceChanges": dict(self.changes),
+                "message": self.message, "engine": self.engine,
+                "audit": self.audit.to_json() if self.audit is not None else None}
+
+
+def merge_history(updates: Sequence[Mapping[str, Any]], records: Sequence[AuditRecord],
+                  slack_seconds: float = 2.0) -> list[HistoryEntry]:
+    """Pulumi's update history joined with the audit records, newest first.
+
+    An update belongs to the record of the same kind whose run it started within (the record's start time
+    to start + duration, give or take `slack_seconds`: the two clocks round differently).
+    """
+    spans = []
+    for r in records:
+        start = _parse_time(r.started)
+        if start is not None:
+            spans.append((r, start, start + _dt.timedelta(seconds=r.duration_seconds)))
+    used: set[int] = set()
+    out: list[tuple[_dt.datetime, HistoryEntry]] = []
+    slack = _dt.timedelta(seconds=slack_seconds)
+    for u in updates:
+        t = _parse_time(str(u.get("startTime", "")))
+        kind = str(u.get("kind", ""))
+        match = None
+        if t is not None:
+            for i, (r, start, end) in enumerate(spans):
+                if i not in used and _ENGINE_KIND.get(r.operation) == kind and start - slack <= t <= end + slack:
+                    match = i
+                    break
+        if match is not None:
+            used.add(match)
+        changes = {str(k): int(v) for k, v in (u.get("resourceChanges") or {}).items() if isinstance(v, int)}
+        entry = HistoryEntry(time=str(u.get("startTime", "")), kind=kind, result=str(u.get("result", "")),
+                             changes=changes, message=str(u.get("message", "")),
+                             audit=spans[match][0] if match is not None else None)
+        out.append((t or _dt.datetime.min.replace(tzinfo=_dt.timezone.utc), entry))
+    for i, (r, start, _end) in enumerate(spans):
+        if i not in used:
+            out.append((start, HistoryEntry(time=r.started, kind=r.operation, result=r.result,
+                                            changes=dict(r.counts), audit=r, engine=False)))
+    out.sort(key=lambda te: te[0], reverse=True)
+    return [e for _t, e in out]
+
+
+def format_merged_history(entries: Sequence[HistoryEntry]) -> list[str]:
+    """`govcloud history` lines: when, what, result, changes, who and from which commit."""
+    lines = []
+    for e in entries:
+        changes = ", ".join(f"{k} {v}" for k, v in sorted(e.changes.items()) if k != "same") or "no changes"
+        r = e.audit
+        if r is None:
+            who_ = "(no govcloud audit record: run outside govcloud)"
+        else:
+            who_ = r.user + (f"@{r.host}" if r.host else "")
+            if r.ci.get("system"):
+                who_ += f" via {r.ci['system']}"
+            if r.git_commit:
+                who_ += f" git {r.git_commit[:10]}{'+dirty' if r.git_dirty else ''}"
+            if r.manifest_sha256:
+                who_ += f" manifest {r.manifest_sha256[:12]}"
+            if not e.engine:
+                who_ += "  (stopped before the engine)"
+        line = f"  {e.time[:19]:<20} {e.kind:<8} {e.result:<11} {changes:<30} {who_}"
+        if r is not None and r.error and e.result not in ("succeeded", "ok"):
+            line += f"\n{'':<24}{r.error.splitlines()[0]}"
+        lines.append(line)
+    return lines

@@ -18,6 +18,7 @@ import time
 import click
 
 FORMAT = click.Choice(["text", "json"])
+REVIEW_FORMAT = click.Choice(["text", "markdown", "json"])
 _MARK = {"create": "+", "update": "~", "replace": "±", "delete": "-", "same": " ", "read": ">", "refresh": "~",
          "import": "=", "discard": "-", "unknown": "?"}
 _PAST = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted", "same": "unchanged",
@@ -47,6 +48,14 @@ def _checked(file: str):
 
     ws, plan, _cost, _report = checked_plan(file)
     return ws, plan
+
+
+def _checked_review(file: str):
+    """validate + policy + compile one manifest: (workspace, plan, policy findings for the review)."""
+    from .cli import checked_plan
+
+    ws, plan, _cost, report = checked_plan(file)
+    return ws, plan, report.problems(file)
 
 
 # ---------------------------------------------------------------- progress
@@ -253,12 +262,17 @@ def _confirm(question: str, yes: bool, what: str) -> None:
 @click.option("--replace", "replace", multiple=True, metavar="KEY",
               help="replace this resource even if unchanged (e.g. a server whose user data changed); repeatable")
 @click.option("--refresh", is_flag=True, help="refresh the state from the cloud before the preview")
-def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...], refresh: bool) -> None:
+@click.option("--plan", "plan_file", type=click.Path(exists=True, dir_okay=False), metavar="PLAN",
+              help="apply exactly this saved plan (govcloud diff FILE --out PLAN); refused if the manifest, "
+                   "the compiled plan, the stack or the preview moved since")
+def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...], refresh: bool,
+           plan_file: str | None) -> None:
     """Preview, guard and apply a manifest: exit 3 when the engine fails."""
-    from . import engine
+    from . import audit, engine, review, savedplan
 
     timer = _Timer()
-    ws, plan = _checked(file)
+    saved = savedplan.load_plan(plan_file) if plan_file else None
+    ws, plan, findings = _checked_review(file)
     keys = plan.by_key()
     unknown = [k for k in replace if k not in keys]
     if unknown:
@@ -270,29 +284,31 @@ def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...]
         cli = engine.Cli(loc, passphrase)
         deployment = _recover(plan, ws.config, lock, cli)
         timer.lap("state")
+        forced = engine.volume_shrinks(plan, deployment)
+        replace = tuple(dict.fromkeys([*replace, *forced]))
         with Progress(loc.name, verb="previewing", lines=False) as p:
             preview = engine.run_operation("preview", plan, ws.config, allow_data_loss=allow_data_loss,
-                                           on_event=p.event, lock=lock, refresh_first=refresh,
+                                           replace=replace, on_event=p.event, lock=lock, refresh_first=refresh,
                                            passphrase=passphrase)
         timer.lap("preview", preview)
         if not preview.blocked_only_by_protection:  # protected data: the guard below explains and refuses
             _engine_failed(preview)
-        print_changes(preview, title=f"Preview of {loc.name} (project {plan.service.project} at "
-                                     f"{plan.service.site}):")
-        drift = engine.user_data_drift(plan, deployment)
-        for key in drift:
-            if key not in replace:
-                _err(f"note: {key}: its user data changed in the manifest; existing servers keep theirs "
-                     f"(ignore_changes), new ones get it. To rebuild it: govcloud deploy {file} --replace {key}")
-        risks = engine.data_loss_risks(preview.changes, preview.protected)
+        drift = [k for k in engine.user_data_drift(plan, deployment) if k not in replace]
+        rv = review.build_review(plan, ws.inventory.site(plan.service.site), preview, findings,
+                                 allow_data_loss=allow_data_loss, user_data_drift=drift, forced=forced)
+        review.print_review(rv)
+        if saved is not None:
+            try:
+                savedplan.verify_plan(saved, savedplan.manifest_hash(file), savedplan.plan_hash(plan),
+                                      savedplan.stack_fingerprint(deployment), preview, stack=loc.name)
+            except savedplan.PlanMovedError as exc:
+                audit.record_operation(ws.config, operation="deploy", stack=loc.name, result="refused",
+                                       manifest=file, changes=preview, error="; ".join(exc.moved),
+                                       plan_file=plan_file)
+                raise
+        risks = review.guard_data_loss(rv, plan, allow=allow_data_loss)  # DataLossError: exit 1
         if preview.blocked_only_by_protection and not risks:  # protected, but not a kind the guard knows
             _engine_failed(preview)
-        if risks and not allow_data_loss:
-            _err("refusing to deploy: these changes lose data:")
-            for r in risks:
-                _err(f"  {r.describe()}")
-            _err("pass --allow-data-loss to apply them anyway (take a backup first)")
-            sys.exit(1)
         if not preview.changing() and not replace:
             click.echo(f"{loc.name} is up to date: nothing to deploy")
             timer.report()
@@ -303,12 +319,15 @@ def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...]
             engine.unprotect(cli, urns)
         total = len(plan.resources)
         timer.lap("confirm")
-        with Progress(loc.name, total=total, verb="deploying") as progress:
-            result = engine.run_operation("up", plan, ws.config, allow_data_loss=allow_data_loss, replace=replace,
-                                          on_event=progress.event, lock=lock, passphrase=passphrase,
-                                          message=f"govcloud deploy {file}")
-        timer.lap("up", result)
-        _engine_failed(result)
+        with audit.recording(ws.config, "deploy", file, loc.name, plan_file=plan_file or "",
+                             allow_data_loss=allow_data_loss) as rec:
+            with Progress(loc.name, total=total, verb="deploying") as progress:
+                result = engine.run_operation("up", plan, ws.config, allow_data_loss=allow_data_loss,
+                                              replace=replace, on_event=progress.event, lock=lock,
+                                              passphrase=passphrase, message=f"govcloud deploy {file}")
+            rec.result(result)
+            timer.lap("up", result)
+            _engine_failed(result)
     counts = {k: v for k, v in result.counts().items() if k != "same"}
     done = ", ".join(f"{_PAST[op]} {counts[op]}" for op in _ORDER if counts.get(op)) or "no changes"
     click.echo(f"deployed {loc.name} in {result.duration:.1f} s: {done}")
@@ -326,7 +345,7 @@ def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...]
 @click.option("--allow-data-loss", is_flag=True, help="also delete volumes and buckets (protected otherwise)")
 def destroy(file: str, yes: bool, confirm_name: str | None, allow_data_loss: bool) -> None:
     """Delete every resource of a manifest's stack (guarded)."""
-    from . import engine
+    from . import audit, engine, review
 
     ws, plan = _checked(file)
     engine.read_passphrase()
@@ -340,20 +359,10 @@ def destroy(file: str, yes: bool, confirm_name: str | None, allow_data_loss: boo
         if not resources:
             click.echo(f"{loc.name} has no resources: nothing to destroy")
             return
-        from . import events as ev
-
-        keep = [r for r in resources if r.get("type") in engine.STATEFUL_TYPES or r.get("protect")]
-        click.echo(f"Destroy {loc.name} (project {plan.service.project} at {plan.service.site}): "
-                   f"{len(resources)} resources")
-        for r in resources:
-            _t, key = ev.urn_parts(r.get("urn", ""))
-            flag = "  holds data" if r in keep else ""
-            click.echo(f"  - delete   {key:<34} {r.get('type', '').rsplit(':', 1)[-1]:<20}{flag}")
-        if keep and not allow_data_loss:
-            _err(f"refusing to destroy {loc.name}: it holds data in " +
-                 ", ".join(ev.urn_parts(r["urn"])[1] for r in keep) +
-                 "; pass --allow-data-loss to delete them too (take a backup first)")
-            sys.exit(1)
+        rv = review.build_review(plan, ws.inventory.site(plan.service.site), review.destroy_changes(dep),
+                                 operation="destroy", allow_data_loss=allow_data_loss)
+        review.print_review(rv)
+        keep = review.guard_data_loss(rv, plan, allow=allow_data_loss, action=f"destroy {loc.name}")
         if plan.service.environment == "prod":
             if confirm_name != stack:
                 _err(f"refusing to destroy the prod stack {stack}: pass --confirm {stack}")
@@ -365,10 +374,13 @@ def destroy(file: str, yes: bool, confirm_name: str | None, allow_data_loss: boo
             _confirm(f"Destroy stack {stack} and its {len(resources)} resources?", yes, f"destroy {stack}")
         if keep:
             engine.unprotect(cli)
-        with Progress(loc.name, total=len(resources), verb="destroying") as progress:
-            result = engine.run_operation("destroy", plan, ws.config, allow_data_loss=True,
-                                          on_event=progress.event, lock=lock, message=f"govcloud destroy {file}")
-        _engine_failed(result)
+        with audit.recording(ws.config, "destroy", file, loc.name, allow_data_loss=allow_data_loss) as rec:
+            with Progress(loc.name, total=len(resources), verb="destroying") as progress:
+                result = engine.run_operation("destroy", plan, ws.config, allow_data_loss=True,
+                                              on_event=progress.event, lock=lock,
+                                              message=f"govcloud destroy {file}")
+            rec.result(result)
+            _engine_failed(result)
     n = result.counts().get("delete", 0)
     click.echo(f"destroyed {loc.name} in {result.duration:.1f} s: deleted {n} resources")
 
@@ -379,33 +391,78 @@ def destroy(file: str, yes: bool, confirm_name: str | None, allow_data_loss: boo
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
-def refresh(file: str, fmt: str) -> None:
-    """Drift: read every resource back from the cloud, record it, and show what changed outside govcloud."""
+@click.option("--check", is_flag=True,
+              help="only report drift, record nothing; exit 1 when anything changed outside govcloud")
+def refresh(file: str, fmt: str, check: bool) -> None:
+    """Drift: read every resource back from the cloud and show what changed outside govcloud.
+
+    Without --check the state records what was found (like `pulumi refresh`); with it nothing is written
+    and the exit code says whether there is drift (0 none, 1 drift, 3 the engine failed), for CI."""
     from . import engine
 
     ws, plan = _checked(file)
     engine.read_passphrase()
     loc = engine.locate(plan, ws.config)
+    op = "refresh-preview" if check else "refresh"
     with engine.StackLock(loc, f"govcloud refresh {file}") as lock:
-        _recover(plan, ws.config, lock)
-        with Progress(loc.name, verb="refreshing", lines=False) as progress:
-            result = engine.run_operation("refresh", plan, ws.config, on_event=progress.event, lock=lock,
+        if not check:  # a check writes nothing, not even a recovery
+            _recover(plan, ws.config, lock)
+        with Progress(loc.name, verb="checking" if check else "refreshing", lines=False) as progress:
+            result = engine.run_operation(op, plan, ws.config, on_event=progress.event, lock=lock,
                                           message=f"govcloud refresh {file}")
         _engine_failed(result)
-    drift = [c for c in result.changes if c.op not in ("same", "refresh", "read") or c.changed]
+    drift = drift_of(result)
+    extra_rules = _unmanaged_rules(plan, loc)
     if fmt == "json":
         from .output import emit_json
 
-        emit_json({"stack": loc.name, "drift": [c.to_json() for c in drift], "ok": True})
-        return
-    if not drift:
+        emit_json({"stack": loc.name, "recorded": not check, "drift": [c.to_json() for c in drift],
+                   "unmanagedRules": [r.to_json() for r in extra_rules], "ok": True})
+    elif not (drift or extra_rules):
         click.echo(f"{loc.name}: no drift (every resource matches the cloud)")
-        return
-    click.echo(f"{loc.name}: changed outside govcloud (now recorded in the state):")
-    for c in drift:
-        what = "deleted in the cloud" if c.op == "delete" else ", ".join(c.changed) or c.op
-        click.echo(f"  {c.key:<34} {c.kind:<20} {what}")
-    click.echo(f"run `govcloud deploy {file}` to bring them back to the manifest")
+    else:
+        click.echo(f"{loc.name}: changed outside govcloud" + ("" if check else " (now recorded in the state)") + ":")
+        for r in extra_rules:
+            click.echo(f"  {r.secgroup_key:<34} {'SecGroup':<20} rule added outside govcloud: {r.describe()}")
+        for c in drift:
+            if c.op == "delete":
+                click.echo(f"  {c.key:<34} {c.kind:<20} deleted in the cloud")
+                continue
+            click.echo(f"  {c.key:<34} {c.kind:<20} {', '.join(c.changed) or c.op}")
+            for p in c.properties:
+                click.echo(f"      {p.path}: {_short(p.old)} -> {_short(p.new)}")
+        if drift:
+            click.echo(f"run `govcloud deploy {file} --refresh` to bring them back to the manifest")
+        if extra_rules:
+            click.echo("govcloud does not delete rules it did not create: add them to the manifest's "
+                       "spec.network.ingress, or delete them (`openstack security group rule delete ID`)")
+    if check and (drift or extra_rules):
+        sys.exit(1)
+
+
+def _unmanaged_rules(plan, loc) -> list:
+    """Security group rules added by hand (drift a refresh cannot see); the engine error kind on failure."""
+    from . import drift, engine
+
+    try:
+        return drift.unmanaged_rules_in_cloud(plan, engine.Cli(loc, engine.read_passphrase()).export())
+    except engine.GovcloudError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the cloud's errors: fail closed, say which
+        _err(f"error: could not list the security group rules of {loc.name}: {exc}")
+        sys.exit(3)
+
+
+def drift_of(result) -> list:
+    """The resources a refresh (or its preview) found changed or gone in the cloud."""
+    return [c for c in result.changes if c.op not in ("same", "refresh", "read") or c.changed]
+
+
+def _short(value, limit: int = 60) -> str:
+    import json
+
+    text = value if isinstance(value, str) and value else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
 # ---------------------------------------------------------------- diff
@@ -413,56 +470,63 @@ def refresh(file: str, fmt: str) -> None:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@click.option("--format", "fmt", type=REVIEW_FORMAT, default="text", show_default=True)
 @click.option("--parallel", type=int, default=None, help="previews run at once (default: CPU count)")
-def diff(files: tuple[str, ...], fmt: str, parallel: int | None) -> None:
-    """What deploy would change (a real preview): per resource its op and changed fields."""
-    from . import engine
+@click.option("--out", type=click.Path(dir_okay=False), metavar="PLAN",
+              help="save the reviewed change as a plan file for `deploy --plan PLAN` (one manifest)")
+@click.option("--show-same", is_flag=True, help="list unchanged resources too")
+def diff(files: tuple[str, ...], fmt: str, parallel: int | None, out: str | None, show_same: bool) -> None:
+    """The review of what deploy would change (a real preview): per resource its op, changed fields, why a
+    replacement, cost before/after, data loss; as text, markdown (merge requests) or json (tools)."""
+    from . import engine, review, savedplan
 
-    checked = [_checked(f) for f in files]
-    engine.read_passphrase()
+    if out and len(files) != 1:
+        raise click.UsageError("--out saves the plan of one manifest: give one FILE")
+    checked = [_checked_review(f) for f in files]
+    passphrase = engine.read_passphrase()
+    deployments = []
+    for ws, plan, _f in checked:
+        try:
+            deployments.append(engine.Cli(engine.locate(plan, ws.config), passphrase).export())
+        except engine.EngineError:
+            deployments.append(None)
+    forced = [engine.volume_shrinks(plan, dep) for (_ws, plan, _f), dep in zip(checked, deployments)]
     if len(checked) == 1:
-        ws, plan = checked[0]
+        ws, plan, _findings = checked[0]
         with Progress(engine.locate(plan, ws.config).name, verb="previewing", lines=False) as p:
-            results = [engine.run_operation("preview", plan, ws.config, on_event=p.event)]
+            results = [engine.run_operation("preview", plan, ws.config, on_event=p.event, replace=tuple(forced[0]))]
     else:
-        results = engine.run_many([("preview", plan, ws.config) for ws, plan in checked], parallel=parallel)
-    failed = False
+        results = engine.run_many([("preview", plan, ws.config, {"replace": tuple(f)})
+                                   for (ws, plan, _f), f in zip(checked, forced)], parallel=parallel)
     docs = []
-    for (ws, plan), file, res in zip(checked, files, results):
+    bad = []
+    for (ws, plan, findings), file, res, dep, shrinks in zip(checked, files, results, deployments, forced):
         loc = engine.locate(plan, ws.config)
-        usable = res.ok or res.blocked_only_by_protection
-        drift = []
-        if usable:
-            try:
-                drift = engine.user_data_drift(plan, engine.Cli(loc, engine.read_passphrase()).export())
-            except engine.EngineError:
-                drift = []
-        risks = engine.data_loss_risks(res.changes, res.protected) if usable else []
+        if not (res.ok or res.blocked_only_by_protection):
+            bad.append(res)
+            _err(f"error: preview of {loc.name} ({file}) failed:")
+            for line in (res.error or "").splitlines():
+                _err(f"  {line}")
+            docs.append({"schemaVersion": review.SCHEMA_VERSION, "kind": "govcloud.Review", "stack": loc.name,
+                         "manifest": file, "ok": False, "errors": (res.error or "").splitlines()})
+            continue
+        rv = review.build_review(plan, ws.inventory.site(plan.service.site), res, findings,
+                                 user_data_drift=engine.user_data_drift(plan, dep), forced=shrinks)
+        if out:
+            savedplan.save_plan(out, manifest_path=file, plan=plan, stack=loc.name,
+                                stack_fingerprint=savedplan.stack_fingerprint(dep), changes=rv)
+            _err(f"saved the plan to {out}: `govcloud deploy {file} --plan {out}` applies exactly this change")
         if fmt == "json":
-            docs.append({"file": file, "stack": loc.name, "ok": usable, "error": None if usable else res.error,
-                         "counts": res.counts(), "changes": [c.to_json() for c in res.changes if not c.internal],
-                         "dataLoss": [{"key": r.key, "type": r.type, "op": r.op, "reason": r.reason} for r in risks],
-                         "userDataNotApplied": drift})
+            docs.append(rv.to_json(show_same=show_same))
+        elif fmt == "markdown":
+            click.echo(review.render_markdown(rv, config=ws.config, show_same=show_same))
         else:
-            if not usable:
-                _err(f"error: preview of {loc.name} ({file}) failed:")
-                for line in (res.error or "").splitlines():
-                    _err(f"  {line}")
-            else:
-                print_changes(res, verbose=True, title=f"{loc.name} ({file}):")
-                for r in risks:
-                    click.echo(f"  data loss: {r.describe()}")
-                for key in drift:
-                    click.echo(f"  note: {key}: user data changed; not applied to the existing server "
-                               f"(deploy --replace {key} rebuilds it)")
-        failed = failed or not usable
+            review.print_review(rv, show_same=show_same)
     if fmt == "json":
         from .output import emit_json
 
         emit_json(docs[0] if len(docs) == 1 else docs)
-    if failed:
-        bad = [r for r in results if not (r.ok or r.blocked_only_by_protection)]
+    if bad:
         if all(r.error_kind in ("setup",) for r in bad):
             sys.exit(1)
         sys.exit(3)
@@ -565,22 +629,42 @@ def _print_outputs_text(data: dict) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
-def history(file: str, limit: int, fmt: str) -> None:
-    """The stack's operations: when, what, result, changes."""
+@click.option("--audit", "from_audit", is_flag=True,
+              help="only govcloud's audit log (also the runs refused before the engine), without the engine's")
+def history(file: str, limit: int, fmt: str, from_audit: bool) -> None:
+    """The stack's operations, newest first: the engine's update history joined with govcloud's audit log
+    (who, from which git commit and manifest, with what result); runs refused before the engine too."""
+    if from_audit:
+        from . import audit, engine
+
+        ws, plan = _checked(file)
+        name = engine.locate(plan, ws.config).name
+        records = audit.read_audit(ws.config, name, limit=limit)
+        if fmt == "json":
+            from .output import emit_json
+
+            emit_json([r.to_json() for r in reversed(records)])
+        elif not records:
+            click.echo(f"{name}: no deploys or destroys in the audit log ({audit.audit_path(ws.config)})")
+        else:
+            for line in audit.format_history(records):
+                click.echo(line)
+        return
+    from . import audit
+
     ws, plan, loc, cli = _cli_for(file, need_passphrase=False)
     rows = cli.history(limit) if cli.exists() else []
+    entries = audit.merge_history(rows, audit.read_audit(ws.config, loc.name))[:limit]
     if fmt == "json":
         from .output import emit_json
 
-        emit_json(rows)
+        emit_json([e.to_json() for e in entries])
         return
-    if not rows:
+    if not entries:
         click.echo(f"{loc.name}: no history (never deployed)")
         return
-    for h in rows:
-        changes = ", ".join(f"{k} {v}" for k, v in sorted((h.get("resourceChanges") or {}).items()) if k != "same")
-        click.echo(f"  {h.get('startTime', ''):<26} {h.get('kind', ''):<8} {h.get('result', ''):<10} "
-                   f"{changes or 'no changes':<32} {h.get('message', '')}")
+    for line in audit.format_merged_history(entries):
+        click.echo(line)
 
 
 # ---------------------------------------------------------------- unlock

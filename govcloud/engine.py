@@ -74,7 +74,8 @@ from .compile import (CONTAINER, FLOATING_IP, FLOATING_IP_ASSOCIATE, INSTANCE, K
                       NETWORK, PORT, ROUTER, ROUTER_INTERFACE, SECGROUP, SECGROUP_RULE, SERVER_GROUP,
                       STATEFUL_TYPES, SUBNET, VOLUME, VOLUME_ATTACH)
 
-PROGRAM_OPS = ("preview", "up", "refresh", "destroy")
+# "refresh-preview" reads the cloud like refresh but records nothing (refresh --check)
+PROGRAM_OPS = ("preview", "up", "refresh", "refresh-preview", "destroy")
 
 
 # ---------------------------------------------------------------- errors
@@ -818,7 +819,7 @@ def _prune_logs(logs: Path, prefix: str) -> None:
         old.with_suffix(".events.jsonl").unlink(missing_ok=True)
 
 
-def run_many(jobs: Sequence[tuple[str, ResourcePlan, ConfigRepo]], *, parallel: int | None = None,
+def run_many(jobs: Sequence[tuple], *, parallel: int | None = None,
              on_event: Callable[[str, ev.Event], None] | None = None, **kwargs) -> list[OperationResult]:
     """Run operations of many stacks in parallel, each in its own engine child process; results in job order."""
     from concurrent.futures import ThreadPoolExecutor
@@ -827,10 +828,11 @@ def run_many(jobs: Sequence[tuple[str, ResourcePlan, ConfigRepo]], *, parallel: 
     passphrase = kwargs.pop("passphrase", None) or read_passphrase()
 
     def one(job):
-        op, plan, config = job
+        op, plan, config, *own = job  # an optional 4th element: this job's own keyword arguments
         cb = (lambda e, s=plan.service.stack: on_event(s, e)) if on_event else None
         try:
-            return run_operation(op, plan, config, on_event=cb, passphrase=passphrase, **kwargs)
+            return run_operation(op, plan, config, on_event=cb, passphrase=passphrase, **kwargs,
+                                 **(own[0] if own else {}))
         except GovcloudError as exc:
             return OperationResult(op=op, stack=f"{plan.service.pulumi_project}/{plan.service.stack}", ok=False,
                                    error=str(exc), error_kind="setup" if isinstance(exc, SetupError) else "engine")
@@ -945,6 +947,10 @@ def _worker_run(req: dict, send: Callable[[dict], None]) -> dict:
     program = build_program(plan, provider_config(plan), allow_data_loss=bool(req.get("allowDataLoss")))
     passphrase = os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")
     env = _engine_env(loc, passphrase, req.get("toolchainEnv"))
+    if op == "refresh-preview":
+        # the CLI reads PULUMI_SKIP_CONFIRMATIONS as --yes, which it refuses next to --preview-only
+        env.pop("PULUMI_SKIP_CONFIRMATIONS", None)
+        os.environ.pop("PULUMI_SKIP_CONFIRMATIONS", None)
     os.environ.update(env)
     ensure_workdir(loc)
     ws = auto.LocalWorkspace(work_dir=str(loc.work_dir), program=program, env_vars=env,
@@ -952,7 +958,7 @@ def _worker_run(req: dict, send: Callable[[dict], None]) -> dict:
     try:
         stack = auto.Stack.select(loc.stack, ws)
     except auto.StackNotFoundError:
-        if op in ("refresh", "destroy"):
+        if op in ("refresh", "refresh-preview", "destroy"):
             raise EngineError(f"stack {loc.name} does not exist: nothing was deployed from this manifest yet")
         stack = auto.Stack.create(loc.stack, ws)
     settings = loc.work_dir / f"Pulumi.{loc.stack}.yaml"
@@ -976,12 +982,15 @@ def _worker_run(req: dict, send: Callable[[dict], None]) -> dict:
     common = {"on_event": on_event, "on_output": on_output, "on_error": on_output, "color": "never"}
     out: dict = {}
     if op == "preview":
-        stack.preview(diff=False, refresh=bool(req.get("refresh")) or None, **common)
+        stack.preview(diff=False, refresh=bool(req.get("refresh")) or None, replace=req.get("replace") or None,
+                      **common)
     elif op == "up":
         res = stack.up(replace=req.get("replace") or None, message=req.get("message"), **common)
         out["outputs"] = {k: ("[secret]" if v.secret else v.value) for k, v in res.outputs.items()}
     elif op == "refresh":
         stack.refresh(message=req.get("message"), run_program=True, **common)
+    elif op == "refresh-preview":
+        stack.preview_refresh(run_program=True, **common)
     elif op == "destroy":
         stack.destroy(message=req.get("message"), run_program=True, **common)
     else:
@@ -1200,6 +1209,25 @@ def data_loss_risks(changes: Iterable[ev.ResourceChange], protected: Iterable[st
             c = by_key.get(key)
             out.append(DataLossRisk(key, c.type if c else "", c.op if c else "delete",
                                     "is protected (it holds data) and would be deleted or replaced"))
+    return out
+
+
+def volume_shrinks(plan: ResourcePlan, deployment: Mapping | None) -> dict[str, str]:
+    """Deployed volumes the plan makes smaller: key -> why govcloud replaces them.
+
+    Cinder only extends; the provider would try an in-place update that the cloud refuses half way through
+    a deploy. govcloud asks the engine to replace these volumes instead, so the review shows a replacement
+    (data loss: the guard refuses it without --allow-data-loss) and the deploy does what it showed.
+    """
+    state = {ev.urn_parts(r.get("urn", ""))[1]: r for r in deployed_resources(deployment) if r.get("type") == VOLUME}
+    out = {}
+    for entry in plan.resources:
+        r = state.get(entry.key)
+        if entry.type != VOLUME or r is None:
+            continue
+        old, new = (r.get("inputs") or {}).get("size"), entry.inputs.get("size")
+        if isinstance(old, (int, float)) and isinstance(new, (int, float)) and new < old:
+            out[entry.key] = f"size {old:g} -> {new:g} GB: a volume cannot shrink"
     return out
 
 

@@ -634,7 +634,7 @@ def _image_change(fields: Iterable[Any]) -> Any:
 
 
 def _loss_reason(change: ev.ResourceChange, entry: PlannedResource | None, name: str = "",
-                 summary: str = "", protected: Iterable[str] = ()) -> str:
+                 summary: str = "", protected: Iterable[str] = (), forced_by: str = "") -> str:
     """Why a change loses data ("" when it does not)."""
     stateful = change.type in STATEFUL_TYPES or (entry is not None and entry.stateful) or (
         change.op in ("delete", "replace") and (change.protect or change.key in protected))
@@ -645,7 +645,7 @@ def _loss_reason(change: ev.ResourceChange, entry: PlannedResource | None, name:
         return f"deleted with the data on it{size}"
     if stateful and change.op == "replace":
         forced = [p.path for p in change.properties if p.replaces] or list(change.replace_keys)
-        by = f" (forced by {', '.join(forced)})" if forced else ""
+        by = f" ({forced_by})" if forced_by else f" (forced by {', '.join(forced)})" if forced else ""
         empty = "an empty container" if change.type == CONTAINER else "a new, empty one"
         return f"replaced by {empty}{by}: its data is lost{size}"
     if change.type == INSTANCE and change.op in ("update", "replace"):
@@ -759,7 +759,7 @@ def only_protection_errors(result_or_log: Any) -> bool:
 def build_review(plan: ResourcePlan, site: Any, changes: Any, findings: Iterable[Problem] = (), *,
                  allow_data_loss: bool = False, user_data_drift: Iterable[str] = (), operation: str = "preview",
                  stack: str | None = None, notes: Mapping[str, Sequence[str]] | None = None,
-                 errors: Sequence[str] | None = None) -> Review:
+                 errors: Sequence[str] | None = None, forced: Mapping[str, str] | None = None) -> Review:
     """The review of a change.
 
     plan      the compiled ResourcePlan (after the change)
@@ -769,6 +769,7 @@ def build_review(plan: ResourcePlan, site: Any, changes: Any, findings: Iterable
     findings  policy findings (Problems) to show; errors among them block the change
     user_data_drift  keys of servers whose user data changed but is not applied (engine.user_data_drift)
     errors    engine errors to show (default: those of a failed preview given as `changes`)
+    forced    key -> why govcloud asked the engine to replace it (engine.volume_shrinks)
     """
     got = _collect(changes)
     by_key = plan.by_key()
@@ -818,7 +819,9 @@ def build_review(plan: ResourcePlan, site: Any, changes: Any, findings: Iterable
                                    p.replaces or p.path in c.replace_keys, ids)
                        for p in c.properties if ev.split_path(p.path)[0] not in _NOISE_FIELDS)
         reasons: list[str] = []
-        if c.op == "replace":
+        if c.op == "replace" and c.key in (forced or {}):
+            reasons.append(forced[c.key])
+        elif c.op == "replace":
             forcing = [f for f in fields if f.forces_replacement] or [
                 FieldChange(k, "update-replace", forces_replacement=True) for k in c.replace_keys]
             reasons.extend(_why(forcing, entry, replaced_or_new))
@@ -836,7 +839,8 @@ def build_review(plan: ResourcePlan, site: Any, changes: Any, findings: Iterable
                           f"(deploy --replace {c.key} rebuilds it)")
         rnotes.extend(extra_notes.get(c.key, ()))
 
-        reason = _loss_reason(c, entry or by_key.get(c.key), name, _loss_size(c.type, old_inputs), got.protected)
+        reason = _loss_reason(c, entry or by_key.get(c.key), name, _loss_size(c.type, old_inputs), got.protected,
+                              (forced or {}).get(c.key, ""))
         if reason:
             losses.append(DataLoss(c.key, c.type, c.op, reason, name))
         elif c.type == INSTANCE and c.op == "replace":

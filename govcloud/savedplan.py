@@ -126,7 +126,8 @@ def stack_fingerprint(deployment: Mapping[str, Any] | None, version: int | str |
     does not exist: NO_STACK); `version`, when known, the last update's number from the stack history.
     Any deploy, refresh, destroy, import or state edit changes it; a preview does not.
     """
-    if deployment is None:
+    if deployment is None or not (deployment.get("deployment") or {}).get("resources"):
+        # a stack that holds nothing (made by a preview, or destroyed) is as good as none for a plan
         return NO_STACK
     digest = sha256_bytes(canonical_json(deployment))[:32]
     return f"v{version}:{digest}" if version is not None else digest

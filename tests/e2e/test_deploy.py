@@ -3,7 +3,7 @@
 One scenario, in order (the tests of this module share one stack and run in file order):
 
 1. deploy the citizen portal example (23 resources) and see every resource through openstacksdk;
-2. deploy again: no changes;
+2. deploy again: no changes; `refresh --check` finds a rule and a change made by hand, records nothing;
 3. shrink a count: refused as data loss, then applied with --allow-data-loss;
 4. grow the count from 1 to 2, add an ingress rule and a volume: exactly those changes, in the preview and
    after the deploy; refused without a terminal and without --yes;
@@ -29,100 +29,17 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-import yaml
+
+from stackrepo import PROJECT, Repo, ops, preconditions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
-
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "devcloud" / "citizen-portal.yaml"
-GOVCLOUD = Path(sys.executable).with_name("govcloud")
-PASSPHRASE = "e2e-" + secrets.token_hex(8)
-PROJECT = "gov-moe"
-PULUMI_PROJECT = "govcloud-moe"
-
-
-# ---------------------------------------------------------------- preconditions (fail, never skip)
-
-
-def _preconditions() -> None:
-    from govcloud import engine, toolchain
-
-    if toolchain.find_pulumi() is None:
-        pytest.fail("the Pulumi CLI is missing: run scripts/install-toolchain", pytrace=False)
-    plugin = toolchain.find_openstack_plugin()
-    if plugin is None or plugin.source == toolchain.SOURCE_BUILD_CACHE:
-        pytest.fail("the OpenStack plugin is not installed: run scripts/install-toolchain", pytrace=False)
-    try:
-        conn = engine.connect("devcloud", PROJECT, "RegionOne", api_timeout=30)
-        conn.authorize()
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"dev cloud unreachable ({type(exc).__name__}: {exc}): run `sudo scripts/devcloud up`",
-                    pytrace=False)
-
-
-# ---------------------------------------------------------------- helpers
-
-
-class Repo:
-    """A temporary config repo with one manifest (always the same file, so always the same stack)."""
-
-    def __init__(self, root: Path, service: str):
-        self.root = root
-        self.service = service
-        self.prefix = f"moe-dev-{service}"
-        self.stack = f"{service}-dev"
-        self.manifest = root / "services" / "portal.yaml"
-        shutil.copytree(REPO / "inventories", root / "inventories")
-        (root / "govcloud.yaml").write_text("apiVersion: govcloud/v1\nkind: Config\nbackend: null\n")
-        self.manifest.parent.mkdir(parents=True)
-
-    def write(self, mutate=None) -> dict:
-        doc = yaml.safe_load(EXAMPLE.read_text())
-        doc["metadata"]["name"] = self.service
-        if mutate:
-            mutate(doc)
-        self.manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
-        return doc
-
-    def env(self) -> dict:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("GOVCLOUD_STATE_DIR", "GOVCLOUD_CONFIG", "GOVCLOUD_PASSPHRASE_FILE")}
-        env["GOVCLOUD_PASSPHRASE"] = PASSPHRASE
-        env["NO_COLOR"] = "1"
-        return env
-
-    def argv(self, *args) -> list[str]:
-        return [str(GOVCLOUD), *[str(a) for a in args]]
-
-    def run(self, *args, timeout: float = 900) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(*args), cwd=self.root, env=self.env(), capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-
-    def start(self, *args) -> "Running":
-        return Running(subprocess.Popen(self.argv(*args), cwd=self.root, env=self.env(), stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True))
-
-    def checkpoint(self) -> dict:
-        path = self.root / ".govcloud" / "state" / ".pulumi" / "stacks" / PULUMI_PROJECT / f"{self.stack}.json"
-        return json.loads(path.read_text())["checkpoint"]["latest"]
-
-    def state_resources(self) -> dict[str, dict]:
-        return {r["urn"].rsplit("::", 1)[-1]: r for r in self.checkpoint().get("resources", [])
-                if not r["type"].startswith("pulumi:") and not r.get("delete")}
-
-    def diff(self) -> dict:
-        r = self.run("diff", self.manifest, "--format", "json")
-        assert r.returncode == 0, r.stderr
-        return json.loads(r.stdout)
 
 
 class Running:
@@ -224,17 +141,12 @@ def assert_cloud_matches_state(conn, repo: Repo) -> dict:
     return inv
 
 
-def ops(diff_doc: dict) -> dict[str, str]:
-    """key -> op of every change that is not 'same'."""
-    return {c["key"]: c["op"] for c in diff_doc["changes"] if c["op"] != "same"}
-
-
 # ---------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="module")
 def conn():
-    _preconditions()
+    preconditions()
     from govcloud import engine
 
     return engine.connect("devcloud", PROJECT, "RegionOne", api_timeout=60)
@@ -245,12 +157,7 @@ def repo(tmp_path_factory, conn):
     r = Repo(tmp_path_factory.mktemp("govcloud-e2e"), f"citizen-portal-{secrets.token_hex(2)}")
     r.write()
     yield r
-    # whatever a failed test left behind goes, so the shared dev cloud stays clean
-    try:
-        if r.state_resources():
-            r.run("destroy", r.manifest, "--yes", "--allow-data-loss", timeout=900)
-    except (OSError, KeyError, ValueError, subprocess.TimeoutExpired):
-        pass
+    r.destroy_leftovers()
 
 
 # ---------------------------------------------------------------- 1. deploy
@@ -359,6 +266,45 @@ def test_redeploy_changes_nothing(repo):
     assert st["resources"] == 23 and st["missing"] == [] and st["extra"] == [] and st["locks"] == []
 
 
+# ---------------------------------------------------------------- 2b. drift
+
+
+def test_refresh_check_reports_drift_and_records_nothing(repo, conn):
+    r = repo.run("refresh", repo.manifest, "--check")
+    assert r.returncode == 0, r.stderr
+    assert "no drift" in r.stdout
+
+    sg = conn.network.find_security_group(f"{repo.prefix}-sg", ignore_missing=False)
+    net = conn.network.find_network(f"{repo.prefix}-net", ignore_missing=False)
+    rule = conn.network.create_security_group_rule(
+        security_group_id=sg.id, direction="ingress", ethertype="IPv4", protocol="tcp",
+        port_range_min=3389, port_range_max=3389, remote_ip_prefix="0.0.0.0/0")
+    conn.network.update_network(net, description="opened by hand")
+    state_before = repo.checkpoint()
+    try:
+        r = repo.run("refresh", repo.manifest, "--check", "--format", "json")
+        assert r.returncode == 1, r.stderr
+        doc = json.loads(r.stdout)
+        assert doc["recorded"] is False
+        assert [(d["key"], d["changed"]) for d in doc["drift"]] == [("network", ["description"])]
+        (prop,) = doc["drift"][0]["properties"]
+        assert prop["new"] == "opened by hand"
+        (extra,) = doc["unmanagedRules"]
+        assert (extra["ruleId"], extra["portMin"], extra["remote"]) == (rule.id, 3389, "0.0.0.0/0")
+        assert repo.checkpoint() == state_before  # a check writes nothing
+
+        r = repo.run("refresh", repo.manifest, "--check")
+        assert r.returncode == 1
+        assert re.search(r"secgroup\s+SecGroup\s+rule added outside govcloud: ingress tcp 3389 from 0.0.0.0/0",
+                         r.stdout), r.stdout
+        assert re.search(r"network\s+Network\s+description", r.stdout), r.stdout
+    finally:
+        conn.network.delete_security_group_rule(rule)
+        conn.network.update_network(net, description="")
+    r = repo.run("refresh", repo.manifest, "--check")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 # ---------------------------------------------------------------- 3. data loss guard
 
 
@@ -403,14 +349,20 @@ def test_shrinking_is_refused_as_data_loss_then_allowed(repo, conn):
     repo.write(lambda d: d["spec"]["servers"][0].update(count=1))
     after = _plan(repo)
     doc = repo.diff()  # a review still works when protected data would go
-    assert doc["ok"] and {"key": "volume-web-2-data", "type": "openstack:blockstorage/volume:Volume",
-                          "op": "delete", "reason": "would be deleted with the data it holds"} in doc["dataLoss"]
+    assert doc["ok"] and doc["allowDataLoss"] is False
+    losses = {d["key"]: d for d in doc["dataLoss"]}
+    assert set(losses) == {"volume-web-2-data"}, losses
+    assert losses["volume-web-2-data"]["op"] == "delete"
+    assert losses["volume-web-2-data"]["name"] == f"{repo.prefix}-web-2-data"
+    assert losses["volume-web-2-data"]["reason"].startswith("deleted with the data on it")
+    # the server that stays is not touched: its server group exists whatever the count
+    assert ops(doc).get("server-web-1") is None and ops(doc).get("server-group-web") is None
     assert_preview_follows_plans(doc, before, after)
 
     r = repo.run("deploy", repo.manifest, "--yes")
     assert r.returncode == 1, r.stderr
     assert "refusing to deploy: these changes lose data" in r.stderr
-    assert "volume-web-2-data (Volume): would be deleted" in r.stderr
+    assert f"volume-web-2-data (Volume {repo.prefix}-web-2-data): deleted with the data on it" in r.stderr
     assert any(v.name == f"{repo.prefix}-web-2-data" for v in conn.block_storage.volumes())
 
     r = repo.run("deploy", repo.manifest, "--yes", "--allow-data-loss")

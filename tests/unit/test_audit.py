@@ -267,3 +267,50 @@ def test_format_history(config, monkeypatch):
     assert " destroy  failed " in out[0] and "error: boom" in out[0]
     assert " deploy   ok " in out[1] and "19.0s" in out[1] and "via gitlab (fatemeh)" in out[1]
     assert out[1].rstrip().endswith("23 create")
+
+
+# ---------------------------------------------------------------- history: engine updates joined with the audit
+
+
+def _rec(op, started, duration, result="ok", **kw):
+    return audit.AuditRecord(operation=op, stack="govcloud-moe/portal-dev", result=result, user="ops", host="h1",
+                             started=started, duration_seconds=duration, **kw)
+
+
+def _update(kind, start, result="succeeded", **changes):
+    return {"kind": kind, "startTime": start, "result": result, "resourceChanges": changes,
+            "message": f"govcloud {kind}"}
+
+
+def test_merge_history_joins_updates_to_the_run_that_made_them():
+    deploy = _rec("deploy", "2026-11-28T10:00:00Z", 20.0, git_commit="0123456789abcdef", manifest_sha256="ab" * 32)
+    refused = _rec("deploy", "2026-11-28T10:05:00Z", 3.0, result="refused", error="refusing to deploy: data")
+    destroy = _rec("destroy", "2026-11-28T10:10:00Z", 15.0)
+    updates = [  # Pulumi lists newest first; its update starts after govcloud's preview, inside the run
+        _update("destroy", "2026-11-28T10:10:04.000Z", delete=23),
+        _update("update", "2026-11-28T10:08:00.000Z", update=1),  # a hand-run `pulumi up`
+        _update("update", "2026-11-28T10:00:03.000Z", create=23),
+    ]
+    merged = audit.merge_history(updates, [deploy, refused, destroy])
+    assert [(e.kind, e.result, e.engine, e.audit) for e in merged] == [
+        ("destroy", "succeeded", True, destroy),
+        ("update", "succeeded", True, None),
+        ("deploy", "refused", False, refused),
+        ("update", "succeeded", True, deploy),
+    ]
+    lines = audit.format_merged_history(merged)
+    assert "ops@h1" in lines[0] and "delete 23" in lines[0]
+    assert "no govcloud audit record" in lines[1]
+    assert "stopped before the engine" in lines[2] and "refusing to deploy: data" in lines[2]
+    assert "git 0123456789" in lines[3] and f"manifest {'ab' * 6}" in lines[3] and "create 23" in lines[3]
+    doc = merged[3].to_json()
+    assert doc["audit"]["git"]["commit"] == "0123456789abcdef" and doc["resourceChanges"] == {"create": 23}
+
+
+def test_merge_history_needs_the_same_kind_and_the_run_s_time():
+    deploy = _rec("deploy", "2026-11-28T10:00:00Z", 10.0)
+    late = _update("update", "2026-11-28T10:00:30.000Z", update=1)  # after the run ended
+    other = _update("destroy", "2026-11-28T10:00:05.000Z", delete=1)  # inside, but not what the run did
+    merged = audit.merge_history([late, other], [deploy])
+    assert all(e.audit is None for e in merged if e.engine)
+    assert [e.engine for e in merged] == [True, True, False]

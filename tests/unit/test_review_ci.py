@@ -194,8 +194,6 @@ def test_the_commands_ci_runs_exist(path):
     assert "--format" in _command_options("validate")
 
 
-@pytest.mark.xfail(reason="diff --format markdown / --out and deploy --plan are wired into cli_stack.py by the lead",
-                   strict=False)
 @pytest.mark.parametrize("path", [GITLAB, GITHUB])
 def test_the_options_ci_uses_exist(path):
     for words in govcloud_calls(scripts(path)):

@@ -168,6 +168,11 @@ def test_stack_fingerprint():
     assert sp.stack_fingerprint(EXPORT) == sp.stack_fingerprint(reordered)
     assert sp.stack_fingerprint(EXPORT, 12).startswith("v12:")
     assert sp.stack_fingerprint(EXPORT) != sp.stack_fingerprint({**EXPORT, "version": 4})
+    # the empty stack a first preview creates (or a destroy leaves) is no stack, as far as a plan goes
+    empty = {"version": 3, "deployment": {"manifest": {"time": "2026-11-28T13:05:00Z"},
+                                          "secrets_providers": {"type": "passphrase"}}}
+    assert sp.stack_fingerprint(empty) == sp.stack_fingerprint({"version": 3, "deployment": {"resources": []}})
+    assert sp.stack_fingerprint(empty) == sp.NO_STACK
 
 
 def test_expected_changes_from_review_and_records_agree(change):

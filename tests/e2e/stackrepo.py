@@ -1,0 +1,111 @@
+"""The e2e tests' config repo on the dev cloud: a temporary repo with one manifest, the govcloud CLI run in it.
+
+Shared by test_deploy.py and test_review.py (a helper module, not a test module).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "devcloud" / "citizen-portal.yaml"
+GOVCLOUD = Path(sys.executable).with_name("govcloud")
+PASSPHRASE = "e2e-" + secrets.token_hex(8)
+PROJECT = "gov-moe"
+PULUMI_PROJECT = "govcloud-moe"
+
+
+# ---------------------------------------------------------------- preconditions (fail, never skip)
+
+
+def preconditions() -> None:
+    from govcloud import engine, toolchain
+
+    if toolchain.find_pulumi() is None:
+        pytest.fail("the Pulumi CLI is missing: run scripts/install-toolchain", pytrace=False)
+    plugin = toolchain.find_openstack_plugin()
+    if plugin is None or plugin.source == toolchain.SOURCE_BUILD_CACHE:
+        pytest.fail("the OpenStack plugin is not installed: run scripts/install-toolchain", pytrace=False)
+    try:
+        conn = engine.connect("devcloud", PROJECT, "RegionOne", api_timeout=30)
+        conn.authorize()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"dev cloud unreachable ({type(exc).__name__}: {exc}): run `sudo scripts/devcloud up`",
+                    pytrace=False)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+class Repo:
+    """A temporary config repo with one manifest (always the same file, so always the same stack)."""
+
+    def __init__(self, root: Path, service: str):
+        self.root = root
+        self.service = service
+        self.prefix = f"moe-dev-{service}"
+        self.stack = f"{service}-dev"
+        self.manifest = root / "services" / "portal.yaml"
+        shutil.copytree(REPO / "inventories", root / "inventories")
+        (root / "govcloud.yaml").write_text("apiVersion: govcloud/v1\nkind: Config\nbackend: null\n")
+        self.manifest.parent.mkdir(parents=True)
+
+    def write(self, mutate=None) -> dict:
+        doc = yaml.safe_load(EXAMPLE.read_text())
+        doc["metadata"]["name"] = self.service
+        if mutate:
+            mutate(doc)
+        self.manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return doc
+
+    def env(self) -> dict:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("GOVCLOUD_STATE_DIR", "GOVCLOUD_CONFIG", "GOVCLOUD_PASSPHRASE_FILE")}
+        env["GOVCLOUD_PASSPHRASE"] = PASSPHRASE
+        env["NO_COLOR"] = "1"
+        return env
+
+    def argv(self, *args) -> list[str]:
+        return [str(GOVCLOUD), *[str(a) for a in args]]
+
+    def run(self, *args, timeout: float = 900) -> subprocess.CompletedProcess:
+        return subprocess.run(self.argv(*args), cwd=self.root, env=self.env(), capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def start(self, *args) -> "Running":
+        return Running(subprocess.Popen(self.argv(*args), cwd=self.root, env=self.env(), stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True))
+
+    def destroy_leftovers(self) -> None:
+        """Whatever a failed test left behind goes, so that the shared dev cloud stays clean."""
+        try:
+            if self.state_resources():
+                self.run("destroy", self.manifest, "--yes", "--allow-data-loss", timeout=900)
+        except (OSError, KeyError, ValueError, subprocess.TimeoutExpired):
+            pass
+
+    def checkpoint(self) -> dict:
+        path = self.root / ".govcloud" / "state" / ".pulumi" / "stacks" / PULUMI_PROJECT / f"{self.stack}.json"
+        return json.loads(path.read_text())["checkpoint"]["latest"]
+
+    def state_resources(self) -> dict[str, dict]:
+        return {r["urn"].rsplit("::", 1)[-1]: r for r in self.checkpoint().get("resources", [])
+                if not r["type"].startswith("pulumi:") and not r.get("delete")}
+
+    def diff(self) -> dict:
+        r = self.run("diff", self.manifest, "--format", "json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+
+def ops(diff_doc: dict) -> dict[str, str]:
+    """key -> op of every change that is not 'same'."""
+    return {c["key"]: c["op"] for c in diff_doc["changes"] if c["op"] != "same"}
