@@ -91,7 +91,7 @@ def project_quotas(q: Quotas) -> dict[str, dict[str, int]]:
     instances = vcpus; S = max(10, vcpus // 2) services, each one network,
     subnet, router and security group (+1 for the project's `default` group,
     20 rules each); ports = instances + 3 per network (DHCP, router interface,
-    spare); server groups = S with at most min(instances, 50) members (the
+    spare); server groups = instances (one per server entry), each with at most min(instances, 50) members (the
     largest `count` of a manifest); volumes = snapshots = max(10, 4 * instances).
     """
     instances = q.vcpus
@@ -99,7 +99,8 @@ def project_quotas(q: Quotas) -> dict[str, dict[str, int]]:
     volumes = max(10, 4 * instances)
     return {
         "compute": {"cores": q.vcpus, "ram": q.ram_gb * 1024, "instances": instances,
-                    "server_groups": s, "server_group_members": min(instances, 50)},
+                    # a group per server entry, and every entry has a server
+                    "server_groups": instances, "server_group_members": min(instances, 50)},
         "network": {"floatingip": q.floating_ips, "network": s, "subnet": s, "router": s,
                     "port": instances + 3 * s, "security_group": s + 1, "security_group_rule": 20 * (s + 1)},
         "volume": {"gigabytes": q.volume_gb, "volumes": volumes, "snapshots": volumes},

