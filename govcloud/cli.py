@@ -93,21 +93,15 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     results, report = check_paths(paths, _workspace(paths))
     bad = [r for r in results if not r.ok]
     if fmt == "json":
-        from .output import emit_json
+        from .output import emit_json, files_json
 
-        emit_json({"files": [{"file": r.file, "ok": r.ok, "problems": [p.to_dict() for p in r.problems]}
-                             for r in results],
+        emit_json({"files": files_json(results),
                    "policy": report.to_json(),
                    "summary": {"checked": len(results), "valid": len(results) - len(bad), "invalid": len(bad)}})
     else:
-        from .output import print_problems
+        from .output import print_check_results
 
-        for r in results:
-            print_problems(r.problems)
-        for f in report.waived:
-            click.echo(f.format_waiver(), err=True)
-        for line in report.exception_lines():
-            click.echo(line)
+        print_check_results(results, report)
         click.echo(f"{len(results)} manifest{'s' if len(results) != 1 else ''} checked: "
                    f"{len(results) - len(bad)} valid, {len(bad)} invalid")
     if not results:

@@ -14,20 +14,12 @@ import sys
 
 import click
 
+# the stack commands' helpers: one way to confirm, recover and report an engine failure
+from .cli_stack import _confirm, _engine_failed, _err, _recover
+
 FORMAT = click.Choice(["text", "json"])
 _PAST = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted", "import": "imported",
          "discard": "forgotten"}
-
-
-def _err(msg: str) -> None:
-    click.echo(msg, err=True)
-
-
-def _is_tty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _workspace():
@@ -206,47 +198,6 @@ def _site_plan(ws, agency_, site, conn=None):
     if conn is None:
         conn = admin_connection(site)
     return bind_lookups(plan, keystone_resolver(conn)), conn
-
-
-def _engine_failed(result) -> None:
-    from . import engine
-
-    if result.ok:
-        return
-    if result.error_kind in ("locked", "setup"):
-        result.raise_for_error()
-    _err(f"error: {result.op} of {result.stack} failed:")
-    for line in (result.error or "").splitlines():
-        _err(f"  {line}")
-    if result.failed:
-        _err(f"  failed resources: {', '.join(c.key for c in result.failed)}")
-    if result.log_file:
-        _err(f"  engine log: {result.log_file}")
-    sys.exit(engine.EngineError.exit_code)
-
-
-def _recover(plan, config, lock) -> None:
-    from . import engine
-
-    rec = engine.recover(plan, config)
-    for note in rec.notes:
-        _err(f"recovery: {note}")
-    if rec.needs_refresh:
-        _err("recovery: refreshing the state from the cloud ...")
-        _engine_failed(engine.run_operation("refresh", plan, config, lock=lock,
-                                            message="govcloud: recovery after an interrupted run"))
-
-
-def _confirm(question: str, yes: bool, what: str) -> None:
-    if yes:
-        return
-    if not _is_tty(sys.stdin):
-        _err(f"refusing to {what}: stdin is not a terminal, so nobody can confirm; pass --yes to {what} "
-             f"without asking (CI)")
-        sys.exit(1)
-    if not click.confirm(question, default=False, err=True):
-        _err("nothing was changed")
-        sys.exit(1)
 
 
 def _changes_json(result) -> list[dict]:

@@ -72,22 +72,16 @@ def check(paths: tuple[str, ...], fmt: str) -> None:
         raise click.UsageError("no manifests (*.yaml, *.yml) found in " + ", ".join(paths))
     bad = [r for r in results if not r.ok]
     if fmt == "json":
-        from .output import emit_json
+        from .output import emit_json, files_json
 
         data = report.to_json()
-        data["files"] = [{"file": r.file, "ok": r.ok, "problems": [p.to_dict() for p in r.problems]}
-                         for r in results]
+        data["files"] = files_json(results)
         data["summary"].update(checked=len(results), valid=len(results) - len(bad), invalid=len(bad))
         emit_json(data)
     else:
-        from .output import print_problems
+        from .output import print_check_results
 
-        for r in results:
-            print_problems(r.problems)
-        for f in report.waived:
-            click.echo(f.format_waiver(), err=True)
-        for line in report.exception_lines():
-            click.echo(line)
+        print_check_results(results, report)
         for e in report.unused_exceptions():
             click.echo(f"{e.location or report.policy.file}: note: exception for {e.rule} "
                        f"({e.scope_text()}) matched nothing")

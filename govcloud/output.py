@@ -32,6 +32,21 @@ def print_problems(problems: Iterable[Problem]) -> None:
         click.echo(p.format(), err=True)
 
 
+def files_json(results) -> list[dict]:
+    """The per-file part of `validate` / `policy check` JSON."""
+    return [{"file": r.file, "ok": r.ok, "problems": [p.to_dict() for p in r.problems]} for r in results]
+
+
+def print_check_results(results, report) -> None:
+    """What `validate` and `policy check` print per file: problems, waived findings, the exceptions used."""
+    for r in results:
+        print_problems(r.problems)
+    for f in report.waived:
+        click.echo(f.format_waiver(), err=True)
+    for line in report.exception_lines():
+        click.echo(line)
+
+
 def describe(r: PlannedResource) -> str:
     """A few words on what matters about a resource."""
     i = r.inputs
