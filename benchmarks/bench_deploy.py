@@ -227,8 +227,8 @@ def main() -> None:
               "imports": t_imports, "pulumiVersion": t_cli, "resources": len(plan.resources)}
     print(json.dumps(result, indent=2))
     print()
-    print(f"| | govcloud | hand-written Pulumi program | difference |")
-    print(f"|---|---|---|---|")
+    print("| | govcloud | hand-written Pulumi program | difference |")
+    print("|---|---|---|---|")
     print(f"| deploy, {len(plan.resources)} resources | {med['gc_deploy']:.1f} s | {med['hand_deploy']:.1f} s | "
           f"{med['gc_deploy'] - med['hand_deploy']:+.1f} s |")
     print(f"| redeploy, no change | {med['gc_redeploy']:.1f} s | {med['hand_redeploy']:.1f} s | "

@@ -219,9 +219,11 @@ def _echo(fmt: str):
 @click.option("--refresh", is_flag=True, help="refresh the state from the cloud before the preview")
 @click.option("--allow-data-loss", is_flag=True, help="allow replacing or deleting the project (never needed "
               "for quota changes)")
+@click.option("--adopt", is_flag=True, help="take over the agency's project (and team group) where it already "
+              "exists outside govcloud: imported into the ministry's stack, then set to the registry")
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, refresh: bool,
-            allow_data_loss: bool, fmt: str) -> None:
+            allow_data_loss: bool, adopt: bool, fmt: str) -> None:
     """Create or update AGENCY's OpenStack project, quotas and team at its sites (the ministry's stack)."""
     from .onboarding import BUCKETS_NOTE, admin_scope, onboarding_plan
 
@@ -262,14 +264,19 @@ def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, 
             _recover(plan, ws.config, lock)
             cli = engine.Cli(loc, engine.read_passphrase())
             in_state = {ev.urn_parts(r.get("urn", ""))[1] for r in engine.deployed_resources(cli.export())}
-            from .onboarding import unmanaged_conflicts
+            from .onboarding import existing_outside, with_imports
 
-            conflicts = unmanaged_conflicts(conn, plan, in_state)
-            if conflicts:
-                _err(f"refusing to onboard {agency_.id} at {site.name}: {', '.join(conflicts)} already exist(s) "
-                     f"at cloud '{site.cloud}' outside govcloud; creating it again would fail. Choose another "
-                     f"project name in the registry, or delete/rename the existing one first")
+            existing = existing_outside(conn, plan, in_state)
+            if existing and not adopt:
+                _err(f"refusing to onboard {agency_.id} at {site.name}: {', '.join(map(str, existing))} already "
+                     f"exist(s) at cloud '{site.cloud}' outside govcloud; creating it again would fail. Pass "
+                     f"--adopt to take it over (its id stays, the registry's settings are applied), choose "
+                     f"another project name in the registry, or delete/rename the existing one first")
                 sys.exit(1)
+            final_plan = plan
+            if existing:
+                say(f"adopting {', '.join(map(str, existing))} into {loc.name}")
+                plan = with_imports(plan, existing)
             with Progress(loc.name, verb="previewing", lines=False) as p:
                 preview = engine.run_operation("preview", plan, ws.config, on_event=p.event, lock=lock,
                                                refresh_first=refresh, allow_data_loss=allow_data_loss)
@@ -297,6 +304,14 @@ def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, 
                                               allow_data_loss=allow_data_loss,
                                               message=f"govcloud agency onboard {agency_.id} --site {site.name}")
             _engine_failed(result)
+            if existing:  # the import ignored the registry's settings of what it adopted: apply them now
+                with Progress(loc.name, total=len(final_plan.resources), verb="applying the registry to") as pr:
+                    settle = engine.run_operation("up", final_plan, ws.config, on_event=pr.event, lock=lock,
+                                                  message=f"govcloud agency onboard {agency_.id} --site "
+                                                          f"{site.name} (after adopting)")
+                _engine_failed(settle)
+                settled = ", ".join(f"{_PAST.get(op, op)} {n}" for op, n in settle.counts().items() if op != "same")
+                say(f"applied the registry to what was adopted: {settled or 'nothing to change'}")
         counts = {k: v for k, v in result.counts().items() if k != "same"}
         done = ", ".join(f"{_PAST.get(op, op)} {n}" for op, n in counts.items()) or "no changes"
         project_id = next((c.id for c in result.changes if c.key == "project"), None) or _project_id(cli)

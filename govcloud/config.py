@@ -8,7 +8,7 @@ Engine state (the file backend, audit log, usage store) lives in its `.govcloud/
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 

@@ -599,7 +599,8 @@ def plan_from_json(data: Mapping[str, Any]) -> ResourcePlan:
         PlannedResource(key=r["key"], type=r["type"], name=r["name"], inputs=restore(r["inputs"]),
                         source=r.get("source", ""), stateful=bool(r.get("stateful")),
                         depends_on=tuple(r.get("dependsOn", ())),
-                        meters=MappingProxyType({k: Decimal(str(v)) for k, v in r.get("meters", {}).items()}))
+                        meters=MappingProxyType({k: Decimal(str(v)) for k, v in r.get("meters", {}).items()}),
+                        import_id=r.get("importId"))
         for r in data["resources"])
     return ResourcePlan(service=svc, resources=resources, tags=MappingProxyType(dict(data.get("tags", {}))),
                         manifest_file=data.get("manifest", ""), govcloud_version=data.get("govcloudVersion", ""))

@@ -6,7 +6,7 @@ traceback reach a user for input it could have checked.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Iterable, Sequence
 

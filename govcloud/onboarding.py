@@ -40,7 +40,7 @@ OpenStack itself reports for the project (openstacksdk, imported lazily).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType, SimpleNamespace
@@ -225,7 +225,8 @@ def bind_lookups(plan: ResourcePlan, resolve: Callable[[str, str], str],
         return v
 
     resources = tuple(PlannedResource(key=r.key, type=r.type, name=r.name, inputs=sub(r.inputs), source=r.source,
-                                      stateful=r.stateful, depends_on=r.depends_on, meters=r.meters)
+                                      stateful=r.stateful, depends_on=r.depends_on, meters=r.meters,
+                                      import_id=r.import_id)
                       for r in plan.resources)
     return ResourcePlan(service=plan.service, resources=resources, tags=plan.tags, manifest_file=plan.manifest_file,
                         govcloud_version=plan.govcloud_version)
@@ -304,18 +305,47 @@ def keystone_resolver(conn) -> Callable[[str, str], str]:
     return resolve
 
 
-def unmanaged_conflicts(conn, plan: ResourcePlan, in_state: Iterable[str]) -> list[str]:
-    """Named Keystone resources the plan would create but that already exist outside the stack."""
+@dataclass(frozen=True)
+class Existing:
+    """A named Keystone resource the plan would create but that exists outside the stack."""
+
+    key: str  # the plan key
+    kind: str  # project | group
+    name: str
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} '{self.name}' ({self.id})"
+
+
+def existing_outside(conn, plan: ResourcePlan, in_state: Iterable[str]) -> list[Existing]:
+    """The plan's projects and groups that already exist at the cloud but not in the stack's state."""
     have = set(in_state)
     out = []
     for r in plan.resources:
         if r.key in have:
             continue
-        if r.type == PROJECT and conn.identity.find_project(r.name, ignore_missing=True) is not None:
-            out.append(f"project '{r.name}'")
-        elif r.type == GROUP and conn.identity.find_group(r.name, ignore_missing=True) is not None:
-            out.append(f"group '{r.name}'")
+        if r.type == PROJECT:
+            found = conn.identity.find_project(r.name, ignore_missing=True)
+            if found is not None:
+                out.append(Existing(r.key, "project", r.name, found.id))
+        elif r.type == GROUP:
+            found = conn.identity.find_group(r.name, ignore_missing=True)
+            if found is not None:
+                out.append(Existing(r.key, "group", r.name, found.id))
     return out
+
+
+def unmanaged_conflicts(conn, plan: ResourcePlan, in_state: Iterable[str]) -> list[str]:
+    """Named Keystone resources the plan would create but that already exist outside the stack."""
+    return [f"{e.kind} '{e.name}'" for e in existing_outside(conn, plan, in_state)]
+
+
+def with_imports(plan: ResourcePlan, existing: Iterable[Existing]) -> ResourcePlan:
+    """The plan, adopting these existing resources (Pulumi import) instead of creating them."""
+    ids = {e.key: e.id for e in existing}
+    return replace(plan, resources=tuple(replace(r, import_id=ids[r.key]) if r.key in ids else r
+                                         for r in plan.resources))
 
 
 # ---------------------------------------------------------------- allocation (offline)

@@ -44,6 +44,7 @@ class PlannedResource:
     stateful: bool = False  # holds data: deleting or replacing it loses data
     depends_on: tuple[str, ...] = ()  # ordering beyond the Refs in inputs
     meters: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))  # for cost: vcpu, ramGb, ...
+    import_id: str | None = None  # adopt the existing cloud resource with this id instead of creating one
 
     @property
     def kind(self) -> str:
@@ -62,6 +63,8 @@ class PlannedResource:
             out["dependsOn"] = list(self.depends_on)
         if self.meters:
             out["meters"] = {k: _num(v) for k, v in self.meters.items()}
+        if self.import_id:
+            out["importId"] = self.import_id
         return out
 
 

@@ -170,6 +170,11 @@ def resource_options(entry: PlannedResource, provider: Any, depends_on: list[Any
         opts["protect"] = keep
         opts["retain_on_delete"] = keep
     ignored = IGNORED_CHANGES.get(entry.type)
+    if entry.import_id:
+        # adopt what exists outside govcloud: the engine reads it into the state. An import whose inputs
+        # differ from the cloud's fails, so they are ignored for this one run; the next run applies them.
+        opts["import_"] = entry.import_id
+        ignored = tuple(dict.fromkeys([*(ignored or ()), *entry.inputs]))
     if ignored:
         opts["ignore_changes"] = list(ignored)
     return pulumi.ResourceOptions(**opts)

@@ -18,6 +18,7 @@ Several subcommands may be given in one call (`wait seed`): they run in order,
 in one process.  Environment: DEVCLOUD_ROOT (the root dir), DEVCLOUD_CHECKOUT
 (the govcloud checkout), DEVCLOUD_T0 (epoch seconds that timings count from).
 """
+import importlib
 import json
 import os
 import socket
@@ -760,8 +761,8 @@ def main(argv):
         # Import openstacksdk in the main thread: Debian's pulls in eventlet (through
         # osprofiler -> oslo.concurrency), and eventlet imported first inside a worker
         # thread leaves that thread un-joinable (join() hangs forever).
-        import openstack  # noqa: F401
-        import yaml  # noqa: F401
+        for name in ("openstack", "yaml"):
+            importlib.import_module(name)
         return cmd_wait(opts, during=lambda: cmd_seed(opts))
     for c in cmds:
         rc = COMMANDS[c](opts)

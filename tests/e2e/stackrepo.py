@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -109,3 +112,43 @@ class Repo:
 def ops(diff_doc: dict) -> dict[str, str]:
     """key -> op of every change that is not 'same'."""
     return {c["key"]: c["op"] for c in diff_doc["changes"] if c["op"] != "same"}
+
+
+class Running:
+    """A govcloud command running in the background; its stderr lines are collected as they come."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.lines: list[str] = []
+        self.out = ""
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+        self._o = threading.Thread(target=self._read_out, daemon=True)
+        self._o.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def _read_out(self):
+        self.out = self.proc.stdout.read()
+
+    def wait_for(self, pattern: str, timeout: float = 300) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if any(re.search(pattern, ln) for ln in list(self.lines)):
+                return True
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        return any(re.search(pattern, ln) for ln in list(self.lines))
+
+    def wait(self, timeout: float = 900) -> int:
+        rc = self.proc.wait(timeout)
+        self._t.join(10)
+        self._o.join(10)
+        return rc
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.lines)

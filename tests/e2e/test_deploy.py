@@ -30,8 +30,6 @@ import os
 import re
 import secrets
 import signal
-import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -40,46 +38,6 @@ import pytest
 from stackrepo import PROJECT, Repo, ops, preconditions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
-
-
-class Running:
-    """A govcloud command running in the background; its stderr lines are collected as they come."""
-
-    def __init__(self, proc: subprocess.Popen):
-        self.proc = proc
-        self.lines: list[str] = []
-        self.out = ""
-        self._t = threading.Thread(target=self._read, daemon=True)
-        self._t.start()
-        self._o = threading.Thread(target=self._read_out, daemon=True)
-        self._o.start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
-    def _read_out(self):
-        self.out = self.proc.stdout.read()
-
-    def wait_for(self, pattern: str, timeout: float = 300) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if any(re.search(pattern, ln) for ln in list(self.lines)):
-                return True
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        return any(re.search(pattern, ln) for ln in list(self.lines))
-
-    def wait(self, timeout: float = 900) -> int:
-        rc = self.proc.wait(timeout)
-        self._t.join(10)
-        self._o.join(10)
-        return rc
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self.lines)
 
 
 def process_tree(pid: int) -> list[int]:
@@ -171,7 +129,7 @@ def test_deploy_creates_every_resource(repo, conn):
     assert "Traceback" not in r.stderr
     print(f"\nfirst deploy: {took:.1f} s")
     p = repo.prefix
-    tags = {f"govcloud:agency=moe", f"govcloud:service={repo.service}", "govcloud:environment=dev",
+    tags = {"govcloud:agency=moe", f"govcloud:service={repo.service}", "govcloud:environment=dev",
             "govcloud:classification=internal", "govcloud:cost-center=MOE-WEB-001"}
     pid = conn.current_project_id
 

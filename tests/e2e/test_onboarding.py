@@ -240,3 +240,38 @@ def test_onboard_update_offboard(conn, lab):
     assert conn.identity.find_project(project, ignore_missing=True) is None
     assert conn.identity.find_group(f"{agency}-team", ignore_missing=True) is None
     assert deployed_resources(cli.export()) == []
+
+
+def test_adopt_a_project_that_exists_outside_govcloud(conn, lab):
+    """The agency's project (and team group) were made by hand before govcloud: onboarding refuses to make a
+    second one, and --adopt takes them over: same ids, the registry's description, tags and quotas."""
+    conn = ready(conn)
+    agency, _root, project, env = lab
+    made = conn.identity.create_project(name=project, domain_id="default", description="made by hand")
+    group = conn.identity.create_group(name=f"{agency}-team", domain_id="default",
+                                       description=f"team of {project}, made by hand")
+
+    refused = govcloud(env, "agency", "onboard", agency, "--site", "devcloud", "--yes", ok=False)
+    assert refused.returncode == 1
+    assert f"project '{project}' ({made.id})" in refused.stderr and "--adopt" in refused.stderr
+    assert conn.identity.get_project(made.id).description == "made by hand"  # nothing changed
+
+    out = govcloud(env, "agency", "onboard", agency, "--site", "devcloud", "--yes", "--adopt")
+    assert f"adopting project '{project}' ({made.id})" in out.stdout
+    p = conn.identity.find_project(project)
+    assert p.id == made.id  # adopted, not replaced
+    assert "Government Cloud Lab" in p.description
+    assert f"govcloud:agency={agency}" in p.tags
+    assert conn.identity.find_group(f"{agency}-team").id == group.id
+    from govcloud.inventory import Quotas
+    from govcloud.onboarding import project_quotas
+
+    assert quotas_of(conn, p.id) == project_quotas(Quotas(vcpus=6, ram_gb=12, volume_gb=100, floating_ips=2,
+                                                          buckets=3))
+    again = json.loads(govcloud(env, "agency", "onboard", agency, "--site", "devcloud", "--yes", "--format",
+                                "json").stdout)
+    assert again["sites"][0]["changes"] == [] and again["sites"][0]["projectId"] == made.id
+
+    done = govcloud(env, "agency", "offboard", agency, "--site", "devcloud", "--yes", "--allow-data-loss")
+    assert "deleted 7 resources" in done.stdout
+    assert conn.identity.find_project(project, ignore_missing=True) is None

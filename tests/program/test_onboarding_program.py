@@ -192,3 +192,20 @@ def test_admin_credentials_not_scoped_to_the_agency(onboarded):
     for key, req in mon.requests.items():
         if key != "openstack-devcloud":
             assert req.provider == prov_ref, f"{key} uses {req.provider!r}"
+
+
+def test_adopting_imports_the_existing_project_and_ignores_its_inputs_once(inventory):
+    from govcloud.engine import plan_from_json
+    from govcloud.onboarding import Existing, with_imports
+
+    plan = plan_for(inventory, "moh")
+    adopted = with_imports(plan, [Existing("project", "project", "gov-moh", "existing-project-id")])
+    assert plan_from_json(adopted.to_json()) == adopted  # the engine child gets the import id
+    mon = run_program(adopted)
+    project = mon.requests["project"]
+    assert project.importId == "existing-project-id"
+    assert set(project.ignoreChanges) == set(adopted.get("project").inputs) and "description" in project.ignoreChanges
+    assert all(not mon.requests[k].importId for k in mon.requests if k != "project")
+    # without the import (the run after it), nothing is ignored: the registry's settings apply
+    plain = run_program(plan)
+    assert not plain.requests["project"].importId and not list(plain.requests["project"].ignoreChanges)

@@ -16,7 +16,6 @@ import copy
 import io
 import json
 import re
-from decimal import Decimal
 from pathlib import Path
 
 import jsonschema
@@ -678,7 +677,7 @@ def test_a_shrinking_volume_is_forced_to_replace_and_says_why(build):
     assert engine.volume_shrinks(plan, _deployment_with_volume(plan, "volume-web-1-data", 1)) == {}  # same size
     assert engine.volume_shrinks(plan, None) == {}  # nothing deployed
 
-    urn = f"urn:pulumi:x::y::openstack:blockstorage/volume:Volume::volume-web-1-data"
+    urn = "urn:pulumi:x::y::openstack:blockstorage/volume:Volume::volume-web-1-data"
     # a targeted replace (pulumi up --replace): the engine names no field, only "id"
     change = ResourceChange(urn=urn, key="volume-web-1-data", type="openstack:blockstorage/volume:Volume",
                             op="replace", raw_op="replace", replace_keys=("id",), id="vol-1", protect=True)
