@@ -464,8 +464,10 @@ def format_merged_history(entries: Sequence[HistoryEntry]) -> list[str]:
     """`govcloud history` lines: when, what, result, changes, who and from which commit."""
     lines = []
     for e in entries:
-        changes = ", ".join(f"{k} {v}" for k, v in sorted(e.changes.items()) if k != "same") or "no changes"
         r = e.audit
+        # govcloud's counts (cloud resources) when it ran it; the engine's also count the stack and provider
+        counts = r.counts if r is not None and r.counts else e.changes
+        changes = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "same") or "no changes"
         if r is None:
             who_ = "(no govcloud audit record: run outside govcloud)"
         else:

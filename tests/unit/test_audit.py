@@ -283,13 +283,14 @@ def _update(kind, start, result="succeeded", **changes):
 
 
 def test_merge_history_joins_updates_to_the_run_that_made_them():
-    deploy = _rec("deploy", "2026-11-28T10:00:00Z", 20.0, git_commit="0123456789abcdef", manifest_sha256="ab" * 32)
+    deploy = _rec("deploy", "2026-11-28T10:00:00Z", 20.0, git_commit="0123456789abcdef", manifest_sha256="ab" * 32,
+                  counts={"create": 21})  # the engine's 23 creates include the stack and the provider
     refused = _rec("deploy", "2026-11-28T10:05:00Z", 3.0, result="refused", error="refusing to deploy: data")
     destroy = _rec("destroy", "2026-11-28T10:10:00Z", 15.0)
     updates = [  # Pulumi lists newest first; its update starts after govcloud's preview, inside the run
         _update("destroy", "2026-11-28T10:10:04.000Z", delete=23),
         _update("update", "2026-11-28T10:08:00.000Z", update=1),  # a hand-run `pulumi up`
-        _update("update", "2026-11-28T10:00:03.000Z", create=23),
+        _update("update", "2026-11-28T10:00:03.000Z", create=23),  # as Pulumi counts
     ]
     merged = audit.merge_history(updates, [deploy, refused, destroy])
     assert [(e.kind, e.result, e.engine, e.audit) for e in merged] == [
@@ -302,7 +303,7 @@ def test_merge_history_joins_updates_to_the_run_that_made_them():
     assert "ops@h1" in lines[0] and "delete 23" in lines[0]
     assert "no govcloud audit record" in lines[1]
     assert "stopped before the engine" in lines[2] and "refusing to deploy: data" in lines[2]
-    assert "git 0123456789" in lines[3] and f"manifest {'ab' * 6}" in lines[3] and "create 23" in lines[3]
+    assert "git 0123456789" in lines[3] and f"manifest {'ab' * 6}" in lines[3] and "create 21" in lines[3]
     doc = merged[3].to_json()
     assert doc["audit"]["git"]["commit"] == "0123456789abcdef" and doc["resourceChanges"] == {"create": 23}
 
