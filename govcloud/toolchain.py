@@ -228,6 +228,45 @@ def _run_version(cmd: list[str], timeout: float = 20) -> str | None:
     return m.group(1) if m else None
 
 
+VERSION_CACHE = "cli-versions.json"
+
+
+def cli_version(exe: str | os.PathLike[str]) -> str | None:
+    """`<exe> version`, remembered per binary (path, size, mtime) in the toolchain dir.
+
+    Running `pulumi version` costs a sixth of a second on every command that uses the engine; a binary
+    that is replaced or rebuilt has another size or mtime, so it is asked again.
+    """
+    import json
+
+    try:
+        st = Path(exe).resolve().stat()
+    except OSError:
+        return None
+    key = f"{Path(exe).resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    cache_file = toolchain_dir() / VERSION_CACHE
+    try:
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+        if not isinstance(cache, dict):
+            cache = {}
+    except (OSError, ValueError):
+        cache = {}
+    if isinstance(cache.get(key), str):
+        return cache[key]
+    v = _run_version([str(exe), "version"])
+    if v:
+        cache = {k: x for k, x in cache.items() if not k.startswith(f"{Path(exe).resolve()}|")}
+        cache[key] = v
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_name(f".{VERSION_CACHE}.{os.getpid()}")
+            tmp.write_text(json.dumps(cache, indent=1, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, cache_file)
+        except OSError:
+            pass  # a read-only cache dir: asked again next time
+    return v
+
+
 def _inside(path: Path, base: Path) -> bool:
     try:
         path.resolve().relative_to(base.resolve())
@@ -244,7 +283,7 @@ def find_pulumi(versions: ToolchainVersions | None = None) -> ToolInfo | None:
     base = toolchain_dir()
     on_path = shutil.which("pulumi")
     if on_path and not _inside(Path(on_path), base):
-        v = _run_version([on_path, "version"])
+        v = cli_version(on_path)
         if v and _major(v) == _major(versions.pulumi):
             return ToolInfo(Path(on_path), v, SOURCE_PATH)
     built = _built_pulumis(base)
@@ -254,7 +293,7 @@ def find_pulumi(versions: ToolchainVersions | None = None) -> ToolInfo | None:
         key=lambda b: (_vkey(b[0]) != _vkey(versions.pulumi), _vkey(b[0])[1], -_vkey(b[0])[2]),
     )
     for _, exe in ranked:
-        v = _run_version([str(exe), "version"])
+        v = cli_version(exe)
         if v:
             return ToolInfo(exe, v, SOURCE_BUILD_CACHE)
     return None

@@ -424,3 +424,22 @@ def test_importing_toolchain_pulls_in_no_heavy_module():
     third_party = [m for m in added if m.split(".")[0] not in sys.stdlib_module_names
                    and m.split(".")[0] != "govcloud"]
     assert not third_party, third_party
+
+
+def test_cli_version_is_asked_once_per_binary(env):
+    calls = env / "calls"
+    exe = env / "userbin" / "pulumi"
+    exe.write_text(f"#!/bin/sh\necho x >> {calls}\necho 'v3.272.0'\n")
+    exe.chmod(0o755)
+    assert tc.cli_version(exe) == "3.272.0"
+    assert tc.cli_version(exe) == "3.272.0"
+    assert calls.read_text().count("x") == 1  # the second answer came from the cache
+    cache = json.loads((env / "tc" / tc.VERSION_CACHE).read_text())
+    assert list(cache.values()) == ["3.272.0"]
+
+    # a rebuilt binary (another size and mtime) is asked again, and replaces its old entry
+    exe.write_text(f"#!/bin/sh\necho x >> {calls}\necho 'v3.274.1'   \n")
+    assert tc.cli_version(exe) == "3.274.1"
+    assert calls.read_text().count("x") == 2
+    assert list(json.loads((env / "tc" / tc.VERSION_CACHE).read_text()).values()) == ["3.274.1"]
+    assert tc.cli_version(env / "userbin" / "missing") is None
