@@ -324,7 +324,8 @@ def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...]
             with Progress(loc.name, total=total, verb="deploying") as progress:
                 result = engine.run_operation("up", plan, ws.config, allow_data_loss=allow_data_loss,
                                               replace=replace, on_event=progress.event, lock=lock,
-                                              passphrase=passphrase, message=f"govcloud deploy {file}")
+                                              refresh_first=refresh, passphrase=passphrase,
+                                              message=f"govcloud deploy {file}")
             rec.result(result)
             timer.lap("up", result)
             _engine_failed(result)

@@ -986,7 +986,8 @@ def _worker_run(req: dict, send: Callable[[dict], None]) -> dict:
         stack.preview(diff=False, refresh=bool(req.get("refresh")) or None, replace=req.get("replace") or None,
                       **common)
     elif op == "up":
-        res = stack.up(replace=req.get("replace") or None, message=req.get("message"), **common)
+        res = stack.up(replace=req.get("replace") or None, message=req.get("message"),
+                       refresh=bool(req.get("refresh")) or None, **common)
         out["outputs"] = {k: ("[secret]" if v.secret else v.value) for k, v in res.outputs.items()}
     elif op == "refresh":
         stack.refresh(message=req.get("message"), run_program=True, **common)

@@ -256,9 +256,17 @@ def test_refresh_check_reports_drift_and_records_nothing(repo, conn):
         assert re.search(r"secgroup\s+SecGroup\s+rule added outside govcloud: ingress tcp 3389 from 0.0.0.0/0",
                          r.stdout), r.stdout
         assert re.search(r"network\s+Network\s+description", r.stdout), r.stdout
+        assert f"govcloud deploy {repo.manifest} --refresh" in r.stdout
+
+        # what the hint says: a deploy with --refresh brings the network back to the manifest
+        r = repo.run("deploy", repo.manifest, "--yes", "--refresh")
+        assert r.returncode == 0, r.stderr
+        assert re.search(r"^deployed \S+ in [\d.]+ s: updated 1\b", r.stdout, re.M), r.stdout
+        assert conn.network.get_network(net.id).description == ""
     finally:
-        conn.network.delete_security_group_rule(rule)
-        conn.network.update_network(net, description="")
+        conn.network.delete_security_group_rule(rule, ignore_missing=True)
+        if conn.network.get_network(net.id).description:
+            conn.network.update_network(net, description="")
     r = repo.run("refresh", repo.manifest, "--check")
     assert r.returncode == 0, r.stdout + r.stderr
 
