@@ -110,6 +110,15 @@ class AuditRecord:
             govcloud_version=str(d.get("govcloudVersion", "")), plan_file=str(d.get("planFile", "")),
             allow_data_loss=bool(d.get("allowDataLoss")))
 
+    def who(self) -> str:
+        """user@host, and the CI system that ran it."""
+        out = self.user + (f"@{self.host}" if self.host else "")
+        return out + (f" via {self.ci['system']}" if self.ci.get("system") else "")
+
+    def git_text(self) -> str:
+        """`git <commit>[+dirty]`, or "" outside a git work tree."""
+        return f"git {self.git_commit[:10]}{'+dirty' if self.git_dirty else ''}" if self.git_commit else ""
+
     def summary(self) -> str:
         order = ("create", "update", "replace", "delete", "import", "discard")
         parts = [f"{self.counts[op]} {op}" for op in order if self.counts.get(op)]
@@ -373,12 +382,8 @@ def format_history(records: Sequence[AuditRecord]) -> list[str]:
     """One line per record, newest first, for `govcloud history`."""
     lines = []
     for r in reversed(records):
-        git = ""
-        if r.git_commit:
-            git = f" git {r.git_commit[:10]}{'+dirty' if r.git_dirty else ''}"
-        who_ = r.user + (f"@{r.host}" if r.host else "")
-        if r.ci.get("system"):
-            who_ += f" via {r.ci['system']}" + (f" ({r.ci['user']})" if r.ci.get("user") else "")
+        who_ = r.who() + (f" ({r.ci['user']})" if r.ci.get("system") and r.ci.get("user") else "")
+        git = f" {r.git_text()}" if r.git_commit else ""
         line = (f"  {r.started:<20} {r.operation:<8} {r.result:<11} {r.duration_seconds:7.1f}s  {who_}  "
                 f"{r.summary()}{git}")
         if r.error:
@@ -471,11 +476,7 @@ def format_merged_history(entries: Sequence[HistoryEntry]) -> list[str]:
         if r is None:
             who_ = "(no govcloud audit record: run outside govcloud)"
         else:
-            who_ = r.user + (f"@{r.host}" if r.host else "")
-            if r.ci.get("system"):
-                who_ += f" via {r.ci['system']}"
-            if r.git_commit:
-                who_ += f" git {r.git_commit[:10]}{'+dirty' if r.git_dirty else ''}"
+            who_ = r.who() + (f" {r.git_text()}" if r.git_commit else "")
             if r.manifest_sha256:
                 who_ += f" manifest {r.manifest_sha256[:12]}"
             if not e.engine:

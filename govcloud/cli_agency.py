@@ -15,11 +15,9 @@ import sys
 import click
 
 # the stack commands' helpers: one way to confirm, recover and report an engine failure
-from .cli_stack import _confirm, _engine_failed, _err, _recover
+from .cli_stack import _confirm, _engine_failed, _err, _recover, done_text
 
 FORMAT = click.Choice(["text", "json"])
-_PAST = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted", "import": "imported",
-         "discard": "forgotten"}
 
 
 def _workspace():
@@ -310,10 +308,8 @@ def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, 
                                                   message=f"govcloud agency onboard {agency_.id} --site "
                                                           f"{site.name} (after adopting)")
                 _engine_failed(settle)
-                settled = ", ".join(f"{_PAST.get(op, op)} {n}" for op, n in settle.counts().items() if op != "same")
-                say(f"applied the registry to what was adopted: {settled or 'nothing to change'}")
-        counts = {k: v for k, v in result.counts().items() if k != "same"}
-        done = ", ".join(f"{_PAST.get(op, op)} {n}" for op, n in counts.items()) or "no changes"
+                say(f"applied the registry to what was adopted: {done_text(settle.counts())}")
+        done = done_text(result.counts())
         project_id = next((c.id for c in result.changes if c.key == "project"), None) or _project_id(cli)
         say(f"onboarded {agency_.id} at {site.name} in {result.duration:.1f} s: {done}; project "
             f"{agency_.project} ({project_id})")

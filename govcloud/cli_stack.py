@@ -26,6 +26,11 @@ _PAST = {"create": "created", "update": "updated", "replace": "replaced", "delet
 _ORDER = ("create", "update", "replace", "delete", "import", "discard", "read", "refresh", "same", "unknown")
 
 
+def done_text(counts) -> str:
+    """What an operation did, for people: "created 21, updated 1" (unchanged left out)."""
+    return ", ".join(f"{_PAST[op]} {counts[op]}" for op in _ORDER if op != "same" and counts.get(op)) or "no changes"
+
+
 def register(cli: click.Group) -> None:
     for cmd in (deploy, destroy, refresh, status, outputs, history, diff, unlock, doctor):
         cli.add_command(cmd)
@@ -329,9 +334,7 @@ def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...]
             rec.result(result)
             timer.lap("up", result)
             _engine_failed(result)
-    counts = {k: v for k, v in result.counts().items() if k != "same"}
-    done = ", ".join(f"{_PAST[op]} {counts[op]}" for op in _ORDER if counts.get(op)) or "no changes"
-    click.echo(f"deployed {loc.name} in {result.duration:.1f} s: {done}")
+    click.echo(f"deployed {loc.name} in {result.duration:.1f} s: {done_text(result.counts())}")
     _print_outputs_text(dict(result.outputs))
     timer.report()
 
@@ -460,10 +463,10 @@ def drift_of(result) -> list:
 
 
 def _short(value, limit: int = 60) -> str:
-    import json
+    """A drifted value as the review shows values; an empty text stays visible as ""."""
+    from .review import show
 
-    text = value if isinstance(value, str) and value else json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+    return show('""' if value == "" else value, limit)
 
 
 # ---------------------------------------------------------------- diff

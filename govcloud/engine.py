@@ -1214,6 +1214,15 @@ def data_loss_risks(changes: Iterable[ev.ResourceChange], protected: Iterable[st
     return out
 
 
+def _deployed_inputs(plan: ResourcePlan, deployment: Mapping | None, type_: str):
+    """(plan entry, its deployed inputs) for the plan's entries of one type that the stack holds."""
+    state = {ev.urn_parts(r.get("urn", ""))[1]: r for r in deployed_resources(deployment) if r.get("type") == type_}
+    for entry in plan.resources:
+        r = state.get(entry.key)
+        if entry.type == type_ and r is not None:
+            yield entry, r.get("inputs") or {}
+
+
 def volume_shrinks(plan: ResourcePlan, deployment: Mapping | None) -> dict[str, str]:
     """Deployed volumes the plan makes smaller: key -> why govcloud replaces them.
 
@@ -1221,13 +1230,9 @@ def volume_shrinks(plan: ResourcePlan, deployment: Mapping | None) -> dict[str, 
     a deploy. govcloud asks the engine to replace these volumes instead, so the review shows a replacement
     (data loss: the guard refuses it without --allow-data-loss) and the deploy does what it showed.
     """
-    state = {ev.urn_parts(r.get("urn", ""))[1]: r for r in deployed_resources(deployment) if r.get("type") == VOLUME}
     out = {}
-    for entry in plan.resources:
-        r = state.get(entry.key)
-        if entry.type != VOLUME or r is None:
-            continue
-        old, new = (r.get("inputs") or {}).get("size"), entry.inputs.get("size")
+    for entry, inputs in _deployed_inputs(plan, deployment, VOLUME):
+        old, new = inputs.get("size"), entry.inputs.get("size")
         if isinstance(old, (int, float)) and isinstance(new, (int, float)) and new < old:
             out[entry.key] = f"size {old:g} -> {new:g} GB: a volume cannot shrink"
     return out
@@ -1235,17 +1240,8 @@ def volume_shrinks(plan: ResourcePlan, deployment: Mapping | None) -> dict[str, 
 
 def user_data_drift(plan: ResourcePlan, deployment: Mapping | None) -> list[str]:
     """Keys of deployed servers whose user data differs from the plan's (not applied: ignore_changes)."""
-    state = {ev.urn_parts(r.get("urn", ""))[1]: r for r in deployed_resources(deployment)
-             if r.get("type") == INSTANCE}
-    out = []
-    for entry in plan.resources:
-        r = state.get(entry.key)
-        if entry.type == INSTANCE and r is not None:
-            deployed = (r.get("inputs") or {}).get("userData")
-            if isinstance(deployed, str) and deployed != entry.inputs.get("user_data"):
-                out.append(entry.key)
-    return out
-
+    return [entry.key for entry, inputs in _deployed_inputs(plan, deployment, INSTANCE)
+            if isinstance(inputs.get("userData"), str) and inputs["userData"] != entry.inputs.get("user_data")]
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--worker"]:

@@ -336,11 +336,6 @@ def existing_outside(conn, plan: ResourcePlan, in_state: Iterable[str]) -> list[
     return out
 
 
-def unmanaged_conflicts(conn, plan: ResourcePlan, in_state: Iterable[str]) -> list[str]:
-    """Named Keystone resources the plan would create but that already exist outside the stack."""
-    return [f"{e.kind} '{e.name}'" for e in existing_outside(conn, plan, in_state)]
-
-
 def with_imports(plan: ResourcePlan, existing: Iterable[Existing]) -> ResourcePlan:
     """The plan, adopting these existing resources (Pulumi import) instead of creating them."""
     ids = {e.key: e.id for e in existing}
