@@ -148,6 +148,20 @@ def _qty(q: Decimal) -> str:
     return str(q.quantize(QUANTUM))
 
 
+
+def _where(period: Period | None, **columns: Iterable[str] | None) -> tuple[str, list]:
+    """(` WHERE ...` or "", its arguments): the days of `period` and each column IN its values (if given)."""
+    where, args = [], []
+    if period is not None:
+        where.append("day BETWEEN ? AND ?")
+        args += [period.first.isoformat(), period.last.isoformat()]
+    for col, values in columns.items():
+        if values:
+            values = list(values)
+            where.append(f"{col} IN ({','.join('?' * len(values))})")
+            args += values
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
 class UsageStore:
     """Open (creating and migrating) the store at `path`."""
 
@@ -256,17 +270,8 @@ class UsageStore:
     def usage(self, period: Period | None = None, sites: Iterable[str] | None = None) -> Iterator[UsageRecord]:
         sql = ("SELECT site, meter, resource_id, day, project_id, project, service, environment, kind, name, "
                "quantity, sampled, final FROM usage")
-        where, args = [], []
-        if period is not None:
-            where.append("day BETWEEN ? AND ?")
-            args += [period.first.isoformat(), period.last.isoformat()]
-        if sites:
-            sites = list(sites)
-            where.append(f"site IN ({','.join('?' * len(sites))})")
-            args += sites
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        for row in self.db.execute(sql, args):
+        where, args = _where(period, site=sites)
+        for row in self.db.execute(sql + where, args):
             yield UsageRecord(row[0], row[1], row[2], date.fromisoformat(row[3]), row[4], row[5], row[6], row[7],
                               row[8], row[9], Decimal(row[10]), bool(row[11]), bool(row[12]))
 
@@ -274,18 +279,8 @@ class UsageStore:
                     projects: Iterable[str] | None = None) -> Iterator[tuple]:
         """(project, service, environment, site, meter, day, quantity-text): the lean path reports rate from."""
         sql = "SELECT project, service, environment, site, meter, day, quantity FROM usage"
-        where, args = [], []
-        if period is not None:
-            where.append("day BETWEEN ? AND ?")
-            args += [period.first.isoformat(), period.last.isoformat()]
-        for col, values in (("site", sites), ("project", projects)):
-            if values:
-                values = list(values)
-                where.append(f"{col} IN ({','.join('?' * len(values))})")
-                args += values
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        cur = self.db.execute(sql, args)
+        where, args = _where(period, site=sites, project=projects)
+        cur = self.db.execute(sql + where, args)
         while True:
             rows = cur.fetchmany(10_000)
             if not rows:

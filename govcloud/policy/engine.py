@@ -290,14 +290,19 @@ def _check_paths(paths, workspace, *, context):
     policy = load_policy_config(ws.config, [r.id for r in rules], ws.inventory)
     skip = {Path(policy.file).resolve()} if policy.file else set()
 
+    seen: set[Path] = set()
+
+    def unseen(files):
+        """Each manifest once (a file named twice, or also in a context dir), never policies.yaml."""
+        for f in files:
+            real = f.resolve()
+            if real not in skip and real not in seen:
+                seen.add(real)
+                yield f
+
     results: list[ValidationResult] = []
     checked = []
-    seen: set[Path] = set()
-    for f in manifest_files(paths):
-        real = f.resolve()
-        if real in skip or real in seen:
-            continue
-        seen.add(real)
+    for f in unseen(manifest_files(paths)):
         try:
             svc = ws.check(f)
             plan = svc.compile()
@@ -311,11 +316,7 @@ def _check_paths(paths, workspace, *, context):
     dirs = [Path(p) for p in context]
     if ws.config.root is not None:
         dirs += [ws.config.root / d for d in policy.settings.manifest_dirs]
-    for f in manifest_files(d for d in dirs if d.exists()):
-        real = f.resolve()
-        if real in skip or real in seen:
-            continue
-        seen.add(real)
+    for f in unseen(manifest_files(d for d in dirs if d.exists())):
         try:
             svc = ws.check(f)
             extra.append((svc, svc.compile()))

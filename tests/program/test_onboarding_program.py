@@ -12,15 +12,12 @@ from pathlib import Path
 import pytest
 
 import pulumi  # a dependency: missing it is an error, not a skip
-from pulumi.runtime import mocks as pmocks
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
 
 from govcloud.config import ConfigRepo
 from govcloud.inventory import Inventory
 from govcloud.onboarding import bind_lookups, onboarding_plan
 from govcloud.program import ProviderConfig, build_program
+from program_mocks import run_under_mocks
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -64,35 +61,11 @@ class Recorder(pulumi.runtime.Mocks):
         raise AssertionError(f"the onboarding program must not invoke anything, it invoked {args.token}")
 
 
-class RecordingMonitor(pmocks.MockMonitor):
-    def __init__(self, mocks):
-        super().__init__(mocks)
-        self.requests: dict[str, object] = {}
-        self.inputs: dict[str, dict] = {}
-        self.urns: dict[str, str] = {}
-
-    def RegisterResource(self, request):
-        resp = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            self.requests[request.name] = request
-            self.inputs[request.name] = rpc.deserialize_properties(request.object)
-            self.urns[request.name] = resp.urn
-        return resp
-
-
 def run_program(plan, *, allow_data_loss=False):
-    mon = RecordingMonitor(Recorder())
-    settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mon.mocks, project=plan.service.pulumi_project, stack=plan.service.stack,
-                             preview=False, monitor=mon)
-    settings.ROOT.set(None)
-    settings.SETTINGS.rpc_manager.clear()
-    settings.SETTINGS.outputs.clear()
     config = ProviderConfig(auth_url="http://127.0.0.1:9/v3", region=plan.service.region,
                             project=plan.service.project, user_name="govcloud-admin", password="s3cret",
                             user_domain_name="Default", project_domain_name="Default")
-    _sync_await(run_in_stack(build_program(plan, config, allow_data_loss=allow_data_loss)))
-    return mon
+    return run_under_mocks(Recorder(), plan, build_program(plan, config, allow_data_loss=allow_data_loss))
 
 
 @pytest.fixture(scope="module")

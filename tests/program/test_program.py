@@ -17,10 +17,8 @@ import pulumi  # noqa: E402  (a dependency: missing it is an error, not a skip)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-from pulumi.runtime import mocks as pmocks  # noqa: E402
-from pulumi.runtime import rpc, settings  # noqa: E402
-from pulumi.runtime.stack import run_in_stack  # noqa: E402
-from pulumi.runtime.sync_await import _sync_await  # noqa: E402
+from pulumi.runtime import rpc  # noqa: E402
+from program_mocks import run_under_mocks  # noqa: E402
 
 from govcloud.pipeline import Workspace  # noqa: E402
 from govcloud.plan import Lookup, Ref  # noqa: E402
@@ -52,40 +50,10 @@ class Recorder(pulumi.runtime.Mocks):
         return {"id": f"net-{args.args.get('name')}-id", "name": args.args.get("name")}, []
 
 
-class RecordingMonitor(pmocks.MockMonitor):
-    def __init__(self, mocks):
-        super().__init__(mocks)
-        self.requests: dict[str, object] = {}  # name -> RegisterResourceRequest
-        self.inputs: dict[str, dict] = {}
-        self.urns: dict[str, str] = {}
-        self.stack_outputs: dict | None = None
-
-    def RegisterResource(self, request):
-        resp = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            self.requests[request.name] = request
-            self.inputs[request.name] = rpc.deserialize_properties(request.object)
-            self.urns[request.name] = resp.urn
-        return resp
-
-    def RegisterResourceOutputs(self, request):
-        if "pulumi:pulumi:Stack" in request.urn:
-            self.stack_outputs = rpc.deserialize_properties(request.outputs)
-        return super().RegisterResourceOutputs(request)
-
-
 def run_program(plan, *, allow_data_loss=False, provider_config=None):
     """Run the plan's program under fresh mocks; (monitor, mocks)."""
     rec = Recorder()
-    mon = RecordingMonitor(rec)
-    settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(rec, project=plan.service.pulumi_project, stack=plan.service.stack, preview=False,
-                             monitor=mon)
-    settings.ROOT.set(None)  # set_mocks made a root stack; run_in_stack makes the program's own
-    settings.SETTINGS.rpc_manager.clear()
-    settings.SETTINGS.outputs.clear()
-    _sync_await(run_in_stack(build_program(plan, provider_config, allow_data_loss=allow_data_loss)))
-    return mon, rec
+    return run_under_mocks(rec, plan, build_program(plan, provider_config, allow_data_loss=allow_data_loss)), rec
 
 
 @pytest.fixture(scope="module")
