@@ -161,7 +161,7 @@ def main() -> None:
 
     from govcloud import engine
     from govcloud.config import ConfigRepo
-    from govcloud.pipeline import Workspace
+    from govcloud.check import Workspace
 
     work = Path(tempfile.mkdtemp(prefix="govcloud-bench-"))
     repo = work / "repo"

@@ -23,8 +23,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from govcloud.config import ConfigRepo  # noqa: E402
-from govcloud.inventory import Inventory  # noqa: E402
-from govcloud.pipeline import Workspace, validate_files  # noqa: E402
+from govcloud.load.inventory import Inventory  # noqa: E402
+from govcloud.check import Workspace, validate_files  # noqa: E402
 
 ROLES = ["web", "app", "database", "batch", "base", "open-data"]
 CLASSES = ["public", "internal", "internal", "restricted"]

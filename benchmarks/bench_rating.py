@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from govcloud.config import ConfigRepo  # noqa: E402
-from govcloud.inventory import Agency, AgencyRegistry, Inventory  # noqa: E402
+from govcloud.load.inventory import Agency, AgencyRegistry, Inventory  # noqa: E402
 from govcloud.metering.periods import Period  # noqa: E402
 from govcloud.metering.rating import Rater  # noqa: E402
 from govcloud.metering.report import build_report  # noqa: E402

@@ -54,7 +54,7 @@ ul { margin: 4px 0; padding-left: 22px; } sub { color: #59636e; }
 
 def review_markdown() -> str:
     from govcloud.config import ConfigRepo
-    from govcloud.pipeline import Workspace
+    from govcloud.check import Workspace
     from govcloud.policy import check_paths
     from govcloud.review import build_review, render_markdown
 

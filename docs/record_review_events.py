@@ -145,7 +145,7 @@ def dump_fixture(doc: dict) -> str:
 def record(tag: str, description: str, doc: dict, repo: Path, op: str = "preview") -> Path:
     from govcloud import engine
     from govcloud.config import ConfigRepo
-    from govcloud.pipeline import Workspace
+    from govcloud.check import Workspace
 
     manifest = repo / "services" / "portal.yaml"
     manifest.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
@@ -218,7 +218,7 @@ def main() -> int:
         else:
             from govcloud import engine
             from govcloud.config import ConfigRepo
-            from govcloud.pipeline import Workspace
+            from govcloud.check import Workspace
 
             (repo / "services" / "portal.yaml").write_text(yaml.safe_dump(base(), sort_keys=False))
             ws = Workspace(ConfigRepo(repo))

@@ -50,7 +50,7 @@ class ConfigRepo:
     def settings(self) -> dict:
         if self.root is None or not (self.root / CONFIG_FILE).is_file():
             return {}
-        from .yamlsource import load_yaml_file
+        from govcloud.load.yamlsource import load_yaml_file
 
         data = load_yaml_file(self.root / CONFIG_FILE).data
         return data if isinstance(data, dict) else {}

@@ -37,7 +37,7 @@ INSTALL = "run scripts/install-toolchain (builds the Pulumi CLI and the OpenStac
 
 
 def check_pulumi() -> list[Check]:
-    from . import toolchain as tc
+    from govcloud import toolchain as tc
 
     try:
         versions = tc.pinned_versions()
@@ -57,7 +57,7 @@ def check_pulumi() -> list[Check]:
 
 
 def check_plugin() -> list[Check]:
-    from . import toolchain as tc
+    from govcloud import toolchain as tc
 
     try:
         versions = tc.pinned_versions()
@@ -74,7 +74,7 @@ def check_plugin() -> list[Check]:
 
 
 def check_backend(config) -> list[Check]:
-    from . import engine
+    from govcloud import engine
 
     try:
         url = engine.backend_url(config)
@@ -113,7 +113,7 @@ def check_backend(config) -> list[Check]:
 
 
 def check_passphrase() -> list[Check]:
-    from . import engine
+    from govcloud import engine
 
     try:
         engine.read_passphrase()
@@ -146,7 +146,7 @@ def _with_timeout(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
 
 
 def check_site(site, timeout: float, required: bool) -> list[Check]:
-    from . import engine
+    from govcloud import engine
 
     name = f"site {site.name} (cloud '{site.cloud}')"
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .config import ConfigRepo
-from .errors import GovcloudError
-from .userdata import template_environment
+from govcloud.config import ConfigRepo
+from govcloud.errors import GovcloudError
+from govcloud.plan.userdata import template_environment
 
 
 def init_config_repo(directory: Path, agency: str = "moh", site: str = "thr1", force: bool = False) -> list[Path]:

@@ -35,8 +35,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Iterable, Protocol
 
-from .periods import Period, day_end, day_start, overlap_hours, quantize
-from .store import ResourceInfo, UpsertCounts, UsageRecord, UsageStore
+from govcloud.metering.periods import Period, day_end, day_start, overlap_hours, quantize
+from govcloud.metering.store import ResourceInfo, UpsertCounts, UsageRecord, UsageStore
 
 UNMANAGED = "(unmanaged)"
 GIB = Decimal(1024 ** 3)

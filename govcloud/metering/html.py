@@ -10,10 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 
-from .charts import PALETTE, STATUS_COLORS, Bar, hbar_chart, stacked_columns
-from .jalali import to_jalali
-from .rating import METERS, format_amount, round_money
-from .report import UsageReport
+from govcloud.metering.charts import PALETTE, STATUS_COLORS, Bar, hbar_chart, stacked_columns
+from govcloud.metering.jalali import to_jalali
+from govcloud.metering.rating import METERS, format_amount, round_money
+from govcloud.metering.report import UsageReport
 
 TEMPLATE = "reports/usage.html.j2"
 TOP_SERVICES = 10

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..errors import GovcloudError
-from .collect import ContainerSeen, FloatingIpSeen, ServerSeen, ServerUsage, VolumeSeen
-from .periods import UTC, parse_instant, quantize
+from govcloud.errors import GovcloudError
+from govcloud.metering.collect import ContainerSeen, FloatingIpSeen, ServerSeen, ServerUsage, VolumeSeen
+from govcloud.metering.periods import UTC, parse_instant, quantize
 
 
 class CloudError(GovcloudError):

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Iterator
 
-from .jalali import JalaliDate, month_length, to_jalali
+from govcloud.metering.jalali import JalaliDate, month_length, to_jalali
 
 UTC = timezone.utc
 QUANTUM = Decimal("0.000001")  # every stored quantity is a multiple of this

@@ -27,8 +27,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Iterable, Mapping
 
-from ..cost import HOURS_PER_MONTH
-from .store import UsageRecord
+from govcloud.plan.cost import HOURS_PER_MONTH
+from govcloud.metering.store import UsageRecord
 
 MB_PER_GB = Decimal(1024)
 _ONE = Decimal(1)

@@ -23,11 +23,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable
 
-from ..cost import HOURS_PER_MONTH
-from ..errors import InputError, Problem, did_you_mean, one_of
-from .periods import UTC, Period, format_day, month_shares
-from .rating import METERS, Exchange, Rated, Rater, format_amount, round_money
-from .store import UsageStore
+from govcloud.plan.cost import HOURS_PER_MONTH
+from govcloud.errors import InputError, Problem, did_you_mean, one_of
+from govcloud.metering.periods import UTC, Period, format_day, month_shares
+from govcloud.metering.rating import METERS, Exchange, Rated, Rater, format_amount, round_money
+from govcloud.metering.store import UsageStore
 
 WARN_AT = Decimal(80)
 OVER_AT = Decimal(100)
@@ -169,7 +169,7 @@ def build_report(store: UsageStore, inventory, period: Period, *, agency: str | 
     rows = store.rating_rows(period, sites or None, [agencies[agency].project] if agency is not None else None)
     rater = Rater(_rate_cards(inventory, sites or site_names), agency_of, exchange)
     rater.add_rows(rows)
-    from .rating import RatingError
+    from govcloud.metering.rating import RatingError
 
     try:
         rated = rater.rate()
@@ -228,8 +228,8 @@ def build_report(store: UsageStore, inventory, period: Period, *, agency: str | 
 
 def _estimates(manifests, config, notes: list[str]) -> dict[tuple[str, str, str, str], tuple[Decimal, str]]:
     """Monthly estimate per (agency, service, environment, site) from the manifests under a directory."""
-    from ..errors import InputError as _InputError
-    from ..pipeline import Workspace, manifest_files
+    from govcloud.errors import InputError as _InputError
+    from govcloud.check import Workspace, manifest_files
 
     ws = Workspace(config) if config is not None else Workspace.for_paths([manifests])
     out = {}

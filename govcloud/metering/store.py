@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .periods import QUANTUM, UTC, Period
+from govcloud.metering.periods import QUANTUM, UTC, Period
 
 STORE_NAME = "usage.sqlite"
 

@@ -17,8 +17,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Iterator
 
-from .periods import UTC, Period, QUANTUM
-from .store import UsageRecord
+from govcloud.metering.periods import UTC, Period, QUANTUM
+from govcloud.metering.store import UsageRecord
 
 SIZES = ((1, 2048), (2, 4096), (4, 8192), (4, 16384), (8, 32768), (16, 65536))
 ENVS = ("prod", "prod", "staging", "test", "dev")
@@ -86,7 +86,7 @@ def bulk_records(n: int, agencies: int = 100, days: int = 30, sites=("thr1", "is
 def fleet_records(inventory, period: Period, manifests=None, seed: int = 7, now: datetime | None = None
                   ) -> list[UsageRecord]:
     """A plausible period of usage for the registry's agencies (see TARGETS)."""
-    from .rating import METERS
+    from govcloud.metering.rating import METERS
 
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
@@ -94,7 +94,7 @@ def fleet_records(inventory, period: Period, manifests=None, seed: int = 7, now:
     out: list[UsageRecord] = []
     plans = []
     if manifests is not None:
-        from ..pipeline import Workspace, manifest_files
+        from govcloud.check import Workspace, manifest_files
 
         ws = Workspace(inventory.config)
         for f in manifest_files([manifests]):
@@ -177,10 +177,10 @@ def fleet_records(inventory, period: Period, manifests=None, seed: int = 7, now:
 
 
 def main(argv=None) -> None:
-    from ..config import find_config_repo
-    from ..inventory import Inventory
-    from .periods import parse_day
-    from .store import UsageStore
+    from govcloud.config import find_config_repo
+    from govcloud.load.inventory import Inventory
+    from govcloud.metering.periods import parse_day
+    from govcloud.metering.store import UsageStore
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--from", dest="start", required=True)

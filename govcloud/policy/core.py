@@ -23,10 +23,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..inventory import Agency, Site
-    from ..manifest import IngressRule, Manifest
-    from ..pipeline import CheckedService
-    from ..plan import ResourcePlan
+    from govcloud.load.inventory import Agency, Site
+    from govcloud.load.manifest import IngressRule, Manifest
+    from govcloud.check import CheckedService
+    from govcloud.plan.model import ResourcePlan
 
 MANDATORY = "mandatory"
 ADVISORY = "advisory"

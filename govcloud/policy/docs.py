@@ -11,9 +11,8 @@ from __future__ import annotations
 import sys
 from typing import Iterable
 
-from .core import Rule
-from .policyfile import (ADMIN_PORT_NAMES, DEFAULT_ADMIN_PORTS, DEFAULT_MAX_SERVERS, DEFAULT_SIZE_CEILING,
-                         DEFAULT_TRUSTED_NETWORKS)
+from govcloud.policy.core import Rule
+from govcloud.policy.policyfile import ADMIN_PORT_NAMES, DEFAULT_ADMIN_PORTS, DEFAULT_MAX_SERVERS, DEFAULT_SIZE_CEILING, DEFAULT_TRUSTED_NETWORKS
 
 EXAMPLE_POLICIES = """\
 # policies.yaml at the root of the config repo (next to govcloud.yaml).
@@ -205,7 +204,7 @@ def _cli_section() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .registry import builtin_rules
+    from govcloud.policy.registry import builtin_rules
 
     sys.stdout.write(render_markdown(builtin_rules()))
 

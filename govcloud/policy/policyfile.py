@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Collection, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from ..errors import InputError, Problem, SourceLocation, did_you_mean, format_path, one_of
-from ..manifest import Cidr, Port
-from ..validation import StrictModel, validate_model
-from ..yamlsource import load_yaml_file, load_yaml_text
-from .core import ADVISORY, MANDATORY, Ceiling, PolicySettings
+from govcloud.errors import InputError, Problem, SourceLocation, did_you_mean, format_path, one_of
+from govcloud.load.manifest import Cidr, Port
+from govcloud.load.validation import StrictModel, validate_model
+from govcloud.load.yamlsource import load_yaml_file, load_yaml_text
+from govcloud.policy.core import ADVISORY, MANDATORY, Ceiling, PolicySettings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import ConfigRepo
-    from ..inventory import Inventory
+    from govcloud.config import ConfigRepo
+    from govcloud.load.inventory import Inventory
 
 POLICY_FILE = "policies.yaml"
 OFF = "off"

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable
 
-from ..compile import CONTAINER
-from .core import MANDATORY, GroupContext, GroupRule, ServiceContext, Violation
+from govcloud.plan.compile import CONTAINER
+from govcloud.policy.core import MANDATORY, GroupContext, GroupRule, ServiceContext, Violation
 
 # quota field (Agency.quotas) -> (what people read, ResourcePlan meter or None for a count, manifest field)
 METERS = (

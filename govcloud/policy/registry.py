@@ -26,16 +26,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..errors import InputError, Problem, SourceLocation
-from .core import SEVERITIES, GroupRule, Rule
-from .quotas import AgencyQuota
-from .rules import (AdminPortsFromInternet, DataResidency, DuplicateServiceName, HealthCheckInProd,
-                    InternetIngressSensitive, NamingScheme, OverlappingNetworks, OwnerAndCostCenter, PublicBucket,
-                    PublicIpInternalService, SingleServerInProd, SizeCeiling, TooManyServers, UnapprovedImage,
-                    UnencryptedVolume)
+from govcloud.errors import InputError, Problem, SourceLocation
+from govcloud.policy.core import SEVERITIES, GroupRule, Rule
+from govcloud.policy.quotas import AgencyQuota
+from govcloud.policy.rules import AdminPortsFromInternet, DataResidency, DuplicateServiceName, HealthCheckInProd, InternetIngressSensitive, NamingScheme, OverlappingNetworks, OwnerAndCostCenter, PublicBucket, PublicIpInternalService, SingleServerInProd, SizeCeiling, TooManyServers, UnapprovedImage, UnencryptedVolume
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import ConfigRepo
+    from govcloud.config import ConfigRepo
 
 ENTRY_POINT_GROUP = "govcloud.policies"
 CUSTOM_DIR = "policies"

@@ -204,7 +204,7 @@ def test_state_holds_the_password_only_encrypted(repo):
 
 def _plan(repo):
     from govcloud.config import ConfigRepo
-    from govcloud.pipeline import Workspace
+    from govcloud.check import Workspace
 
     return Workspace(ConfigRepo(repo.root)).plan(repo.manifest)
 
@@ -281,7 +281,7 @@ def plan_oracle(before, after) -> tuple[dict[str, str], set[str], set[str]]:
     which must be updated or replaced, allowed: changed plus everything referring to them, transitively,
     which may be replaced along). A changed user_data alone is not a change: the program ignores it.
     """
-    from govcloud.plan import to_plain
+    from govcloud.plan.model import to_plain
 
     b, a = before.by_key(), after.by_key()
     must = {k: "create" for k in set(a) - set(b)} | {k: "delete" for k in set(b) - set(a)}

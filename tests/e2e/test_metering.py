@@ -48,7 +48,7 @@ def connect():
 def govcloud(state: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "GOVCLOUD_STATE_DIR": str(state)}
     env.pop("GOVCLOUD_CONFIG", None)
-    proc = subprocess.run([sys.executable, "-m", "govcloud.cli", *args], capture_output=True, text=True, cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "govcloud", *args], capture_output=True, text=True, cwd=REPO,
                           env=env, timeout=600)
     assert proc.returncode == 0, f"govcloud {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     return proc

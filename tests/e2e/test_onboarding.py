@@ -121,7 +121,7 @@ def lab(tmp_path, conn):
 
 
 def govcloud(env, *args, ok=True):
-    proc = subprocess.run([sys.executable, "-m", "govcloud.cli", *args], capture_output=True, text=True, env=env,
+    proc = subprocess.run([sys.executable, "-m", "govcloud", *args], capture_output=True, text=True, env=env,
                           cwd=env["GOVCLOUD_CONFIG"], stdin=subprocess.DEVNULL, timeout=600)
     if ok:
         assert proc.returncode == 0, f"govcloud {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
@@ -146,9 +146,9 @@ def quotas_of(conn, project_id):
 def test_onboard_update_offboard(conn, lab):
     from govcloud.config import ConfigRepo
     from govcloud.engine import Cli, deployed_resources, locate
-    from govcloud.inventory import Quotas
-    from govcloud.onboarding import onboarding_plan, project_quotas
-    from govcloud.pipeline import Workspace
+    from govcloud.load.inventory import Quotas
+    from govcloud.tenancy import onboarding_plan, project_quotas
+    from govcloud.check import Workspace
 
     conn = ready(conn)
     agency, root, project, env = lab
@@ -263,8 +263,8 @@ def test_adopt_a_project_that_exists_outside_govcloud(conn, lab):
     assert "Government Cloud Lab" in p.description
     assert f"govcloud:agency={agency}" in p.tags
     assert conn.identity.find_group(f"{agency}-team").id == group.id
-    from govcloud.inventory import Quotas
-    from govcloud.onboarding import project_quotas
+    from govcloud.load.inventory import Quotas
+    from govcloud.tenancy import project_quotas
 
     assert quotas_of(conn, p.id) == project_quotas(Quotas(vcpus=6, ram_gb=12, volume_gb=100, floating_ips=2,
                                                           buckets=3))

@@ -14,9 +14,9 @@ import pytest
 import pulumi  # a dependency: missing it is an error, not a skip
 
 from govcloud.config import ConfigRepo
-from govcloud.inventory import Inventory
-from govcloud.onboarding import bind_lookups, onboarding_plan
-from govcloud.program import ProviderConfig, build_program
+from govcloud.load.inventory import Inventory
+from govcloud.tenancy import bind_lookups, onboarding_plan
+from govcloud.engine.program import ProviderConfig, build_program
 from program_mocks import run_under_mocks
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -169,7 +169,7 @@ def test_admin_credentials_not_scoped_to_the_agency(onboarded):
 
 def test_adopting_imports_the_existing_project_and_ignores_its_inputs_once(inventory):
     from govcloud.engine import plan_from_json
-    from govcloud.onboarding import Existing, with_imports
+    from govcloud.tenancy import Existing, with_imports
 
     plan = plan_for(inventory, "moh")
     adopted = with_imports(plan, [Existing("project", "project", "gov-moh", "existing-project-id")])

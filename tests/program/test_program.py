@@ -20,9 +20,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 from pulumi.runtime import rpc  # noqa: E402
 from program_mocks import run_under_mocks  # noqa: E402
 
-from govcloud.pipeline import Workspace  # noqa: E402
-from govcloud.plan import Lookup, Ref  # noqa: E402
-from govcloud.program import DELETE_BEFORE_REPLACE, ProviderConfig, build_program  # noqa: E402
+from govcloud.check import Workspace  # noqa: E402
+from govcloud.plan.model import Lookup, Ref  # noqa: E402
+from govcloud.engine.program import DELETE_BEFORE_REPLACE, ProviderConfig, build_program  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").rglob("*.yaml"))
@@ -309,7 +309,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 
 from govcloud import engine  # noqa: E402
-from govcloud import events as ev  # noqa: E402
+from govcloud.engine import events as ev  # noqa: E402
 from govcloud.config import ConfigRepo  # noqa: E402
 
 

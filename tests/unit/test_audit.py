@@ -1,4 +1,4 @@
-"""govcloud.audit: an append-only JSON-lines log of every deploy and destroy."""
+"""govcloud.ops.audit: an append-only JSON-lines log of every deploy and destroy."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from govcloud import audit
-from govcloud import events as ev
+from govcloud.ops import audit
+from govcloud.engine import events as ev
 from govcloud.config import ConfigRepo
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"

@@ -3,7 +3,7 @@ import pytest
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError
-from govcloud.pipeline import Workspace
+from govcloud.check import Workspace
 
 MANIFEST = """
 apiVersion: govcloud/v1
@@ -72,7 +72,7 @@ def test_unknown_blueprint(write):
 
 
 def test_every_shipped_blueprint_is_documented_and_prices():
-    from govcloud.pipeline import price_blueprints
+    from govcloud.check import price_blueprints
 
     offers = price_blueprints(Workspace(ConfigRepo(None)), "thr1")
     assert {"web-app", "database", "open-data", "batch"} <= {o.name for o in offers}

@@ -26,7 +26,7 @@ def test_validate_examples_passes():
 def test_validate_bad_file_exit_1_located_no_traceback(write):
     bad = write("bad.yaml", VALID.replace("sizeGb: 50", "sizeGb: lots").replace("site: thr1", "site: thr9"))
     good = write("good.yaml", VALID)
-    proc = subprocess.run([sys.executable, "-m", "govcloud.cli", "validate", str(bad), str(good)],
+    proc = subprocess.run([sys.executable, "-m", "govcloud", "validate", str(bad), str(good)],
                           capture_output=True, text=True)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr + proc.stdout

@@ -5,8 +5,8 @@ import yaml
 
 from govcloud import __version__
 from govcloud.config import ConfigRepo
-from govcloud.pipeline import Workspace
-from govcloud.plan import Lookup, Ref
+from govcloud.check import Workspace
+from govcloud.plan.model import Lookup, Ref
 
 from ..conftest import EXAMPLES, VALID
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 import yaml
 
 from govcloud.config import ConfigRepo
-from govcloud.pipeline import Workspace
+from govcloud.check import Workspace
 
 from ..conftest import EXAMPLES, REPO
 

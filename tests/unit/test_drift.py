@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import click
 
 from govcloud.cli import cli
-from govcloud.compile import SECGROUP, SECGROUP_RULE, VOLUME
-from govcloud.drift import managed_groups, unmanaged_rules
+from govcloud.plan.compile import SECGROUP, SECGROUP_RULE, VOLUME
+from govcloud.cloud.drift import managed_groups, unmanaged_rules
 
 URN = "urn:pulumi:portal-dev::govcloud-moe::{}::{}"
 STATE = [

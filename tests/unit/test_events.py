@@ -1,4 +1,4 @@
-"""govcloud.events: the raw engine event parser, on events shaped exactly as the engine writes them.
+"""govcloud.engine.events: the raw engine event parser, on events shaped exactly as the engine writes them.
 
 Shapes follow sdk/go/common/apitype/events.go (EngineEvent, ResourcePreEvent,
 StepEventMetadata{op, urn, type, old, new, keys, diffs, detailedDiff, logical,
@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from govcloud import events as ev
+from govcloud.engine import events as ev
 
 STACK = "urn:pulumi:citizen-portal-dev::govcloud-moe::pulumi:pulumi:Stack::govcloud-moe-citizen-portal-dev"
 PROVIDER_URN = "urn:pulumi:citizen-portal-dev::govcloud-moe::pulumi:providers:openstack::openstack-devcloud"

@@ -2,7 +2,7 @@
 import pytest
 
 from govcloud.errors import InputError
-from govcloud.pipeline import Workspace
+from govcloud.check import Workspace
 from govcloud.config import ConfigRepo
 
 from ..conftest import VALID

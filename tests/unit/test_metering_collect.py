@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from govcloud.config import ConfigRepo
-from govcloud.inventory import Inventory
+from govcloud.load.inventory import Inventory
 from govcloud.metering.collect import (UNMANAGED, Collector, ContainerSeen, FloatingIpSeen, ServerSeen, ServerUsage,
                                        VolumeSeen, service_of_metadata, service_of_tags)
 from govcloud.metering.periods import Period, day_start, overlap_hours

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from govcloud.config import ConfigRepo
-from govcloud.inventory import Inventory, RateCard
+from govcloud.load.inventory import Inventory, RateCard
 from govcloud.metering.periods import Period, hours, overlap_hours
 from govcloud.metering.rating import Exchange, Rater, RatingError, format_amount, rate_records, round_money
 from govcloud.metering.store import UsageRecord

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 
 from govcloud.cli import cli
 from govcloud.config import ConfigRepo
-from govcloud.inventory import Inventory
+from govcloud.load.inventory import Inventory
 from govcloud.metering.periods import Period
 from govcloud.metering.report import build_report
 from govcloud.metering.store import UsageRecord, UsageStore
-from govcloud.pipeline import Workspace
+from govcloud.check import Workspace
 
 from ..conftest import EXAMPLES, REPO
 
@@ -190,7 +190,7 @@ def test_collect_from_an_unreachable_cloud_exits_3(tmp_path, state):
     (tmp_path / "repo" / "inventories" / "sites").mkdir(parents=True)
     (tmp_path / "repo" / "govcloud.yaml").write_text("apiVersion: govcloud/v1\nkind: Config\n")
     (tmp_path / "repo" / "inventories" / "sites" / "nowhere.yaml").write_text(site)
-    proc = subprocess.run([sys.executable, "-m", "govcloud.cli", "usage", "collect", "--site", "nowhere",
+    proc = subprocess.run([sys.executable, "-m", "govcloud", "usage", "collect", "--site", "nowhere",
                            "--from", "today", "--to", "today"], capture_output=True, text=True,
                           cwd=tmp_path / "repo", timeout=120)
     assert proc.returncode == 3, proc.stderr
@@ -198,7 +198,7 @@ def test_collect_from_an_unreachable_cloud_exits_3(tmp_path, state):
 
 
 def test_cli_usage_module_imports_only_click_and_stdlib():
-    code = ("import sys; import govcloud.cli_usage; "
+    code = ("import sys; import govcloud.cli.usage; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('openstack', 'jinja2', 'rich', 'pydantic', 'yaml')"
             " or m.startswith('govcloud.metering')]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -13,11 +13,10 @@ from click.testing import CliRunner
 from govcloud.cli import cli
 from govcloud.config import ConfigRepo
 from govcloud.engine import plan_from_json
-from govcloud.inventory import Inventory, Quotas
-from govcloud.onboarding import (BUCKETS_NOTE, Allocation, LiveStatus, OnboardingError, allocations, bind_lookups,
-                                 default_manifest_dirs, live_status, lookups, onboarding_plan, project_quotas)
-from govcloud.pipeline import Workspace
-from govcloud.plan import Lookup, Ref
+from govcloud.load.inventory import Inventory, Quotas
+from govcloud.tenancy import BUCKETS_NOTE, Allocation, LiveStatus, OnboardingError, allocations, bind_lookups, default_manifest_dirs, live_status, lookups, onboarding_plan, project_quotas
+from govcloud.check import Workspace
+from govcloud.plan.model import Lookup, Ref
 
 from ..conftest import EXAMPLES, REPO, VALID
 
@@ -323,7 +322,7 @@ def test_cli_offboard_needs_a_site(checkout):
 
 
 def test_cli_agency_module_stays_light():
-    code = ("import sys, govcloud.cli_agency; "
+    code = ("import sys, govcloud.cli.agency; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('pulumi', 'pulumi_openstack', 'openstack', 'pydantic', 'rich', 'yaml', 'grpc')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

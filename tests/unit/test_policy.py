@@ -7,7 +7,7 @@ import pytest
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError
-from govcloud.pipeline import Workspace
+from govcloud.check import Workspace
 from govcloud.policy import ADVISORY, MANDATORY, builtin_rules, check_paths, evaluate
 
 # staging, internal, public web tier: no rule of the pack has anything to say about it

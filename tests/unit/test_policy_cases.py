@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from govcloud.cli import cli
 from govcloud.config import ConfigRepo
-from govcloud.pipeline import Workspace
+from govcloud.check import Workspace
 from govcloud.policy import ADVISORY, builtin_rules, check_paths
 from govcloud.policy.docs import render_markdown
 
@@ -80,7 +80,7 @@ def test_policy_check_examples_passes():
 
 def test_policy_check_a_bad_manifest_exit_1_located():
     case = CASES / "GC001-ssh-open.yaml"
-    proc = subprocess.run([sys.executable, "-m", "govcloud.cli", "policy", "check", str(case)],
+    proc = subprocess.run([sys.executable, "-m", "govcloud", "policy", "check", str(case)],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"{case}:17:52: error: spec.network.ingress[1].from: [GC001] ingress 'ssh' opens SSH 22" in proc.stderr

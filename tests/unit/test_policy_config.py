@@ -7,8 +7,8 @@ import pytest
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError
-from govcloud.inventory import Inventory
-from govcloud.pipeline import Workspace
+from govcloud.load.inventory import Inventory
+from govcloud.check import Workspace
 from govcloud.policy import ADVISORY, MANDATORY, check_paths, load_rules, parse_policy_text
 from govcloud.policy.docs import EXAMPLE_POLICIES
 

@@ -9,7 +9,7 @@ import pytest
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import GovcloudError, InputError
-from govcloud.pipeline import Workspace
+from govcloud.check import Workspace
 from govcloud.policy import check_paths, load_rules, registry
 from govcloud.policy.docs import CUSTOM_RULE_EXAMPLE, EXAMPLE_POLICIES
 

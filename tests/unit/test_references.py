@@ -3,8 +3,8 @@ import pytest
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError
-from govcloud.inventory import Inventory
-from govcloud.pipeline import Workspace
+from govcloud.load.inventory import Inventory
+from govcloud.check import Workspace
 
 from ..conftest import VALID
 

@@ -22,11 +22,11 @@ import jsonschema
 import pytest
 import yaml
 
-from govcloud import events as ev
+from govcloud.engine import events as ev
 from govcloud import review as rv
 from govcloud.config import ConfigRepo
 from govcloud.errors import GovcloudError, Problem, SourceLocation
-from govcloud.pipeline import Workspace
+from govcloud.check import Workspace
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 
@@ -668,7 +668,7 @@ def _deployment_with_volume(plan, key: str, size: int) -> dict:
 
 def test_a_shrinking_volume_is_forced_to_replace_and_says_why(build):
     from govcloud import engine
-    from govcloud.events import ResourceChange
+    from govcloud.engine.events import ResourceChange
 
     _, plan, site = build("create")
     assert plan.get("volume-web-1-data").inputs["size"] == 1

@@ -1,4 +1,4 @@
-"""govcloud.savedplan: a reviewed change saved to a file, applied exactly or refused (fail closed)."""
+"""govcloud.review.savedplan: a reviewed change saved to a file, applied exactly or refused (fail closed)."""
 from __future__ import annotations
 
 import json
@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from govcloud import events as ev
+from govcloud.engine import events as ev
 from govcloud import review as rv
-from govcloud import savedplan as sp
+from govcloud.review import savedplan as sp
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError
-from govcloud.pipeline import Workspace
+from govcloud.check import Workspace
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 STACK = "govcloud-moe/citizen-portal-review-dev"

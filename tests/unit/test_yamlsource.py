@@ -3,7 +3,7 @@ import time
 import pytest
 
 from govcloud.errors import InputError
-from govcloud.yamlsource import MAX_FILE_BYTES, load_yaml_file, load_yaml_text
+from govcloud.load.yamlsource import MAX_FILE_BYTES, load_yaml_file, load_yaml_text
 
 
 def problems_of(text: str, name="m.yaml"):

@@ -49,7 +49,7 @@ def _is_tty(stream) -> bool:
 
 def _checked(file: str):
     """validate + policy + compile one manifest: (workspace, plan)."""
-    from .cli import checked_plan
+    from govcloud.cli import checked_plan
 
     ws, plan, _cost, _report = checked_plan(file)
     return ws, plan
@@ -57,7 +57,7 @@ def _checked(file: str):
 
 def _checked_review(file: str):
     """validate + policy + compile one manifest: (workspace, plan, policy findings for the review)."""
-    from .cli import checked_plan
+    from govcloud.cli import checked_plan
 
     ws, plan, _cost, report = checked_plan(file)
     return ws, plan, report.problems(file)
@@ -82,7 +82,7 @@ class Progress:
         self.live = None
 
     def __enter__(self) -> "Progress":
-        from . import engine
+        from govcloud import engine
 
         engine.add_interrupt_notice(lambda msg: _err(f"\n{msg}"))
         if self.tty:
@@ -101,7 +101,7 @@ class Progress:
             self.live = None
 
     def event(self, e) -> None:
-        from . import events as ev
+        from govcloud.engine import events as ev
 
         if isinstance(e, ev.Step) and not e.change.internal:
             c = e.change
@@ -183,7 +183,7 @@ def _counts_text(counts: dict[str, int]) -> str:
 
 def print_changes(result, *, verbose: bool = False, title: str | None = None, show_same: bool = False) -> None:
     """Per resource: op and changed fields (stdout)."""
-    from . import events as ev
+    from govcloud.engine import events as ev
 
     if title:
         click.echo(title)
@@ -208,7 +208,7 @@ def print_changes(result, *, verbose: bool = False, title: str | None = None, sh
 
 def _engine_failed(result) -> None:
     """Print the provider's error messages and exit 3 (or the right code for locks, setup, interrupts)."""
-    from . import engine
+    from govcloud import engine
 
     if result.ok:
         return
@@ -231,7 +231,7 @@ def _recover(plan, config, lock, cli=None):
     """Clear what an interrupted run left (stale locks, pending operations) and refresh when needed.
 
     Returns the stack's deployment as found (None when it does not exist yet)."""
-    from . import engine
+    from govcloud import engine
 
     rec = engine.recover(plan, config, cli)
     for note in rec.notes:
@@ -273,7 +273,9 @@ def _confirm(question: str, yes: bool, what: str) -> None:
 def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...], refresh: bool,
            plan_file: str | None) -> None:
     """Preview, guard and apply a manifest: exit 3 when the engine fails."""
-    from . import audit, engine, review, savedplan
+    from govcloud.ops import audit
+    from govcloud import engine, review
+    from govcloud.review import savedplan
 
     timer = _Timer()
     saved = savedplan.load_plan(plan_file) if plan_file else None
@@ -349,7 +351,8 @@ def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...]
 @click.option("--allow-data-loss", is_flag=True, help="also delete volumes and buckets (protected otherwise)")
 def destroy(file: str, yes: bool, confirm_name: str | None, allow_data_loss: bool) -> None:
     """Delete every resource of a manifest's stack (guarded)."""
-    from . import audit, engine, review
+    from govcloud.ops import audit
+    from govcloud import engine, review
 
     ws, plan = _checked(file)
     engine.read_passphrase()
@@ -402,7 +405,7 @@ def refresh(file: str, fmt: str, check: bool) -> None:
 
     Without --check the state records what was found (like `pulumi refresh`); with it nothing is written
     and the exit code says whether there is drift (0 none, 1 drift, 3 the engine failed), for CI."""
-    from . import engine
+    from govcloud import engine
 
     ws, plan = _checked(file)
     engine.read_passphrase()
@@ -418,7 +421,7 @@ def refresh(file: str, fmt: str, check: bool) -> None:
     drift = drift_of(result)
     extra_rules = _unmanaged_rules(plan, loc)
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         emit_json({"stack": loc.name, "recorded": not check, "drift": [c.to_json() for c in drift],
                    "unmanagedRules": [r.to_json() for r in extra_rules], "ok": True})
@@ -446,7 +449,8 @@ def refresh(file: str, fmt: str, check: bool) -> None:
 
 def _unmanaged_rules(plan, loc) -> list:
     """Security group rules added by hand (drift a refresh cannot see); the engine error kind on failure."""
-    from . import drift, engine
+    from govcloud.cloud import drift
+    from govcloud import engine
 
     try:
         return drift.unmanaged_rules_in_cloud(plan, engine.Cli(loc, engine.read_passphrase()).export())
@@ -464,7 +468,7 @@ def drift_of(result) -> list:
 
 def _short(value, limit: int = 60) -> str:
     """A drifted value as the review shows values; an empty text stays visible as ""."""
-    from .review import show
+    from govcloud.review import show
 
     return show('""' if value == "" else value, limit)
 
@@ -482,7 +486,8 @@ def _short(value, limit: int = 60) -> str:
 def diff(files: tuple[str, ...], fmt: str, parallel: int | None, out: str | None, show_same: bool) -> None:
     """The review of what deploy would change (a real preview): per resource its op, changed fields, why a
     replacement, cost before/after, data loss; as text, markdown (merge requests) or json (tools)."""
-    from . import engine, review, savedplan
+    from govcloud import engine, review
+    from govcloud.review import savedplan
 
     if out and len(files) != 1:
         raise click.UsageError("--out saves the plan of one manifest: give one FILE")
@@ -527,7 +532,7 @@ def diff(files: tuple[str, ...], fmt: str, parallel: int | None, out: str | None
         else:
             review.print_review(rv, show_same=show_same)
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         emit_json(docs[0] if len(docs) == 1 else docs)
     if bad:
@@ -540,7 +545,7 @@ def diff(files: tuple[str, ...], fmt: str, parallel: int | None, out: str | None
 
 
 def _cli_for(file: str, need_passphrase: bool = True):
-    from . import engine
+    from govcloud import engine
 
     ws, plan = _checked(file)
     loc = engine.locate(plan, ws.config)
@@ -552,8 +557,8 @@ def _cli_for(file: str, need_passphrase: bool = True):
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def status(file: str, fmt: str) -> None:
     """The stack of a manifest: deployed or not, resources, last operation, locks."""
-    from . import engine
-    from . import events as ev
+    from govcloud import engine
+    from govcloud.engine import events as ev
 
     ws, plan, loc, cli = _cli_for(file, need_passphrase=False)
     dep = cli.export()
@@ -574,7 +579,7 @@ def status(file: str, fmt: str) -> None:
         "locks": [lk.describe() for lk in locks],
     }
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         emit_json(data)
         return
@@ -602,14 +607,14 @@ def status(file: str, fmt: str) -> None:
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def outputs(file: str, fmt: str) -> None:
     """The stack outputs: servers with their IPs, network id, volumes, buckets."""
-    from . import engine
+    from govcloud import engine
 
     ws, plan, loc, cli = _cli_for(file)
     if not cli.exists():
         raise engine.SetupError(f"{loc.name} is not deployed: run govcloud deploy {file}")
     data = cli.outputs()
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         emit_json(data)
         return
@@ -639,13 +644,14 @@ def history(file: str, limit: int, fmt: str, from_audit: bool) -> None:
     """The stack's operations, newest first: the engine's update history joined with govcloud's audit log
     (who, from which git commit and manifest, with what result); runs refused before the engine too."""
     if from_audit:
-        from . import audit, engine
+        from govcloud.ops import audit
+        from govcloud import engine
 
         ws, plan = _checked(file)
         name = engine.locate(plan, ws.config).name
         records = audit.read_audit(ws.config, name, limit=limit)
         if fmt == "json":
-            from .output import emit_json
+            from govcloud.cli.render import emit_json
 
             emit_json([r.to_json() for r in reversed(records)])
         elif not records:
@@ -654,13 +660,13 @@ def history(file: str, limit: int, fmt: str, from_audit: bool) -> None:
             for line in audit.format_history(records):
                 click.echo(line)
         return
-    from . import audit
+    from govcloud.ops import audit
 
     ws, plan, loc, cli = _cli_for(file, need_passphrase=False)
     rows = cli.history(limit) if cli.exists() else []
     entries = audit.merge_history(rows, audit.read_audit(ws.config, loc.name))[:limit]
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         emit_json([e.to_json() for e in entries])
         return
@@ -679,7 +685,7 @@ def history(file: str, limit: int, fmt: str, from_audit: bool) -> None:
 @click.option("--force", is_flag=True, help="remove every engine lock, even one this host cannot prove dead")
 def unlock(file: str, force: bool) -> None:
     """Remove a stack's engine lock left by a killed run (live runs are never unlocked without --force)."""
-    from . import engine
+    from govcloud import engine
 
     ws, plan, loc, cli = _cli_for(file, need_passphrase=False)
     with engine.StackLock(loc, f"govcloud unlock {file}"):
@@ -708,12 +714,12 @@ def unlock(file: str, force: bool) -> None:
               help="a site this machine must reach (its check becomes required); repeatable")
 def doctor(fmt: str, timeout: float, sites: tuple[str, ...]) -> None:
     """Check what deploys need: Pulumi CLI, OpenStack plugin, backend, passphrase, cloud credentials per site."""
-    from .doctor import run_checks
-    from .pipeline import Workspace
+    from govcloud.doctor import run_checks
+    from govcloud.check import Workspace
 
     checks = run_checks(Workspace(), timeout=timeout, sites=list(sites))
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         emit_json({"ok": all(c.ok or not c.required for c in checks), "checks": [c.to_json() for c in checks]})
     else:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from .inventory import RateCard
-from .plan import ResourcePlan
+from govcloud.load.inventory import RateCard
+from govcloud.plan.model import ResourcePlan
 
 HOURS_PER_MONTH = Decimal(730)
 

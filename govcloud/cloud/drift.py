@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .compile import SECGROUP, SECGROUP_RULE
-from .events import urn_parts
+from govcloud.plan.compile import SECGROUP, SECGROUP_RULE
+from govcloud.engine.events import urn_parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ def unmanaged_rules(resources: Iterable[Mapping[str, Any]], list_rules) -> list[
 
 def unmanaged_rules_in_cloud(plan, deployment) -> list[UnmanagedRule]:
     """unmanaged_rules() against the plan's cloud, through openstacksdk."""
-    from . import engine
+    from govcloud import engine
 
     resources = engine.deployed_resources(deployment)
     if not any(r.get("type") == SECGROUP for r in resources):

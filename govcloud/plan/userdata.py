@@ -12,8 +12,8 @@ import json
 from functools import lru_cache
 from typing import Any, Callable
 
-from .config import ConfigRepo
-from .errors import InputError, Problem, SourceLocation, did_you_mean, one_of
+from govcloud.config import ConfigRepo
+from govcloud.errors import InputError, Problem, SourceLocation, did_you_mean, one_of
 
 
 def _tojson(value: Any) -> str:

@@ -64,15 +64,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from . import events as ev
-from .config import ConfigRepo
-from .errors import GovcloudError
-from .plan import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
+from govcloud.engine import events as ev
+from govcloud.config import ConfigRepo
+from govcloud.errors import GovcloudError
+from govcloud.plan.model import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
 
 # the resource types are the compiler's: one list of them, not two
-from .compile import (CONTAINER, FLOATING_IP, FLOATING_IP_ASSOCIATE, INSTANCE, KEYPAIR,  # noqa: E402,F401
-                      NETWORK, PORT, ROUTER, ROUTER_INTERFACE, SECGROUP, SECGROUP_RULE, SERVER_GROUP,
-                      STATEFUL_TYPES, SUBNET, VOLUME, VOLUME_ATTACH)
+from govcloud.plan.compile import CONTAINER, FLOATING_IP, FLOATING_IP_ASSOCIATE, INSTANCE, KEYPAIR, NETWORK, PORT, ROUTER, ROUTER_INTERFACE, SECGROUP, SECGROUP_RULE, SERVER_GROUP, STATEFUL_TYPES, SUBNET, VOLUME, VOLUME_ATTACH
 
 # "refresh-preview" reads the cloud like refresh but records nothing (refresh --check)
 PROGRAM_OPS = ("preview", "up", "refresh", "refresh-preview", "destroy")
@@ -236,7 +234,7 @@ def cloud_region(cloud: str | None, project: str | None = None, region: str | No
 
 def provider_config(plan: ResourcePlan):
     """The program's ProviderConfig for the plan's site cloud and the agency's project."""
-    from .program import ProviderConfig
+    from govcloud.engine.program import ProviderConfig
 
     cc = cloud_region(plan.service.cloud, plan.service.project, plan.service.region)
     auth = cc.config.get("auth", {})
@@ -302,7 +300,7 @@ def pulumi_command(known: Mapping[str, str] | None = None):
     if known:
         _COMMANDS["cmd"] = _known_pulumi(known["path"], known["version"])
         return _COMMANDS["cmd"]
-    from . import toolchain
+    from govcloud import toolchain
 
     try:
         info = toolchain.find_pulumi()
@@ -937,7 +935,7 @@ def _worker_run(req: dict, send: Callable[[dict], None]) -> dict:
     t_start = time.monotonic()
     from pulumi import automation as auto
 
-    from .program import build_program
+    from govcloud.engine.program import build_program
 
     t_imports = time.monotonic()
 

@@ -17,16 +17,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from ..errors import GovcloudError, InputError, Problem, SourceLocation, format_path
-from .core import ADVISORY, MANDATORY, GroupContext, Rule, ServiceContext, SiteFacts, Violation
-from .policyfile import OFF, PolicyConfig, PolicyException, load_policy_config
-from .registry import load_rules
+from govcloud.errors import GovcloudError, InputError, Problem, SourceLocation, format_path
+from govcloud.policy.core import ADVISORY, MANDATORY, GroupContext, Rule, ServiceContext, SiteFacts, Violation
+from govcloud.policy.policyfile import OFF, PolicyConfig, PolicyException, load_policy_config
+from govcloud.policy.registry import load_rules
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import ConfigRepo
-    from ..inventory import Inventory
-    from ..pipeline import CheckedService, ValidationResult, Workspace
-    from ..plan import ResourcePlan
+    from govcloud.config import ConfigRepo
+    from govcloud.load.inventory import Inventory
+    from govcloud.check import CheckedService, ValidationResult, Workspace
+    from govcloud.plan.model import ResourcePlan
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def evaluate(services: Iterable[Any], config: "ConfigRepo | None" = None, *,
     if rules is None:
         rules = load_rules(config)
     if policy is None:
-        from ..config import ConfigRepo
+        from govcloud.config import ConfigRepo
 
         policy = load_policy_config(config or ConfigRepo(None), [r.id for r in rules], inventory)
     settings = policy.settings
@@ -275,14 +275,14 @@ def check_paths(paths: Iterable[str | os.PathLike[str]], workspace: "Workspace |
     policies.yaml itself, when among the paths, is skipped. Raises
     InputError for a broken policies.yaml or custom rule file.
     """
-    from ..pipeline import batch_gc
+    from govcloud.check import batch_gc
 
     with batch_gc():
         return _check_paths(paths, workspace, context=context)
 
 
 def _check_paths(paths, workspace, *, context):
-    from ..pipeline import ValidationResult, Workspace, manifest_files
+    from govcloud.check import ValidationResult, Workspace, manifest_files
 
     paths = list(paths)
     ws = workspace or Workspace.for_paths(paths)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from . import __version__
+from govcloud import __version__
 
 AUDIT_FILE = "audit.log"
 RECORD_VERSION = 1

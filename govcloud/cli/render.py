@@ -11,9 +11,9 @@ from typing import Any, Iterable
 
 import click
 
-from .cost import CostEstimate, format_money, money
-from .errors import Problem
-from .plan import PlannedResource, ResourcePlan
+from govcloud.plan.cost import CostEstimate, format_money, money
+from govcloud.errors import Problem
+from govcloud.plan.model import PlannedResource, ResourcePlan
 
 
 def emit_json(data: Any) -> None:

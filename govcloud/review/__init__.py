@@ -42,10 +42,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
 
-from . import events as ev
-from .cost import HOURS_PER_MONTH, estimate, money
-from .errors import GovcloudError, Problem
-from .plan import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
+from govcloud.engine import events as ev
+from govcloud.plan.cost import HOURS_PER_MONTH, estimate, money
+from govcloud.errors import GovcloudError, Problem
+from govcloud.plan.model import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
 
 SCHEMA_VERSION = 1
 
@@ -609,7 +609,7 @@ _LINKS = {  # kind -> (input, input, joiner): what a connecting resource connect
 
 
 def _describe_entry(entry: PlannedResource) -> str:
-    from .output import describe
+    from govcloud.cli.render import describe
 
     link = _LINKS.get(entry.kind)
     if link is not None:
@@ -1090,7 +1090,7 @@ def render_markdown(review: Review, *, config: Any = None, show_same: bool = Fal
     than `fold_over` lines fold into <details>; when the whole comment would exceed `max_chars`, the
     field diffs are left out (the summary table, data loss and verdict always stay).
     """
-    from .config import ConfigRepo
+    from govcloud.config import ConfigRepo
 
     config = config if config is not None else ConfigRepo(None)
     text = _render_md(review, config, show_same, fold_over, with_fields=True)
@@ -1104,7 +1104,7 @@ def render_markdown(review: Review, *, config: Any = None, show_same: bool = Fal
 
 def _render_md(review: Review, config: Any, show_same: bool, fold_over: int, with_fields: bool,
                fold_total: int = 40) -> str:
-    from .userdata import template_environment
+    from govcloud.plan.userdata import template_environment
 
     env = template_environment(config)
     env_filters = {"md": md_escape, "code": md_code, "fence": md_fence, "h": html.escape}

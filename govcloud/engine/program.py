@@ -51,7 +51,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from .plan import Lookup, PlannedResource, Ref, ResourcePlan
+from govcloud.plan.model import Lookup, PlannedResource, Ref, ResourcePlan
 
 INSTANCE = "openstack:compute/instance:Instance"
 PORT = "openstack:networking/port:Port"

@@ -12,13 +12,13 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Callable
 
-from . import __version__
-from .config import ConfigRepo
-from .errors import SourceLocation
-from .inventory import Agency, Site
-from .manifest import Manifest
-from .plan import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
-from .userdata import render_user_data
+from govcloud import __version__
+from govcloud.config import ConfigRepo
+from govcloud.errors import SourceLocation
+from govcloud.load.inventory import Agency, Site
+from govcloud.load.manifest import Manifest
+from govcloud.plan.model import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
+from govcloud.plan.userdata import render_user_data
 
 NETWORK = "openstack:networking/network:Network"
 SUBNET = "openstack:networking/subnet:Subnet"

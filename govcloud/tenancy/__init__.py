@@ -46,10 +46,10 @@ from pathlib import Path
 from types import MappingProxyType, SimpleNamespace
 from typing import Any, Callable, Iterable, Mapping
 
-from . import __version__
-from .errors import GovcloudError
-from .inventory import Agency, Quotas, Site
-from .plan import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
+from govcloud import __version__
+from govcloud.errors import GovcloudError
+from govcloud.load.inventory import Agency, Quotas, Site
+from govcloud.plan.model import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
 
 MINISTRY = "ministry"
 PULUMI_PROJECT = f"govcloud-{MINISTRY}"
@@ -246,7 +246,7 @@ class AdminScope:
 
 def admin_scope(site: Site) -> AdminScope:
     """The site cloud's admin project and user, read from clouds.yaml / OS_* (no network)."""
-    from .engine import SetupError, cloud_region
+    from govcloud.engine import SetupError, cloud_region
 
     cc = cloud_region(site.cloud, None, site.region)
     auth = cc.config.get("auth") or {}
@@ -263,7 +263,7 @@ def admin_scope(site: Site) -> AdminScope:
 
 def admin_connection(site: Site, api_timeout: float | None = 60):
     """openstacksdk Connection as the site's clouds.yaml entry, unchanged (the ministry's admin)."""
-    from .engine import SetupError, connect
+    from govcloud.engine import SetupError, connect
 
     try:
         conn = connect(site.cloud, None, site.region, api_timeout)
@@ -397,9 +397,9 @@ def allocations(workspace, paths: Iterable[str | os.PathLike[str]]) -> Allocatio
     GB of volumes, floating IPs, buckets. Manifests that do not compile are
     skipped and reported (they deploy nothing).
     """
-    from .errors import InputError
-    from .pipeline import manifest_files
-    from .policy.quotas import usage_of
+    from govcloud.errors import InputError
+    from govcloud.check import manifest_files
+    from govcloud.policy.quotas import usage_of
 
     paths = [Path(p) for p in paths]
     sums: dict[tuple[str, str], dict[str, Any]] = {}

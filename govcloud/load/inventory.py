@@ -14,11 +14,11 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
-from .config import ConfigRepo
-from .errors import InputError, Problem, did_you_mean, format_path, one_of
-from .manifest import LocalizedText, Manifest
-from .validation import StrictModel, validate_model
-from .yamlsource import load_yaml_file
+from govcloud.config import ConfigRepo
+from govcloud.errors import InputError, Problem, did_you_mean, format_path, one_of
+from govcloud.load.manifest import LocalizedText, Manifest
+from govcloud.load.validation import StrictModel, validate_model
+from govcloud.load.yamlsource import load_yaml_file
 
 
 def _to_decimal(value):

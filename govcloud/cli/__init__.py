@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import GovcloudError, InputError
+from govcloud import __version__
+from govcloud.errors import GovcloudError, InputError
 
 FORMAT = click.Choice(["text", "json"])
 
@@ -28,7 +28,7 @@ class GovcloudGroup(click.Group):
         try:
             return super().invoke(ctx)
         except InputError as exc:
-            from .output import print_problems
+            from govcloud.cli.render import print_problems
 
             print_problems(exc.problems)
             n = len(exc.problems)
@@ -51,7 +51,7 @@ def cli() -> None:
 
 
 def _workspace(paths):
-    from .pipeline import Workspace
+    from govcloud.check import Workspace
 
     return Workspace.for_paths(paths)
 
@@ -70,9 +70,9 @@ def checked_plan(file: str):
     Mandatory policy findings raise InputError (exit 1); advisory ones are
     printed as warnings on stderr.
     """
-    from .cost import estimate
-    from .output import print_problems
-    from .policy import check_paths
+    from govcloud.plan.cost import estimate
+    from govcloud.cli.render import print_problems
+    from govcloud.policy import check_paths
 
     ws = _workspace([file])
     (result,), report = check_paths([file], ws, context=_policy_context(ws, file))
@@ -88,18 +88,18 @@ def checked_plan(file: str):
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def validate(paths: tuple[str, ...], fmt: str) -> None:
     """Check manifests (files or directories): schema, cross-checks and the policy pack; exit 1 on any error."""
-    from .policy import check_paths
+    from govcloud.policy import check_paths
 
     results, report = check_paths(paths, _workspace(paths))
     bad = [r for r in results if not r.ok]
     if fmt == "json":
-        from .output import emit_json, files_json
+        from govcloud.cli.render import emit_json, files_json
 
         emit_json({"files": files_json(results),
                    "policy": report.to_json(),
                    "summary": {"checked": len(results), "valid": len(results) - len(bad), "invalid": len(bad)}})
     else:
-        from .output import print_check_results
+        from govcloud.cli.render import print_check_results
 
         print_check_results(results, report)
         click.echo(f"{len(results)} manifest{'s' if len(results) != 1 else ''} checked: "
@@ -113,8 +113,8 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of manifests (for editors and CI)."""
-    from .manifest import manifest_json_schema
-    from .output import emit_json
+    from govcloud.load.manifest import manifest_json_schema
+    from govcloud.cli.render import emit_json
 
     emit_json(manifest_json_schema())
 
@@ -126,14 +126,14 @@ def plan(file: str, fmt: str) -> None:
     """The ResourcePlan of a manifest and its monthly cost, offline (policy-checked)."""
     _, plan_, cost, report = checked_plan(file)
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         data = plan_.to_json()
         data["cost"] = cost.to_json()
         data["policy"] = report.to_json()
         emit_json(data)
     else:
-        from .output import print_plan
+        from govcloud.cli.render import print_plan
 
         print_plan(plan_, cost)
 
@@ -145,11 +145,11 @@ def cost(file: str, fmt: str) -> None:
     """Monthly estimate from the site's rate card, per resource and in total."""
     _, plan_, estimate, _report = checked_plan(file)
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         emit_json({"service": plan_.to_json()["service"], **estimate.to_json()})
     else:
-        from .output import print_cost
+        from govcloud.cli.render import print_cost
 
         print_cost(plan_, estimate)
 
@@ -159,17 +159,17 @@ def cost(file: str, fmt: str) -> None:
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def blueprints(site: str | None, fmt: str) -> None:
     """The service blueprints the ministry offers, what they create and their monthly price."""
-    from .pipeline import price_blueprints
+    from govcloud.check import price_blueprints
 
     rows = price_blueprints(_workspace([]), site)
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         emit_json([r.to_json() for r in rows])
         return
     from rich.table import Table
 
-    from .output import console
+    from govcloud.cli.render import console
 
     table = Table(title=f"Service blueprints (priced at {rows[0].site if rows else site})", title_justify="left")
     for col in ("blueprint", "description", "creates", "monthly"):
@@ -186,7 +186,7 @@ def blueprints(site: str | None, fmt: str) -> None:
 @click.option("--force", is_flag=True, help="write into a directory that is not empty")
 def init(directory: str, agency: str, site: str, force: bool) -> None:
     """Scaffold a config repo: govcloud.yaml, inventories/, manifests/ with a sample that validates."""
-    from .scaffold import init_config_repo
+    from govcloud.scaffold import init_config_repo
 
     written = init_config_repo(Path(directory), agency=agency, site=site, force=force)
     for path in written:
@@ -194,10 +194,10 @@ def init(directory: str, agency: str, site: str, force: bool) -> None:
     click.echo(f"next: govcloud validate {Path(directory) / 'manifests'}")
 
 
-from .cli_usage import register as _register_usage; _register_usage(cli)
-from .cli_policy import register as _register_policy; _register_policy(cli)
-from .cli_stack import register as _register_stack; _register_stack(cli)
-from .cli_agency import register as _register_agency; _register_agency(cli)
+from govcloud.cli.usage import register as _register_usage; _register_usage(cli)
+from govcloud.cli.policy import register as _register_policy; _register_policy(cli)
+from govcloud.cli.stack import register as _register_stack; _register_stack(cli)
+from govcloud.cli.agency import register as _register_agency; _register_agency(cli)
 
 
 def main() -> None:

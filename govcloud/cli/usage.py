@@ -13,7 +13,7 @@ CALENDAR = click.Choice(["gregorian", "jalali"])
 
 
 def _period(start: str, end: str):
-    from .metering.periods import Period
+    from govcloud.metering.periods import Period
 
     try:
         return Period.parse(start, end)
@@ -22,8 +22,8 @@ def _period(start: str, end: str):
 
 
 def _store(config):
-    from .errors import GovcloudError
-    from .metering.store import StoreError, UsageStore
+    from govcloud.errors import GovcloudError
+    from govcloud.metering.store import StoreError, UsageStore
 
     try:
         return UsageStore.for_config(config)
@@ -32,7 +32,7 @@ def _store(config):
 
 
 def _workspace():
-    from .pipeline import Workspace
+    from govcloud.check import Workspace
 
     return Workspace()
 
@@ -54,9 +54,9 @@ def usage() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def collect(site: str, start: str, end: str, fmt: str) -> None:
     """Collect usage of SITE for a period into the usage store (incremental, idempotent)."""
-    from .errors import InputError, Problem, did_you_mean, one_of
-    from .metering.collect import Collector
-    from .metering.openstack_source import OpenStackSource
+    from govcloud.errors import InputError, Problem, did_you_mean, one_of
+    from govcloud.metering.collect import Collector
+    from govcloud.metering.openstack_source import OpenStackSource
 
     period = _period(start, end)
     ws = _workspace()
@@ -79,7 +79,7 @@ def collect(site: str, start: str, end: str, fmt: str) -> None:
                            progress=progress).collect(period)
         path = store.path
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         emit_json({**result.to_json(), "store": str(path)})
         _fail_if_incomplete(result)
@@ -97,7 +97,7 @@ def collect(site: str, start: str, end: str, fmt: str) -> None:
 def _fail_if_incomplete(result) -> None:
     """Exit 3 when an API failed: what was collected is kept, the missing meters are named."""
     if result.failures:
-        from .metering.openstack_source import CloudError
+        from govcloud.metering.openstack_source import CloudError
 
         raise CloudError("collection incomplete (what was collected is saved; run it again):\n  "
                          + "\n  ".join(result.failures))
@@ -122,8 +122,8 @@ def _fail_if_incomplete(result) -> None:
 def report(agency: str | None, start: str, end: str, sites: tuple[str, ...], fmt: str, out: str | None,
            calendar: str, manifests: str | None, exchange: str | None) -> None:
     """Charges per agency, service, environment and site for a period, from the usage store (offline)."""
-    from .metering.rating import Exchange
-    from .metering.report import build_report, render_csv, render_json, render_text, write_output
+    from govcloud.metering.rating import Exchange
+    from govcloud.metering.report import build_report, render_csv, render_json, render_text, write_output
 
     period = _period(start, end)
     ws = _workspace()
@@ -149,7 +149,7 @@ def report(agency: str | None, start: str, end: str, sites: tuple[str, ...], fmt
     elif fmt == "csv":
         text = render_csv(rep)
     else:
-        from .metering.html import render_html
+        from govcloud.metering.html import render_html
 
         text = render_html(rep, ws.config)
     if out:

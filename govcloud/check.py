@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .blueprints import apply_blueprint
-from .compile import compile_plan
-from .config import ConfigRepo, find_config_repo
-from .cost import CostEstimate, estimate
-from .errors import InputError, Problem
-from .inventory import Agency, Inventory, Site, check_references
-from .manifest import Manifest, parse_manifest
-from .plan import ResourcePlan
-from .yamlsource import Locator, load_yaml_file
+from govcloud.load.blueprints import apply_blueprint
+from govcloud.plan.compile import compile_plan
+from govcloud.config import ConfigRepo, find_config_repo
+from govcloud.plan.cost import CostEstimate, estimate
+from govcloud.errors import InputError, Problem
+from govcloud.load.inventory import Agency, Inventory, Site, check_references
+from govcloud.load.manifest import Manifest, parse_manifest
+from govcloud.plan.model import ResourcePlan
+from govcloud.load.yamlsource import Locator, load_yaml_file
 
 
 @dataclass(frozen=True)
@@ -146,15 +146,15 @@ class BlueprintOffer:
 
 def price_blueprints(ws: Workspace, site_name: str | None = None) -> list[BlueprintOffer]:
     """Compile each blueprint as a bare manifest at a site and price it."""
-    from .blueprints import blueprint_names, load_blueprint
-    from .cost import money
-    from .yamlsource import YamlDocument
+    from govcloud.load.blueprints import blueprint_names, load_blueprint
+    from govcloud.plan.cost import money
+    from govcloud.load.yamlsource import YamlDocument
 
     sites = ws.inventory.site_names()
     site_name = site_name or ("thr1" if "thr1" in sites else sites[0])
     site = ws.inventory.site(site_name)
     if site is None:
-        from .errors import did_you_mean, one_of
+        from govcloud.errors import did_you_mean, one_of
 
         raise InputError([Problem(f"unknown site '{site_name}'", code="reference",
                                   hint="; ".join(filter(None, [did_you_mean(site_name, sites), one_of(sites)])))])

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .config import ConfigRepo
-from .errors import InputError, Problem, SourceLocation, did_you_mean, one_of
-from .yamlsource import Locator, YamlDocument, load_yaml_file
+from govcloud.config import ConfigRepo
+from govcloud.errors import InputError, Problem, SourceLocation, did_you_mean, one_of
+from govcloud.load.yamlsource import Locator, YamlDocument, load_yaml_file
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any, Protocol, Sequence
 
 import yaml
 
-from .errors import InputError, Problem, SourceLocation, format_path
+from govcloud.errors import InputError, Problem, SourceLocation, format_path
 
 try:  # libyaml's composer is several times faster than the pure-Python one
     from yaml import CSafeLoader as _Loader

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from .errors import InputError, Problem
-from .validation import StrictModel as _Model, validate_model
+from govcloud.errors import InputError, Problem
+from govcloud.load.validation import StrictModel as _Model, validate_model
 
 API_VERSION = "govcloud/v1"
 ENVIRONMENTS = ("dev", "test", "staging", "prod")

@@ -15,19 +15,19 @@ import sys
 import click
 
 # the stack commands' helpers: one way to confirm, recover and report an engine failure
-from .cli_stack import _confirm, _engine_failed, _err, _recover, done_text
+from govcloud.cli.stack import _confirm, _engine_failed, _err, _recover, done_text
 
 FORMAT = click.Choice(["text", "json"])
 
 
 def _workspace():
-    from .pipeline import Workspace
+    from govcloud.check import Workspace
 
     return Workspace()
 
 
 def _agency(ws, agency_id: str):
-    from .errors import InputError, Problem, did_you_mean, one_of
+    from govcloud.errors import InputError, Problem, did_you_mean, one_of
 
     agency = ws.inventory.agency(agency_id)
     if agency is None:
@@ -39,7 +39,7 @@ def _agency(ws, agency_id: str):
 
 def _sites(ws, names, allowed=None):
     """Site objects for names (default: `allowed`), each checked against the inventory and `allowed`."""
-    from .errors import InputError, Problem, did_you_mean, one_of
+    from govcloud.errors import InputError, Problem, did_you_mean, one_of
 
     names = list(names) or list(allowed or ws.inventory.site_names())
     problems, sites = [], []
@@ -89,8 +89,7 @@ def agency() -> None:
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def list_(sites: tuple[str, ...], manifest_dirs: tuple[str, ...], live: bool, fmt: str) -> None:
     """Agencies: names, project, allowed sites, quotas and what is allocated per site."""
-    from .onboarding import (BUCKETS_NOTE, QUOTA_FIELDS, allocations, default_manifest_dirs, live_status,
-                             project_quotas)
+    from govcloud.tenancy import BUCKETS_NOTE, QUOTA_FIELDS, allocations, default_manifest_dirs, live_status, project_quotas
 
     ws = _workspace()
     site_filter = [s.name for s in _sites(ws, sites)] if sites else None
@@ -128,7 +127,7 @@ def list_(sites: tuple[str, ...], manifest_dirs: tuple[str, ...], live: bool, fm
                      "contact": a.contact, "allowedSites": list(a.allowed_sites), "quotas": quota,
                      "openstackQuotas": project_quotas(a.quotas), "sites": per_site})
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         emit_json({"agencies": rows, "manifests": list(report.dirs),
                    "skipped": [{"file": f, "problem": p} for f, p in report.skipped],
@@ -141,7 +140,7 @@ def list_(sites: tuple[str, ...], manifest_dirs: tuple[str, ...], live: bool, fm
 
 
 def _print_list(rows: list[dict], live: bool) -> None:
-    from .onboarding import QUOTA_FIELDS
+    from govcloud.tenancy import QUOTA_FIELDS
 
     keys = [(key, words) for _, key, words in QUOTA_FIELDS]
     for r in rows:
@@ -188,7 +187,7 @@ def _fmt(v) -> str:
 
 def _site_plan(ws, agency_, site, conn=None):
     """(plan with Keystone lookups bound, connection) of the agency at a site."""
-    from .onboarding import admin_connection, admin_scope, bind_lookups, keystone_resolver, onboarding_plan
+    from govcloud.tenancy import admin_connection, admin_scope, bind_lookups, keystone_resolver, onboarding_plan
 
     scope = admin_scope(site)
     plan = onboarding_plan(agency_, site, admin_project=scope.project, deployer=scope.user,
@@ -223,7 +222,7 @@ def _echo(fmt: str):
 def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, refresh: bool,
             allow_data_loss: bool, adopt: bool, fmt: str) -> None:
     """Create or update AGENCY's OpenStack project, quotas and team at its sites (the ministry's stack)."""
-    from .onboarding import BUCKETS_NOTE, admin_scope, onboarding_plan
+    from govcloud.tenancy import BUCKETS_NOTE, admin_scope, onboarding_plan
 
     ws = _workspace()
     agency_ = _agency(ws, agency_id)
@@ -241,7 +240,7 @@ def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, 
             plans.append(onboarding_plan(agency_, site, admin_project=admin_project, deployer=user,
                                          registry_file=_registry_file(ws)))
         if fmt == "json":
-            from .output import emit_json
+            from govcloud.cli.render import emit_json
 
             emit_json({"plans": [p.to_json() for p in plans], "notes": [BUCKETS_NOTE]})
         else:
@@ -249,9 +248,9 @@ def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, 
                 _print_plan(p)
         return
 
-    from . import engine
-    from . import events as ev
-    from .cli_stack import Progress, print_changes
+    from govcloud import engine
+    from govcloud.engine import events as ev
+    from govcloud.cli.stack import Progress, print_changes
 
     engine.read_passphrase()
     results = []
@@ -262,7 +261,7 @@ def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, 
             _recover(plan, ws.config, lock)
             cli = engine.Cli(loc, engine.read_passphrase())
             in_state = {ev.urn_parts(r.get("urn", ""))[1] for r in engine.deployed_resources(cli.export())}
-            from .onboarding import existing_outside, with_imports
+            from govcloud.tenancy import existing_outside, with_imports
 
             existing = existing_outside(conn, plan, in_state)
             if existing and not adopt:
@@ -318,14 +317,14 @@ def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, 
     if agency_.quotas.buckets:
         _err(f"note: buckets quota {agency_.quotas.buckets}: {BUCKETS_NOTE}")
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         emit_json({"agency": agency_.id, "project": agency_.project, "sites": results})
 
 
 def _project_id(cli) -> str | None:
-    from . import engine
-    from . import events as ev
+    from govcloud import engine
+    from govcloud.engine import events as ev
 
     for r in engine.deployed_resources(cli.export()):
         if ev.urn_parts(r.get("urn", ""))[1] == "project":
@@ -334,7 +333,7 @@ def _project_id(cli) -> str | None:
 
 
 def _print_plan(plan) -> None:
-    from .plan import Lookup, Ref
+    from govcloud.plan.model import Lookup, Ref
 
     s = plan.service
     click.echo(f"{s.pulumi_project}/{s.stack}: at site {s.site} (cloud '{s.cloud}', region {s.region}), "
@@ -365,8 +364,8 @@ def _print_plan(plan) -> None:
 @click.option("--yes", "-y", is_flag=True, help="do not ask")
 def offboard(agency_id: str, sites: tuple[str, ...], allow_data_loss: bool, yes: bool) -> None:
     """Destroy AGENCY's onboarding stack at SITE: its quotas, roles, group and (protected) project."""
-    from . import engine
-    from . import events as ev
+    from govcloud import engine
+    from govcloud.engine import events as ev
 
     ws = _workspace()
     agency_ = _agency(ws, agency_id)
@@ -400,7 +399,7 @@ def offboard(agency_id: str, sites: tuple[str, ...], allow_data_loss: bool, yes:
             _confirm(f"Delete project {agency_.project} at {site.name} and its quotas, group and roles?", yes,
                      f"offboard {agency_.id}")
             engine.unprotect(cli)
-            from .cli_stack import Progress
+            from govcloud.cli.stack import Progress
 
             with Progress(loc.name, total=len(resources), verb="offboarding") as progress:
                 result = engine.run_operation("destroy", plan, ws.config, allow_data_loss=True,

@@ -21,7 +21,7 @@ def policy() -> None:
 
 
 def _workspace(paths):
-    from .pipeline import Workspace
+    from govcloud.check import Workspace
 
     return Workspace.for_paths(paths)
 
@@ -30,18 +30,18 @@ def _workspace(paths):
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 def list_rules(fmt: str) -> None:
     """The rules in force (baseline, installed packs, the config repo's own) and the exceptions of policies.yaml."""
-    from .policy import load_policy_config, load_rules
+    from govcloud.policy import load_policy_config, load_rules
 
     ws = _workspace([])
     rules = load_rules(ws.config)
     if fmt == "markdown":
-        from .policy.docs import render_markdown
+        from govcloud.policy.docs import render_markdown
 
         click.echo(render_markdown(rules), nl=False)
         return
     cfg = load_policy_config(ws.config, [r.id for r in rules], ws.inventory)
     if fmt == "json":
-        from .output import emit_json
+        from govcloud.cli.render import emit_json
 
         emit_json({"rules": [{"id": r.id, "title": r.title, "severity": r.severity, "resource": r.resource,
                               "hint": r.hint, "scope": r.scope, "settings": list(r.settings), "source": r.source,
@@ -65,21 +65,21 @@ def list_rules(fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def check(paths: tuple[str, ...], fmt: str) -> None:
     """Check manifests (files or directories) against the policy pack; exit 1 on any mandatory finding."""
-    from .policy import check_paths
+    from govcloud.policy import check_paths
 
     results, report = check_paths(paths, _workspace(paths))
     if not results:
         raise click.UsageError("no manifests (*.yaml, *.yml) found in " + ", ".join(paths))
     bad = [r for r in results if not r.ok]
     if fmt == "json":
-        from .output import emit_json, files_json
+        from govcloud.cli.render import emit_json, files_json
 
         data = report.to_json()
         data["files"] = files_json(results)
         data["summary"].update(checked=len(results), valid=len(results) - len(bad), invalid=len(bad))
         emit_json(data)
     else:
-        from .output import print_check_results
+        from govcloud.cli.render import print_check_results
 
         print_check_results(results, report)
         for e in report.unused_exceptions():

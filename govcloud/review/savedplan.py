@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from . import __version__
-from . import events as ev
-from .errors import GovcloudError, InputError, Problem, SourceLocation, format_path
-from .plan import ResourcePlan
+from govcloud import __version__
+from govcloud.engine import events as ev
+from govcloud.errors import GovcloudError, InputError, Problem, SourceLocation, format_path
+from govcloud.plan.model import ResourcePlan
 
 KIND = "govcloud.SavedPlan"
 PLAN_VERSION = 1
@@ -288,7 +288,7 @@ def _kind_name(kind: type | tuple) -> str:
 def _locator(text: str, file: str):
     """path -> SourceLocation in the JSON text (JSON is YAML: the located YAML loader finds it)."""
     try:
-        from .yamlsource import load_yaml_text
+        from govcloud.load.yamlsource import load_yaml_text
 
         doc = load_yaml_text(text, file)
     except Exception:  # noqa: BLE001 - a location is a courtesy; the problem is still reported

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
-from .errors import InputError, Problem, did_you_mean, format_path
+from govcloud.errors import InputError, Problem, did_you_mean, format_path
 
 
 class StrictModel(BaseModel):

@@ -1,0 +1,1 @@
+"""What govcloud asks OpenStack directly, beside the engine: the only importer of openstacksdk."""
