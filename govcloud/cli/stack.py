@@ -82,9 +82,6 @@ class Progress:
         self.live = None
 
     def __enter__(self) -> "Progress":
-        from govcloud import engine
-
-        engine.add_interrupt_notice(lambda msg: _err(f"\n{msg}"))
         if self.tty:
             from rich.console import Console
             from rich.live import Live
@@ -208,7 +205,7 @@ def print_changes(result, *, verbose: bool = False, title: str | None = None, sh
 
 def _engine_failed(result) -> None:
     """Print the provider's error messages and exit 3 (or the right code for locks, setup, interrupts)."""
-    from govcloud import engine
+    from govcloud.errors import EngineError
 
     if result.ok:
         return
@@ -216,7 +213,7 @@ def _engine_failed(result) -> None:
         result.raise_for_error()
     if result.error_kind == "interrupted":
         _err(f"error: {result.error}")
-        sys.exit(engine.EngineError.exit_code)
+        sys.exit(EngineError.exit_code)
     _err(f"error: {result.op} of {result.stack} failed:")
     for line in (result.error or "").splitlines():
         _err(f"  {line}")
@@ -224,21 +221,22 @@ def _engine_failed(result) -> None:
         _err(f"  failed resources: {', '.join(c.key for c in result.failed)}")
     if result.log_file:
         _err(f"  engine log: {result.log_file}")
-    sys.exit(engine.EngineError.exit_code)
+    sys.exit(EngineError.exit_code)
 
 
 def _recover(plan, config, lock, cli=None):
     """Clear what an interrupted run left (stale locks, pending operations) and refresh when needed.
 
     Returns the stack's deployment as found (None when it does not exist yet)."""
-    from govcloud import engine
+    from govcloud.engine.recovery import recover
+    from govcloud.engine.runner import run_operation
 
-    rec = engine.recover(plan, config, cli)
+    rec = recover(plan, config, cli)
     for note in rec.notes:
         _err(f"recovery: {note}")
     if rec.needs_refresh:
         _err("recovery: refreshing the state from the cloud ...")
-        res = engine.run_operation("refresh", plan, config, lock=lock, message="govcloud: recovery after an "
+        res = run_operation("refresh", plan, config, lock=lock, message="govcloud: recovery after an "
                                    "interrupted run")
         _engine_failed(res)
     return rec.deployment
@@ -274,7 +272,11 @@ def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...]
            plan_file: str | None) -> None:
     """Preview, guard and apply a manifest: exit 3 when the engine fails."""
     from govcloud.ops import audit
-    from govcloud import engine, review
+    from govcloud import review
+    from govcloud.engine.locks import StackLock
+    from govcloud.engine.runner import run_operation
+    from govcloud.engine.command import PulumiCli
+    from govcloud.engine.stack import locate, read_passphrase, unprotect, user_data_drift, volume_shrinks
     from govcloud.review import savedplan
 
     timer = _Timer()
@@ -284,23 +286,23 @@ def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...]
     unknown = [k for k in replace if k not in keys]
     if unknown:
         raise click.UsageError(f"--replace: no resource {', '.join(unknown)} in the plan")
-    passphrase = engine.read_passphrase()
-    loc = engine.locate(plan, ws.config)
+    passphrase = read_passphrase()
+    loc = locate(plan, ws.config)
     timer.lap("check")
-    with engine.StackLock(loc, f"govcloud deploy {file}") as lock:
-        cli = engine.Cli(loc, passphrase)
+    with StackLock(loc, f"govcloud deploy {file}") as lock:
+        cli = PulumiCli(loc, passphrase)
         deployment = _recover(plan, ws.config, lock, cli)
         timer.lap("state")
-        forced = engine.volume_shrinks(plan, deployment)
+        forced = volume_shrinks(plan, deployment)
         replace = tuple(dict.fromkeys([*replace, *forced]))
         with Progress(loc.name, verb="previewing", lines=False) as p:
-            preview = engine.run_operation("preview", plan, ws.config, allow_data_loss=allow_data_loss,
+            preview = run_operation("preview", plan, ws.config, allow_data_loss=allow_data_loss,
                                            replace=replace, on_event=p.event, lock=lock, refresh_first=refresh,
                                            passphrase=passphrase)
         timer.lap("preview", preview)
         if not preview.blocked_only_by_protection:  # protected data: the guard below explains and refuses
             _engine_failed(preview)
-        drift = [k for k in engine.user_data_drift(plan, deployment) if k not in replace]
+        drift = [k for k in user_data_drift(plan, deployment) if k not in replace]
         rv = review.build_review(plan, ws.inventory.site(plan.service.site), preview, findings,
                                  allow_data_loss=allow_data_loss, user_data_drift=drift, forced=forced)
         review.print_review(rv)
@@ -323,13 +325,13 @@ def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...]
         _confirm(f"Deploy these changes to {loc.name}?", yes, "deploy")
         if risks:
             urns = [c.urn for c in preview.changes if c.key in {r.key for r in risks}]
-            engine.unprotect(cli, urns)
+            unprotect(cli, urns)
         total = len(plan.resources)
         timer.lap("confirm")
         with audit.recording(ws.config, "deploy", file, loc.name, plan_file=plan_file or "",
                              allow_data_loss=allow_data_loss) as rec:
             with Progress(loc.name, total=total, verb="deploying") as progress:
-                result = engine.run_operation("up", plan, ws.config, allow_data_loss=allow_data_loss,
+                result = run_operation("up", plan, ws.config, allow_data_loss=allow_data_loss,
                                               replace=replace, on_event=progress.event, lock=lock,
                                               refresh_first=refresh, passphrase=passphrase,
                                               message=f"govcloud deploy {file}")
@@ -352,17 +354,21 @@ def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...]
 def destroy(file: str, yes: bool, confirm_name: str | None, allow_data_loss: bool) -> None:
     """Delete every resource of a manifest's stack (guarded)."""
     from govcloud.ops import audit
-    from govcloud import engine, review
+    from govcloud import review
+    from govcloud.engine.locks import StackLock
+    from govcloud.engine.runner import run_operation
+    from govcloud.engine.command import PulumiCli
+    from govcloud.engine.stack import deployed_resources, locate, read_passphrase, unprotect
 
     ws, plan = _checked(file)
-    engine.read_passphrase()
-    loc = engine.locate(plan, ws.config)
+    read_passphrase()
+    loc = locate(plan, ws.config)
     stack = plan.service.stack
-    with engine.StackLock(loc, f"govcloud destroy {file}") as lock:
+    with StackLock(loc, f"govcloud destroy {file}") as lock:
         _recover(plan, ws.config, lock)
-        cli = engine.Cli(loc, engine.read_passphrase())
+        cli = PulumiCli(loc, read_passphrase())
         dep = cli.export()
-        resources = engine.deployed_resources(dep)
+        resources = deployed_resources(dep)
         if not resources:
             click.echo(f"{loc.name} has no resources: nothing to destroy")
             return
@@ -380,10 +386,10 @@ def destroy(file: str, yes: bool, confirm_name: str | None, allow_data_loss: boo
         elif confirm_name is None:
             _confirm(f"Destroy stack {stack} and its {len(resources)} resources?", yes, f"destroy {stack}")
         if keep:
-            engine.unprotect(cli)
+            unprotect(cli)
         with audit.recording(ws.config, "destroy", file, loc.name, allow_data_loss=allow_data_loss) as rec:
             with Progress(loc.name, total=len(resources), verb="destroying") as progress:
-                result = engine.run_operation("destroy", plan, ws.config, allow_data_loss=True,
+                result = run_operation("destroy", plan, ws.config, allow_data_loss=True,
                                               on_event=progress.event, lock=lock,
                                               message=f"govcloud destroy {file}")
             rec.result(result)
@@ -405,17 +411,19 @@ def refresh(file: str, fmt: str, check: bool) -> None:
 
     Without --check the state records what was found (like `pulumi refresh`); with it nothing is written
     and the exit code says whether there is drift (0 none, 1 drift, 3 the engine failed), for CI."""
-    from govcloud import engine
+    from govcloud.engine.locks import StackLock
+    from govcloud.engine.runner import run_operation
+    from govcloud.engine.stack import locate, read_passphrase
 
     ws, plan = _checked(file)
-    engine.read_passphrase()
-    loc = engine.locate(plan, ws.config)
+    read_passphrase()
+    loc = locate(plan, ws.config)
     op = "refresh-preview" if check else "refresh"
-    with engine.StackLock(loc, f"govcloud refresh {file}") as lock:
+    with StackLock(loc, f"govcloud refresh {file}") as lock:
         if not check:  # a check writes nothing, not even a recovery
             _recover(plan, ws.config, lock)
         with Progress(loc.name, verb="checking" if check else "refreshing", lines=False) as progress:
-            result = engine.run_operation(op, plan, ws.config, on_event=progress.event, lock=lock,
+            result = run_operation(op, plan, ws.config, on_event=progress.event, lock=lock,
                                           message=f"govcloud refresh {file}")
         _engine_failed(result)
     drift = drift_of(result)
@@ -450,11 +458,13 @@ def refresh(file: str, fmt: str, check: bool) -> None:
 def _unmanaged_rules(plan, loc) -> list:
     """Security group rules added by hand (drift a refresh cannot see); the engine error kind on failure."""
     from govcloud.cloud import drift
-    from govcloud import engine
+    from govcloud.engine.command import PulumiCli
+    from govcloud.engine.stack import read_passphrase
+    from govcloud.errors import GovcloudError
 
     try:
-        return drift.unmanaged_rules_in_cloud(plan, engine.Cli(loc, engine.read_passphrase()).export())
-    except engine.GovcloudError:
+        return drift.unmanaged_rules_in_cloud(plan, PulumiCli(loc, read_passphrase()).export())
+    except GovcloudError:
         raise
     except Exception as exc:  # noqa: BLE001 - the cloud's errors: fail closed, say which
         _err(f"error: could not list the security group rules of {loc.name}: {exc}")
@@ -486,31 +496,35 @@ def _short(value, limit: int = 60) -> str:
 def diff(files: tuple[str, ...], fmt: str, parallel: int | None, out: str | None, show_same: bool) -> None:
     """The review of what deploy would change (a real preview): per resource its op, changed fields, why a
     replacement, cost before/after, data loss; as text, markdown (merge requests) or json (tools)."""
-    from govcloud import engine, review
+    from govcloud import review
+    from govcloud.engine.runner import run_many, run_operation
+    from govcloud.engine.command import PulumiCli
+    from govcloud.engine.stack import locate, read_passphrase, user_data_drift, volume_shrinks
+    from govcloud.errors import EngineError
     from govcloud.review import savedplan
 
     if out and len(files) != 1:
         raise click.UsageError("--out saves the plan of one manifest: give one FILE")
     checked = [_checked_review(f) for f in files]
-    passphrase = engine.read_passphrase()
+    passphrase = read_passphrase()
     deployments = []
     for ws, plan, _f in checked:
         try:
-            deployments.append(engine.Cli(engine.locate(plan, ws.config), passphrase).export())
-        except engine.EngineError:
+            deployments.append(PulumiCli(locate(plan, ws.config), passphrase).export())
+        except EngineError:
             deployments.append(None)
-    forced = [engine.volume_shrinks(plan, dep) for (_ws, plan, _f), dep in zip(checked, deployments)]
+    forced = [volume_shrinks(plan, dep) for (_ws, plan, _f), dep in zip(checked, deployments)]
     if len(checked) == 1:
         ws, plan, _findings = checked[0]
-        with Progress(engine.locate(plan, ws.config).name, verb="previewing", lines=False) as p:
-            results = [engine.run_operation("preview", plan, ws.config, on_event=p.event, replace=tuple(forced[0]))]
+        with Progress(locate(plan, ws.config).name, verb="previewing", lines=False) as p:
+            results = [run_operation("preview", plan, ws.config, on_event=p.event, replace=tuple(forced[0]))]
     else:
-        results = engine.run_many([("preview", plan, ws.config, {"replace": tuple(f)})
+        results = run_many([("preview", plan, ws.config, {"replace": tuple(f)})
                                    for (ws, plan, _f), f in zip(checked, forced)], parallel=parallel)
     docs = []
     bad = []
     for (ws, plan, findings), file, res, dep, shrinks in zip(checked, files, results, deployments, forced):
-        loc = engine.locate(plan, ws.config)
+        loc = locate(plan, ws.config)
         if not (res.ok or res.blocked_only_by_protection):
             bad.append(res)
             _err(f"error: preview of {loc.name} ({file}) failed:")
@@ -520,7 +534,7 @@ def diff(files: tuple[str, ...], fmt: str, parallel: int | None, out: str | None
                          "manifest": file, "ok": False, "errors": (res.error or "").splitlines()})
             continue
         rv = review.build_review(plan, ws.inventory.site(plan.service.site), res, findings,
-                                 user_data_drift=engine.user_data_drift(plan, dep), forced=shrinks)
+                                 user_data_drift=user_data_drift(plan, dep), forced=shrinks)
         if out:
             savedplan.save_plan(out, manifest_path=file, plan=plan, stack=loc.name,
                                 stack_fingerprint=savedplan.stack_fingerprint(dep), changes=rv)
@@ -545,11 +559,12 @@ def diff(files: tuple[str, ...], fmt: str, parallel: int | None, out: str | None
 
 
 def _cli_for(file: str, need_passphrase: bool = True):
-    from govcloud import engine
+    from govcloud.engine.command import PulumiCli
+    from govcloud.engine.stack import locate, read_passphrase
 
     ws, plan = _checked(file)
-    loc = engine.locate(plan, ws.config)
-    return ws, plan, loc, engine.Cli(loc, engine.read_passphrase() if need_passphrase else None)
+    loc = locate(plan, ws.config)
+    return ws, plan, loc, PulumiCli(loc, read_passphrase() if need_passphrase else None)
 
 
 @click.command()
@@ -557,14 +572,15 @@ def _cli_for(file: str, need_passphrase: bool = True):
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def status(file: str, fmt: str) -> None:
     """The stack of a manifest: deployed or not, resources, last operation, locks."""
-    from govcloud import engine
+    from govcloud.engine.locks import engine_locks
+    from govcloud.engine.stack import deployed_resources
     from govcloud.engine import events as ev
 
     ws, plan, loc, cli = _cli_for(file, need_passphrase=False)
     dep = cli.export()
-    resources = engine.deployed_resources(dep)
+    resources = deployed_resources(dep)
     last = cli.history(1)[:1] if dep is not None else []
-    locks = engine.engine_locks(loc)
+    locks = engine_locks(loc)
     pending = ((dep or {}).get("deployment") or {}).get("pending_operations") or []
     in_plan = {r.key for r in plan.resources}
     deployed = {ev.urn_parts(r.get("urn", ""))[1] for r in resources}
@@ -607,11 +623,11 @@ def status(file: str, fmt: str) -> None:
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
 def outputs(file: str, fmt: str) -> None:
     """The stack outputs: servers with their IPs, network id, volumes, buckets."""
-    from govcloud import engine
+    from govcloud.errors import SetupError
 
     ws, plan, loc, cli = _cli_for(file)
     if not cli.exists():
-        raise engine.SetupError(f"{loc.name} is not deployed: run govcloud deploy {file}")
+        raise SetupError(f"{loc.name} is not deployed: run govcloud deploy {file}")
     data = cli.outputs()
     if fmt == "json":
         from govcloud.cli.render import emit_json
@@ -645,10 +661,10 @@ def history(file: str, limit: int, fmt: str, from_audit: bool) -> None:
     (who, from which git commit and manifest, with what result); runs refused before the engine too."""
     if from_audit:
         from govcloud.ops import audit
-        from govcloud import engine
+        from govcloud.engine.stack import locate
 
         ws, plan = _checked(file)
-        name = engine.locate(plan, ws.config).name
+        name = locate(plan, ws.config).name
         records = audit.read_audit(ws.config, name, limit=limit)
         if fmt == "json":
             from govcloud.cli.render import emit_json
@@ -685,17 +701,18 @@ def history(file: str, limit: int, fmt: str, from_audit: bool) -> None:
 @click.option("--force", is_flag=True, help="remove every engine lock, even one this host cannot prove dead")
 def unlock(file: str, force: bool) -> None:
     """Remove a stack's engine lock left by a killed run (live runs are never unlocked without --force)."""
-    from govcloud import engine
+    from govcloud.engine.locks import StackLock, clear_stale_engine_locks
+    from govcloud.errors import StackLockedError
 
     ws, plan, loc, cli = _cli_for(file, need_passphrase=False)
-    with engine.StackLock(loc, f"govcloud unlock {file}"):
+    with StackLock(loc, f"govcloud unlock {file}"):
         if force:
             cli.cancel()
             click.echo(f"{loc.name}: every engine lock removed")
             return
         try:
-            notes = engine.clear_stale_engine_locks(loc)
-        except engine.StackLockedError as exc:
+            notes = clear_stale_engine_locks(loc)
+        except StackLockedError as exc:
             _err(f"not unlocked: {exc}")
             sys.exit(1)
         for n in notes:

@@ -464,7 +464,7 @@ def _errors_of(source: Any, messages: Iterable[str]) -> tuple[str, ...]:
 
 
 def destroy_changes(deployment: Mapping[str, Any] | None) -> list[dict]:
-    """A stack export (`pulumi stack export`, engine.Cli.export()) as the raw delete events a destroy
+    """A stack export (`pulumi stack export`, engine.PulumiCli.export()) as the raw delete events a destroy
     would emit, so that a destroy is reviewed (and guarded) like any other change."""
     resources = ((deployment or {}).get("deployment") or {}).get("resources") or []
     out = []

@@ -122,7 +122,7 @@ def plan_hash(plan: ResourcePlan | Mapping[str, Any]) -> str:
 def stack_fingerprint(deployment: Mapping[str, Any] | None, version: int | str | None = None) -> str:
     """A fingerprint of a stack's state: `v<version>:<sha256 of the exported deployment>`.
 
-    `deployment` is what `pulumi stack export` prints (govcloud.engine.Cli.export(); None when the stack
+    `deployment` is what `pulumi stack export` prints (govcloud.engine.PulumiCli.export(); None when the stack
     does not exist: NO_STACK); `version`, when known, the last update's number from the stack history.
     Any deploy, refresh, destroy, import or state edit changes it; a preview does not.
     """

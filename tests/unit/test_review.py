@@ -667,15 +667,15 @@ def _deployment_with_volume(plan, key: str, size: int) -> dict:
 
 
 def test_a_shrinking_volume_is_forced_to_replace_and_says_why(build):
-    from govcloud import engine
+    from govcloud.engine.stack import volume_shrinks
     from govcloud.engine.events import ResourceChange
 
     _, plan, site = build("create")
     assert plan.get("volume-web-1-data").inputs["size"] == 1
-    forced = engine.volume_shrinks(plan, _deployment_with_volume(plan, "volume-web-1-data", 3))
+    forced = volume_shrinks(plan, _deployment_with_volume(plan, "volume-web-1-data", 3))
     assert forced == {"volume-web-1-data": "size 3 -> 1 GB: a volume cannot shrink"}
-    assert engine.volume_shrinks(plan, _deployment_with_volume(plan, "volume-web-1-data", 1)) == {}  # same size
-    assert engine.volume_shrinks(plan, None) == {}  # nothing deployed
+    assert volume_shrinks(plan, _deployment_with_volume(plan, "volume-web-1-data", 1)) == {}  # same size
+    assert volume_shrinks(plan, None) == {}  # nothing deployed
 
     urn = "urn:pulumi:x::y::openstack:blockstorage/volume:Volume::volume-web-1-data"
     # a targeted replace (pulumi up --replace): the engine names no field, only "id"
