@@ -15,7 +15,33 @@ import sys
 import click
 
 # the stack commands' helpers: one way to confirm, recover and report an engine failure
-from govcloud.cli.stack import _confirm, _engine_failed, _err, _recover, done_text
+from govcloud.cli.progress import TerminalHooks
+from govcloud.cli.progress import err as _err
+from govcloud.engine.events import done_text
+from govcloud.ops.workflow import confirm, ensure_ok
+
+
+def _confirm(question: str, yes: bool, what: str) -> None:
+    confirm(TerminalHooks(), yes, question, what)
+
+
+def _engine_failed(result) -> None:
+    ensure_ok(result)
+
+
+def _recover(plan, config, lock):
+    """Clear what an interrupted run left and refresh when needed; the deployment as found."""
+    from govcloud.engine.recovery import recover
+    from govcloud.engine.runner import run_operation
+
+    rec = recover(plan, config)
+    for note in rec.notes:
+        _err(f"recovery: {note}")
+    if rec.needs_refresh:
+        _err("recovery: refreshing the state from the cloud ...")
+        ensure_ok(run_operation("refresh", plan, config, lock=lock,
+                                message="govcloud: recovery after an interrupted run"))
+    return rec.deployment
 
 FORMAT = click.Choice(["text", "json"])
 
@@ -251,9 +277,11 @@ def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, 
     from govcloud.engine.locks import StackLock
     from govcloud.engine.runner import run_operation
     from govcloud.engine.command import PulumiCli
-    from govcloud.engine.stack import deployed_resources, locate, read_passphrase, unprotect
+    from govcloud.engine.stack import deployed_resources, locate, unprotect
+    from govcloud.settings import read_passphrase
     from govcloud.engine import events as ev
-    from govcloud.cli.stack import Progress, print_changes
+    from govcloud.cli.progress import Progress
+    from govcloud.cli.views import print_changes
 
     read_passphrase()
     results = []
@@ -370,7 +398,8 @@ def offboard(agency_id: str, sites: tuple[str, ...], allow_data_loss: bool, yes:
     from govcloud.engine.locks import StackLock
     from govcloud.engine.runner import run_operation
     from govcloud.engine.command import PulumiCli
-    from govcloud.engine.stack import deployed_resources, locate, read_passphrase, unprotect
+    from govcloud.engine.stack import deployed_resources, locate, unprotect
+    from govcloud.settings import read_passphrase
     from govcloud.engine import events as ev
 
     ws = _workspace()
@@ -405,7 +434,7 @@ def offboard(agency_id: str, sites: tuple[str, ...], allow_data_loss: bool, yes:
             _confirm(f"Delete project {agency_.project} at {site.name} and its quotas, group and roles?", yes,
                      f"offboard {agency_.id}")
             unprotect(cli)
-            from govcloud.cli.stack import Progress
+            from govcloud.cli.progress import Progress
 
             with Progress(loc.name, total=len(resources), verb="offboarding") as progress:
                 result = run_operation("destroy", plan, ws.config, allow_data_loss=True,

@@ -97,7 +97,7 @@ def collect(site: str, start: str, end: str, fmt: str) -> None:
 def _fail_if_incomplete(result) -> None:
     """Exit 3 when an API failed: what was collected is kept, the missing meters are named."""
     if result.failures:
-        from govcloud.metering.openstack_source import CloudError
+        from govcloud.errors import CloudError
 
         raise CloudError("collection incomplete (what was collected is saved; run it again):\n  "
                          + "\n  ".join(result.failures))
@@ -127,7 +127,7 @@ def report(agency: str | None, start: str, end: str, sites: tuple[str, ...], fmt
 
     period = _period(start, end)
     ws = _workspace()
-    ex_text = exchange or _configured_exchange(ws.config)
+    ex_text = exchange or ws.config.settings.metering.exchange_text
     try:
         ex = Exchange.parse(ex_text) if ex_text else None
     except ValueError as exc:
@@ -157,14 +157,6 @@ def report(agency: str | None, start: str, end: str, sites: tuple[str, ...], fmt
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
-
-
-def _configured_exchange(config) -> str | None:
-    """`metering: {exchange: "EUR=0.0000021"}` (or {currency: EUR, rate: ...}) in govcloud.yaml."""
-    ex = (config.settings.get("metering") or {}).get("exchange") if isinstance(config.settings, dict) else None
-    if isinstance(ex, dict) and ex.get("currency") and ex.get("rate") is not None:
-        return f"{ex['currency']}={ex['rate']}"
-    return str(ex) if ex else None
 
 
 def register(cli: click.Group) -> None:
