@@ -13,14 +13,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from govcloud.engine import events as ev
 from govcloud.config import ConfigRepo
 from govcloud.plan.model import PlannedResource, ResourcePlan
 
 from govcloud.plan.resources import INSTANCE, VOLUME
-from govcloud.errors import SetupError
+from govcloud.settings import StateDir
 
 if TYPE_CHECKING:
     from govcloud.engine.command import PulumiCli
@@ -42,8 +42,12 @@ class StackLocation:
         return f"{self.project}/{self.stack}"
 
     @property
+    def state(self) -> StateDir:
+        return StateDir(Path(self.state_dir))
+
+    @property
     def work_dir(self) -> Path:
-        return Path(self.state_dir) / "workspaces" / self.project / self.stack
+        return self.state.workspace(self.project, self.stack)
 
     def backend_path(self) -> Path | None:
         """The directory of a file:// backend (None for other backends)."""
@@ -62,51 +66,22 @@ class StackLocation:
 
 
 def backend_url(config: ConfigRepo) -> str:
-    """The configured backend (`backend:` in govcloud.yaml) or file://<state_dir>/state, created on first use."""
-    configured = config.settings.get("backend") if isinstance(config.settings, dict) else None
+    """The configured backend (`backend:` in govcloud.yaml) or file://<state_dir>/state (a name only: the
+    directory of a file:// backend is created by ensure_workdir, before the engine first writes there)."""
+    configured = config.settings.backend
     if configured:
-        url = str(configured)
-        if url.startswith("file://"):
-            raw = os.path.expanduser(url[len("file://"):])
-            path = Path(raw)
+        if configured.startswith("file://"):
+            path = Path(os.path.expanduser(configured[len("file://"):]))
             if not path.is_absolute():
                 path = (config.root or Path.cwd()) / path
-            path.mkdir(parents=True, exist_ok=True)
             return "file://" + str(path.resolve())
-        return url
-    path = Path(config.state_dir) / "state"
-    path.mkdir(parents=True, exist_ok=True)
-    return "file://" + str(path.resolve())
+        return configured
+    return "file://" + str(config.state_dir.file_backend.resolve())
 
 
 def locate(plan: ResourcePlan, config: ConfigRepo) -> StackLocation:
-    state_dir = Path(config.state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
     return StackLocation(plan.service.pulumi_project, plan.service.stack, backend_url(config),
-                         str(state_dir.resolve()))
-
-
-def read_passphrase(environ: Mapping[str, str] | None = None) -> str:
-    """The stack secrets passphrase: GOVCLOUD_PASSPHRASE, else the file named by GOVCLOUD_PASSPHRASE_FILE."""
-    env = os.environ if environ is None else environ
-    value = env.get("GOVCLOUD_PASSPHRASE")
-    if value:
-        return value
-    file = env.get("GOVCLOUD_PASSPHRASE_FILE")
-    if file:
-        try:
-            text = Path(file).expanduser().read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise SetupError(f"cannot read the passphrase file GOVCLOUD_PASSPHRASE_FILE={file}: "
-                             f"{exc.strerror or exc}") from None
-        if not text:
-            raise SetupError(f"the passphrase file GOVCLOUD_PASSPHRASE_FILE={file} is empty")
-        return text
-    raise SetupError(
-        "no passphrase for the stack's secrets: set GOVCLOUD_PASSPHRASE, or GOVCLOUD_PASSPHRASE_FILE to a file "
-        "holding it (e.g. `umask 077; head -c 32 /dev/urandom | base64 > ~/.govcloud-passphrase`). It encrypts "
-        "secrets such as the OpenStack password in the stack state: keep it, the state cannot be used without it")
-
+                         str(config.state_dir.root.resolve()))
 
 
 def urn_of(loc: StackLocation, entry: PlannedResource) -> str:
@@ -170,3 +145,47 @@ def user_data_drift(plan: ResourcePlan, deployment: Mapping | None) -> list[str]
     """Keys of deployed servers whose user data differs from the plan's (not applied: ignore_changes)."""
     return [entry.key for entry, inputs in _deployed_inputs(plan, deployment, INSTANCE)
             if isinstance(inputs.get("userData"), str) and inputs["userData"] != entry.inputs.get("user_data")]
+
+
+@dataclass(frozen=True)
+class StateResource:
+    """One resource of an exported state, as the workflows read it."""
+
+    urn: str
+    key: str
+    type: str
+    id: str | None
+    inputs: Mapping[str, Any]
+    protect: bool = False
+    retain_on_delete: bool = False
+
+
+@dataclass(frozen=True)
+class StackState:
+    """A stack's exported state (`pulumi stack export`), parsed once: its cloud resources, the operations an
+    interrupted run left pending, and the raw export (what fingerprints and state edits work on)."""
+
+    raw: Mapping[str, Any]
+    resources: tuple[StateResource, ...]
+    pending: tuple[Mapping[str, Any], ...]
+
+    @classmethod
+    def from_export(cls, data: Mapping[str, Any] | None) -> "StackState | None":
+        if not data:
+            return None
+        dep = data.get("deployment") or {}
+        resources = tuple(
+            StateResource(urn=str(r.get("urn", "")), key=ev.urn_parts(str(r.get("urn", "")))[1],
+                          type=str(r.get("type", "")), id=r.get("id"), inputs=r.get("inputs") or {},
+                          protect=bool(r.get("protect")), retain_on_delete=bool(r.get("retainOnDelete")))
+            for r in deployed_resources(data))
+        return cls(raw=data, resources=resources, pending=tuple(dep.get("pending_operations") or ()))
+
+    def keys(self) -> set[str]:
+        return {r.key for r in self.resources}
+
+    def volume_shrinks(self, plan: ResourcePlan) -> dict[str, str]:
+        return volume_shrinks(plan, self.raw)
+
+    def user_data_drift(self, plan: ResourcePlan) -> list[str]:
+        return user_data_drift(plan, self.raw)
