@@ -1,6 +1,6 @@
 """Stage 3, engine: drive the real Pulumi engine with the Automation API.
 
-    command    the Pulumi CLI (found once through govcloud.toolchain) and the engine's environment
+    command    the Pulumi CLI (found once through govcloud.engine.toolchain) and the engine's environment
     stack      where a stack lives (StackLocation), its state operations (PulumiCli: export/import/outputs/history)
     locks      govcloud's per-stack lock and the DIY backend's engine locks (stale ones cleared)
     runner     one operation in a child process -> OperationResult; Interrupts forwards Ctrl-C to it

@@ -1,4 +1,4 @@
-"""The Pulumi CLI the engine runs: found once per process through govcloud.toolchain, and the
+"""The Pulumi CLI the engine runs: found once per process through govcloud.engine.toolchain, and the
 environment every engine process gets (PATH, no update check, no plugin downloads, the passphrase
 and the backend).
 """
@@ -45,7 +45,7 @@ def pulumi_command(known: Mapping[str, str] | None = None):
     if known:
         _COMMANDS["cmd"] = _known_pulumi(known["path"], known["version"])
         return _COMMANDS["cmd"]
-    from govcloud import toolchain
+    from govcloud.engine import toolchain
 
     try:
         info = toolchain.find_pulumi()
@@ -53,10 +53,10 @@ def pulumi_command(known: Mapping[str, str] | None = None):
     except toolchain.ToolchainError as exc:
         raise SetupError(str(exc)) from None
     if info is None:
-        raise SetupError("the Pulumi CLI is missing: run scripts/install-toolchain (see docs/toolchain.md)")
+        raise SetupError(f"the Pulumi CLI is missing: {toolchain.install_hint()}")
     if plugin is None or plugin.source == toolchain.SOURCE_BUILD_CACHE:
         raise SetupError("the OpenStack resource plugin is not installed where the engine looks: "
-                         "run scripts/install-toolchain")
+                         + toolchain.install_hint())
     _COMMANDS["cmd"] = _known_pulumi(str(info.path), info.version)
     if not _TOOLCHAIN_ENV:
         # toolchain.engine_env() for this CLI (it would search for the CLI once more)
@@ -85,9 +85,13 @@ def engine_env(loc: StackLocation, passphrase: str, base: Mapping[str, str] | No
 
 
 def ensure_workdir(loc: StackLocation) -> Path:
-    """The Pulumi project directory of the stack (Pulumi.yaml written once, atomically)."""
+    """The Pulumi project directory of the stack (Pulumi.yaml written once, atomically), and the directory of
+    a file:// backend (the engine does not create it)."""
     wd = loc.work_dir
     wd.mkdir(parents=True, exist_ok=True)
+    backend = loc.backend_path()
+    if backend is not None:
+        backend.mkdir(parents=True, exist_ok=True)
     want = (f"name: {loc.project}\nruntime: python\n"
             f"description: govcloud stacks of agency {loc.project.removeprefix('govcloud-')} (managed by govcloud)\n"
             f"backend:\n  url: {json.dumps(loc.backend_url)}\n")
