@@ -107,7 +107,7 @@ def hand_main(op: str, workdir: str) -> None:
     t0 = time.monotonic()
     from pulumi import automation as auto
 
-    from govcloud import toolchain
+    from govcloud.engine import toolchain
     from govcloud.engine.command import pulumi_command
 
     os.environ.update(toolchain.engine_env())

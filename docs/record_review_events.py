@@ -145,7 +145,8 @@ def dump_fixture(doc: dict) -> str:
 def record(tag: str, description: str, doc: dict, repo: Path, op: str = "preview") -> Path:
     from govcloud.engine.runner import run_operation
     from govcloud.engine.command import PulumiCli
-    from govcloud.engine.stack import locate, read_passphrase, unprotect
+    from govcloud.engine.stack import locate, unprotect
+    from govcloud.settings import read_passphrase
     from govcloud.config import ConfigRepo
     from govcloud.check import Workspace
 
@@ -179,7 +180,7 @@ def save(tag: str, description: str, doc: dict, op: str, res, allow: bool, expec
         raise SystemExit(f"{tag}: {op} {'failed' if expect_ok else 'succeeded'}: {res.error}")
     events_file = Path(res.log_file).with_suffix(".events.jsonl")
     events = [scrub_event(json.loads(line)) for line in events_file.read_text().splitlines() if line.strip()]
-    from govcloud import toolchain
+    from govcloud.engine import toolchain
 
     info = toolchain.find_pulumi()
     out = {
@@ -220,7 +221,8 @@ def main() -> int:
         else:
             from govcloud.engine.runner import run_operation
             from govcloud.engine.command import PulumiCli
-            from govcloud.engine.stack import locate, read_passphrase, unprotect
+            from govcloud.engine.stack import locate, unprotect
+            from govcloud.settings import read_passphrase
             from govcloud.config import ConfigRepo
             from govcloud.check import Workspace
 

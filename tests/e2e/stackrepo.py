@@ -30,7 +30,7 @@ PULUMI_PROJECT = "govcloud-moe"
 
 
 def preconditions() -> None:
-    from govcloud import toolchain
+    from govcloud.engine import toolchain
     from govcloud.cloud.credentials import connect
 
     if toolchain.find_pulumi() is None:

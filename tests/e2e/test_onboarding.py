@@ -77,7 +77,7 @@ def conn():
 
 def ready(conn_or_exc):
     """The connection, after checking the toolchain too; pytest.fail (not skip) when either is missing."""
-    from govcloud import toolchain
+    from govcloud.engine import toolchain
 
     if isinstance(conn_or_exc, Exception):
         pytest.fail(f"dev cloud '{CLOUD}' unreachable: {type(conn_or_exc).__name__}: {conn_or_exc} - start it "
