@@ -79,14 +79,15 @@ def check_backend(config) -> list[Check]:
     from govcloud.engine.command import cli_error_text
     from govcloud.errors import SetupError
 
-    try:
-        url = backend_url(config)
-    except OSError as exc:
-        return [Check("state backend", False, f"cannot create the backend directory: {exc}",
-                      "fix the permissions of the state directory, or set GOVCLOUD_STATE_DIR / `backend:` "
-                      "in govcloud.yaml")]
+    url = backend_url(config)
     if url.startswith("file://"):
         path = Path(url[len("file://"):])
+        try:
+            path.mkdir(parents=True, exist_ok=True)  # what the first deploy would do
+        except OSError as exc:
+            return [Check("state backend", False, f"cannot create the backend directory {path}: "
+                          f"{exc.strerror or exc}", "fix the permissions of the state directory, or set "
+                          "GOVCLOUD_STATE_DIR / `backend:` in govcloud.yaml")]
         probe = path / f".govcloud-doctor-{os.getpid()}"
         try:
             probe.write_text("ok", encoding="utf-8")
@@ -100,7 +101,7 @@ def check_backend(config) -> list[Check]:
         from pulumi.automation import errors as auto_errors
 
         cmd = pulumi_command()
-        wd = Path(config.state_dir) / "workspaces" / ".doctor"
+        wd = config.state_dir.workspaces / ".doctor"
         wd.mkdir(parents=True, exist_ok=True)
         (wd / "Pulumi.yaml").write_text(f"name: govcloud-doctor\nruntime: python\nbackend:\n  url: {url}\n",
                                         encoding="utf-8")
@@ -116,8 +117,8 @@ def check_backend(config) -> list[Check]:
 
 
 def check_passphrase() -> list[Check]:
-    from govcloud.engine.stack import read_passphrase
     from govcloud.errors import SetupError
+    from govcloud.settings import passphrase_source, read_passphrase
 
     try:
         read_passphrase()
@@ -125,9 +126,7 @@ def check_passphrase() -> list[Check]:
         return [Check("passphrase", False, str(exc).split(":")[0],
                       "set GOVCLOUD_PASSPHRASE, or GOVCLOUD_PASSPHRASE_FILE to a file holding it "
                       "(umask 077; head -c 32 /dev/urandom | base64 > ~/.govcloud-passphrase)")]
-    src = "GOVCLOUD_PASSPHRASE" if os.environ.get("GOVCLOUD_PASSPHRASE") else \
-        f"GOVCLOUD_PASSPHRASE_FILE ({os.environ.get('GOVCLOUD_PASSPHRASE_FILE')})"
-    return [Check("passphrase", True, f"set through {src} (not shown)")]
+    return [Check("passphrase", True, f"set through {passphrase_source()} (not shown)")]
 
 
 def _with_timeout(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:

@@ -8,11 +8,9 @@ program's explicit provider; the password is a secret there, so the state holds 
 """
 from __future__ import annotations
 
-import os
-
-from govcloud.plan.model import ResourcePlan
-
 from govcloud.errors import SetupError
+from govcloud.plan.model import ResourcePlan
+from govcloud.settings import env
 
 
 
@@ -29,13 +27,13 @@ def cloud_region(cloud: str | None, project: str | None = None, region: str | No
     except ImportError as exc:  # pragma: no cover - a dependency
         raise SetupError(f"openstacksdk is not installed: {exc}") from None
     cfg = openstack.config.OpenStackConfig()
-    names = [c for c in (cloud, os.environ.get("OS_CLOUD")) if c]
+    names = [c for c in (cloud, env("OS_CLOUD")) if c]
     known = set(cfg.get_cloud_names())
     chosen = next((n for n in names if n in known), None)
     try:
         if chosen is not None:
             cc = cfg.get_one(cloud=chosen)
-        elif "envvars" in known or os.environ.get("OS_AUTH_URL"):
+        elif "envvars" in known or env("OS_AUTH_URL"):
             cc = cfg.get_one(cloud="envvars" if "envvars" in known else None)
         else:
             raise SetupError(

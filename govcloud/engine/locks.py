@@ -84,7 +84,7 @@ class StackLock:
     def __init__(self, loc: StackLocation, command: str):
         self.loc = loc
         self.command = command
-        self.path = Path(loc.state_dir) / "locks" / f"{loc.project}--{loc.stack}.lock"
+        self.path = loc.state.stack_lock(loc.project, loc.stack)
         self.fd: int | None = None
 
     def acquire(self) -> "StackLock":

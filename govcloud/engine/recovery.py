@@ -18,7 +18,8 @@ from govcloud.cloud.credentials import connect
 from govcloud.cloud.lookup import find_in_cloud
 from govcloud.engine.locks import clear_stale_engine_locks
 from govcloud.engine.command import PulumiCli
-from govcloud.engine.stack import locate, read_passphrase
+from govcloud.engine.stack import locate
+from govcloud.settings import read_passphrase
 
 
 

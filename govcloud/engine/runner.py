@@ -32,7 +32,8 @@ from govcloud.plan.model import ResourcePlan
 from govcloud.engine.command import engine_env, pulumi_command
 from govcloud.engine.locks import StackLock
 from govcloud.engine.command import ensure_workdir
-from govcloud.engine.stack import locate, read_passphrase, urn_of
+from govcloud.engine.stack import locate, urn_of
+from govcloud.settings import read_passphrase
 from govcloud.errors import EngineError, EngineInterrupted, SetupError, StackLockedError
 
 
@@ -186,7 +187,7 @@ def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data
     passphrase = passphrase or read_passphrase()
     cmd = pulumi_command()  # fail early, with how to fix it, when the toolchain is missing
     ensure_workdir(loc)
-    logs = Path(loc.state_dir) / "logs"
+    logs = loc.state.logs
     logs.mkdir(parents=True, exist_ok=True)
     _prune_logs(logs, f"{loc.project}--{loc.stack}--")
     log_file = logs / f"{loc.project}--{loc.stack}--{op}--{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"

@@ -312,8 +312,9 @@ import sys  # noqa: E402
 from govcloud.plan.model import ResourcePlan  # noqa: E402
 from govcloud.cloud.credentials import cloud_region, provider_config
 from govcloud.engine.locks import StackLock, clear_stale_engine_locks
-from govcloud.engine.stack import StackLocation, backend_url, read_passphrase, user_data_drift
-from govcloud.engine.command import cli_error_text
+from govcloud.engine.stack import StackLocation, backend_url, user_data_drift
+from govcloud.settings import read_passphrase
+from govcloud.engine.command import cli_error_text, ensure_workdir
 from govcloud.errors import EngineError, SetupError, StackLockedError
 from govcloud.plan.resources import INSTANCE  # noqa: E402
 from govcloud.engine import events as ev  # noqa: E402
@@ -351,7 +352,11 @@ def test_backend_url_default_and_configured(tmp_path, monkeypatch):
     monkeypatch.delenv("GOVCLOUD_STATE_DIR", raising=False)
     (tmp_path / "govcloud.yaml").write_text("apiVersion: govcloud/v1\nkind: Config\nbackend: null\n")
     url = backend_url(ConfigRepo(tmp_path))
-    assert url == f"file://{tmp_path.resolve()}/.govcloud/state" and (tmp_path / ".govcloud" / "state").is_dir()
+    assert url == f"file://{tmp_path.resolve()}/.govcloud/state"
+    assert not (tmp_path / ".govcloud").exists()  # naming the backend creates nothing; the first write does
+    loc = StackLocation("govcloud-a", "web-dev", url, str(tmp_path / ".govcloud"))
+    assert ensure_workdir(loc) == tmp_path / ".govcloud" / "workspaces" / "govcloud-a" / "web-dev"
+    assert (tmp_path / ".govcloud" / "state").is_dir() and (loc.work_dir / "Pulumi.yaml").is_file()
     (tmp_path / "govcloud.yaml").write_text("apiVersion: govcloud/v1\nkind: Config\nbackend: file://shared/st\n")
     assert backend_url(ConfigRepo(tmp_path)) == f"file://{(tmp_path / 'shared' / 'st').resolve()}"
     (tmp_path / "govcloud.yaml").write_text("apiVersion: govcloud/v1\nkind: Config\n"
