@@ -215,6 +215,7 @@ class CheckedPlan:
     plan: ResourcePlan
     cost: CostEstimate
     problems: tuple[Problem, ...]  # what is left after the check: advisory policy findings (warnings)
+    policy: object = None  # the govcloud.policy.PolicyReport of the check
 
     @property
     def site(self) -> Site:
@@ -238,9 +239,9 @@ def check_manifest(file: str | os.PathLike[str], workspace: Workspace | None = N
     from govcloud.policy import check_paths
 
     ws = workspace or Workspace.for_paths([file])
-    (result,), _report = check_paths([file], ws, context=policy_context(ws, file))
+    (result,), report = check_paths([file], ws, context=policy_context(ws, file))
     if not result.ok:
         raise InputError(result.problems)
     plan = result.plan
     return CheckedPlan(ws, str(file), plan, estimate(plan, ws.inventory.site(plan.service.site).rate_card),
-                       tuple(result.problems))
+                       tuple(result.problems), report)
