@@ -6,8 +6,8 @@ in its own process group. It streams the engine's raw events back as JSON lines;
 them with govcloud.engine.events. Ctrl-C (SIGINT/SIGTERM) in the parent is forwarded to the child's
 group: the Pulumi CLI then stops starting new resource operations, waits for the ones in flight and
 exits with the state consistent (Ctrl-C twice: the CLI stops at once; three times: the child is
-killed). If the parent dies, the child finishes its operation. Work over many manifests (`run_many`)
-runs such children in parallel.
+killed). If the parent dies, the child finishes its operation.
+Work over many manifests runs such children in parallel threads, sharing one Interrupts.
 """
 from __future__ import annotations
 
@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from govcloud.engine import events as ev
 from govcloud.config import ConfigRepo
-from govcloud.errors import GovcloudError
 from govcloud.plan.model import ResourcePlan
 
 from govcloud.engine.command import engine_env, pulumi_command
@@ -83,6 +82,25 @@ class OperationResult:
     duration: float = 0.0
     timing: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))  # the child's phases
     log_file: str | None = None
+
+    @classmethod
+    def from_log(cls, op: str, stack: str, log: ev.EventLog, *, ok: bool, **fields: Any) -> "OperationResult":
+        """The result of an operation whose events `log` collected: its changes (each with the old inputs the
+        engine reported), failures, diagnostics, summary and protection errors; `fields` sets the rest."""
+        return cls(op=op, stack=stack, ok=ok, changes=log.changes(), failed=log.failed(),
+                   diagnostics=tuple(log.diagnostics), summary=log.summary, protected=log.protection_blocked(),
+                   other_errors=tuple(log.other_errors()), **fields)
+
+    @classmethod
+    def from_events(cls, op: str, events: Iterable[Any], *, stack: str = "") -> "OperationResult":
+        """What run_operation returns for these raw engine events (a recorded log, a replayed fixture): failed,
+        with the engine's error messages, when they hold an error diagnostic."""
+        log = ev.EventLog().extend(events)
+        messages = log.error_messages()
+        if not log.errors():
+            return cls.from_log(op, stack, log, ok=True)
+        return cls.from_log(op, stack, log, ok=False, error="\n".join(messages) or f"{op} failed",
+                            error_kind=ErrorKind.ENGINE)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -260,13 +278,10 @@ def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data
             err_text = error.get("message") or (f"the engine child exited with code {proc.returncode}; "
                                                 f"see {log_file}")
     outputs = result.get("outputs") or {}
-    return OperationResult(op=op, stack=loc.name, ok=ok, changes=log.changes(), failed=log.failed(),
-                           diagnostics=tuple(log.diagnostics), summary=log.summary,
-                           protected=log.protection_blocked(), other_errors=tuple(log.other_errors()),
-                           outputs=MappingProxyType(outputs), error=err_text,
-                           error_kind=ErrorKind(kind_) if kind_ else None,
-                           timing=MappingProxyType(result.get("timing") or {}),
-                           duration=duration, log_file=str(log_file))
+    return OperationResult.from_log(op, loc.name, log, ok=ok, outputs=MappingProxyType(outputs), error=err_text,
+                                    error_kind=ErrorKind(kind_) if kind_ else None,
+                                    timing=MappingProxyType(result.get("timing") or {}),
+                                    duration=duration, log_file=str(log_file))
 
 
 KEEP_LOGS = 40  # engine logs kept per stack (each operation writes a .log and an .events.jsonl)
@@ -280,27 +295,3 @@ def _prune_logs(logs: Path, prefix: str) -> None:
     for old in files[:-KEEP_LOGS] if len(files) > KEEP_LOGS else []:
         old.unlink(missing_ok=True)
         old.with_suffix(".events.jsonl").unlink(missing_ok=True)
-
-
-def run_many(jobs: Sequence[tuple], *, parallel: int | None = None,
-             on_event: Callable[[str, ev.Event], None] | None = None, **kwargs) -> list[OperationResult]:
-    """Run operations of many stacks in parallel, each in its own engine child process; results in job order."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    n = max(1, min(parallel or (os.cpu_count() or 2), len(jobs) or 1))
-    passphrase = kwargs.pop("passphrase", None) or read_passphrase()
-
-    def one(job):
-        op, plan, config, *own = job  # an optional 4th element: this job's own keyword arguments
-        cb = (lambda e, s=plan.service.stack: on_event(s, e)) if on_event else None
-        try:
-            return run_operation(op, plan, config, on_event=cb, passphrase=passphrase, **kwargs,
-                                 **(own[0] if own else {}))
-        except GovcloudError as exc:
-            return OperationResult(op=op, stack=f"{plan.service.pulumi_project}/{plan.service.stack}", ok=False,
-                                   error=str(exc), error_kind=ErrorKind.SETUP if isinstance(exc, SetupError) else ErrorKind.ENGINE)
-
-    interrupts = kwargs.pop("interrupts", None) or Interrupts()
-    kwargs["interrupts"] = interrupts
-    with interrupts, ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(one, jobs))
