@@ -172,10 +172,9 @@ def price_blueprints(ws: Workspace, site_name: str | None = None) -> list[Bluepr
     site_name = site_name or ("thr1" if "thr1" in sites else sites[0])
     site = ws.inventory.site(site_name)
     if site is None:
-        from govcloud.errors import did_you_mean, one_of
+        from govcloud.errors import unknown_name
 
-        raise InputError([Problem(f"unknown site '{site_name}'", code="reference",
-                                  hint="; ".join(filter(None, [did_you_mean(site_name, sites), one_of(sites)])))])
+        raise InputError([unknown_name("site", site_name, sites)])
     agency = next((a for a in ws.inventory.registry.agencies if site_name in a.allowed_sites),
                   ws.inventory.registry.agencies[0])
     offers = []

@@ -116,6 +116,19 @@ def one_of(choices: Iterable[str]) -> str:
     return "one of: " + ", ".join(items) if items else "none are defined"
 
 
+def choices_hint(name: str, choices: Iterable[str]) -> str:
+    """"did you mean 'thr1'?; one of: devcloud, isf1, thr1": the hint for a name that is not one of `choices`."""
+    choices = list(choices)
+    return "; ".join(filter(None, [did_you_mean(name, choices), one_of(choices)]))
+
+
+def unknown_name(what: str, name: str, choices: Iterable[str], path: str = "",
+                 location: SourceLocation | None = None, *, code: str = "reference", where: str = "") -> Problem:
+    """The problem "unknown site 'thr9'" (`where` adds context such as " at site thr1"), with its hint."""
+    return Problem(f"unknown {what} '{shorten(name)}'{where}", path, location, code=code,
+                   hint=choices_hint(name, choices))
+
+
 # ---------------------------------------------------------------- the error tree: one exit code per kind
 # 1: the user can fix it (input, refusals, a missing prerequisite); 3: the engine or the cloud failed.
 

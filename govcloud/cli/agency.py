@@ -53,19 +53,17 @@ def _workspace():
 
 
 def _agency(ws, agency_id: str):
-    from govcloud.errors import InputError, Problem, did_you_mean, one_of
+    from govcloud.errors import InputError, unknown_name
 
     agency = ws.inventory.agency(agency_id)
     if agency is None:
-        ids = ws.inventory.agency_ids()
-        raise InputError([Problem(f"unknown agency '{agency_id}'", code="reference",
-                                  hint="; ".join(filter(None, [did_you_mean(agency_id, ids), one_of(ids)])))])
+        raise InputError([unknown_name("agency", agency_id, ws.inventory.agency_ids())])
     return agency
 
 
 def _sites(ws, names, allowed=None):
     """Site objects for names (default: `allowed`), each checked against the inventory and `allowed`."""
-    from govcloud.errors import InputError, Problem, did_you_mean, one_of
+    from govcloud.errors import InputError, Problem, unknown_name
 
     names = list(names) or list(allowed or ws.inventory.site_names())
     problems, sites = [], []
@@ -73,8 +71,7 @@ def _sites(ws, names, allowed=None):
     for name in dict.fromkeys(names):
         site = ws.inventory.site(name)
         if site is None:
-            problems.append(Problem(f"unknown site '{name}'", code="reference",
-                                    hint="; ".join(filter(None, [did_you_mean(name, known), one_of(known)]))))
+            problems.append(unknown_name("site", name, known))
         elif allowed is not None and name not in allowed:
             problems.append(Problem(f"site '{name}' is not among the agency's allowed sites", code="reference",
                                     hint="allowed sites: " + ", ".join(allowed) +

@@ -54,7 +54,7 @@ def usage() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def collect(site: str, start: str, end: str, fmt: str) -> None:
     """Collect usage of SITE for a period into the usage store (incremental, idempotent)."""
-    from govcloud.errors import InputError, Problem, did_you_mean, one_of
+    from govcloud.errors import InputError, unknown_name
     from govcloud.metering.collect import Collector
     from govcloud.metering.openstack_source import OpenStackSource
 
@@ -62,9 +62,7 @@ def collect(site: str, start: str, end: str, fmt: str) -> None:
     ws = _workspace()
     site_ = ws.inventory.site(site)
     if site_ is None:
-        names = ws.inventory.site_names()
-        raise InputError([Problem(f"unknown site '{site}'", code="reference",
-                                  hint="; ".join(filter(None, [did_you_mean(site, names), one_of(names)])))])
+        raise InputError([unknown_name("site", site, ws.inventory.site_names())])
     agencies = [a for a in ws.inventory.registry.agencies if site in a.allowed_sites]
     quiet = fmt == "json" or not sys.stderr.isatty()
 

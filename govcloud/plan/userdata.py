@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from govcloud.config import ConfigRepo
-from govcloud.errors import InputError, Problem, SourceLocation, did_you_mean, one_of
+from govcloud.errors import InputError, Problem, SourceLocation, choices_hint
 
 
 def _tojson(value: Any) -> str:
@@ -54,7 +54,7 @@ def render_user_data(config: ConfigRepo, role: str, context: dict[str, Any],
     except TemplateNotFound:
         roles = available_roles(config)
         raise InputError([Problem(f"no cloud-init template for role '{role}'", path, where(), code="reference",
-                                  hint="; ".join(filter(None, [did_you_mean(role, roles), one_of(roles)])))]) from None
+                                  hint=choices_hint(role, roles))]) from None
     try:
         return template.render(**context)
     except TemplateError as exc:
