@@ -212,6 +212,9 @@ class ResourceChange:
     protect: bool = False
     retain_on_delete: bool = False
     detailed: bool = False  # changed came from detailedDiff (not just diffs)
+    # the inputs the resource had before this step, scrubbed (None: the engine reported none, e.g. a create);
+    # what the review prices and describes the deployed resource by
+    old_inputs: Mapping[str, Any] | None = None
 
     @property
     def internal(self) -> bool:
@@ -339,7 +342,7 @@ def parse_change(metadata: Any) -> ResourceChange:
         changed=tuple(p.path for p in props), properties=tuple(props), replace_keys=_strs(md.get("keys")),
         id=_str(new.get("id")) or _str(old.get("id")),
         protect=bool(state.get("protect")), retain_on_delete=bool(state.get("retainOnDelete")),
-        detailed=from_detailed,
+        detailed=from_detailed, old_inputs=old_inputs if isinstance(old.get("inputs"), Mapping) else None,
     )
 
 
@@ -467,7 +470,8 @@ class EventLog:
                 changed=tuple(p.path for p in props), properties=props,
                 replace_keys=prev.replace_keys or c.replace_keys, id=c.id or prev.id,
                 protect=c.protect or prev.protect, retain_on_delete=c.retain_on_delete or prev.retain_on_delete,
-                detailed=prev.detailed or c.detailed)
+                detailed=prev.detailed or c.detailed,
+                old_inputs=prev.old_inputs if prev.old_inputs is not None else c.old_inputs)
         return tuple(merged.values())
 
     def failed(self) -> tuple[ResourceChange, ...]:
