@@ -93,7 +93,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
                                        manifest=file, changes=preview, error="; ".join(exc.moved),
                                        plan_file=plan_file)
                 raise
-        risks = review.guard_data_loss(rv, plan, allow=allow_data_loss)  # DataLossError when not allowed
+        risks = review.guard_data_loss(rv, allow=allow_data_loss)  # DataLossError when not allowed
         if preview.blocked_only_by_protection and not risks:  # protected, but not a kind the guard knows
             ensure_ok(preview)
         if not preview.changing() and not replace:

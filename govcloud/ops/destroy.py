@@ -41,10 +41,10 @@ def destroy(file: str, *, yes: bool = False, confirm_name: str | None = None, al
         state = engine.state()
         if state is None or not state.resources:
             return DestroyResult(engine.name, None, None)
-        rv = review.build_review(plan, checked.site, review.destroy_changes(state.raw), operation="destroy",
+        rv = review.build_review(plan, checked.site, review.destroy_changes(state), operation="destroy",
                                  allow_data_loss=allow_data_loss)
         hooks.review(rv)
-        keep = review.guard_data_loss(rv, plan, allow=allow_data_loss, action=f"destroy {engine.name}")
+        keep = review.guard_data_loss(rv, allow=allow_data_loss, action=f"destroy {engine.name}")
         if plan.service.environment == "prod":
             if confirm_name != stack:
                 raise ProdDestroyRefused(f"refusing to destroy the prod stack {stack}: pass --confirm {stack}")
