@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from govcloud.settings import CONFIG_FILE, GovcloudSettings, StateDir, env, load_settings, state_dir_for
+from govcloud.templates import Templates
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "_data"
 
@@ -41,6 +42,11 @@ class ConfigRepo:
     def state_dir(self) -> StateDir:
         """Engine state, audit log and usage store (each created by whatever writes it first)."""
         return state_dir_for(self.root)
+
+    @cached_property
+    def templates(self) -> Templates:
+        """Its templates/ over the shipped ones, in one sandboxed Jinja2 environment (compiled once)."""
+        return Templates(self)
 
     @cached_property
     def settings(self) -> GovcloudSettings:
