@@ -121,23 +121,6 @@ class ValidationResult:
     plan: ResourcePlan | None = None
 
 
-def validate_files(paths: Iterable[str | os.PathLike[str]], workspace: Workspace | None = None
-                   ) -> list[ValidationResult]:
-    """Check (and compile) every manifest; one result per file, never raising for bad input."""
-    paths = list(paths)
-    ws = workspace or Workspace.for_paths(paths)
-    results = []
-    with batch_gc():
-        for f in manifest_files(paths):
-            try:
-                plan = ws.plan(f)
-            except InputError as exc:
-                results.append(ValidationResult(str(f), False, exc.problems))
-            else:
-                results.append(ValidationResult(str(f), True, (), plan))
-    return results
-
-
 @dataclass(frozen=True)
 class BlueprintOffer:
     """What a blueprint creates and costs per month at one site."""

@@ -153,9 +153,6 @@ def split_path(path: str) -> tuple[str | int, ...]:
     return tuple(parts) if parts and pos == len(path) else (path,)
 
 
-_MISSING = object()
-
-
 def value_at(obj: Any, path: str) -> Any:
     """The value at a property path, or None when it is not there."""
     cur = obj

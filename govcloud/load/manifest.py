@@ -18,9 +18,6 @@ from govcloud.errors import InputError, Problem
 from govcloud.load.validation import StrictModel as _Model, validate_model
 
 API_VERSION = "govcloud/v1"
-ENVIRONMENTS = ("dev", "test", "staging", "prod")
-CLASSIFICATIONS = ("public", "internal", "restricted", "secret")
-AUDIENCES = ("citizens", "businesses", "agencies")
 
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 
