@@ -139,6 +139,13 @@ class SetupError(GovcloudError):
     exit_code = 1
 
 
+class NoCredentials(SetupError):
+    """No OpenStack credentials are configured for a cloud: no clouds.yaml entry, OS_CLOUD or OS_* variables.
+
+    The one setup error an offline command may work around (`agency onboard --plan` shows a placeholder for
+    the admin project); any other SetupError (a broken entry, a missing openstacksdk) must stop it."""
+
+
 class RefusedError(GovcloudError):
     """govcloud refused to change anything (data loss, a stale saved plan, no confirmation, drift found)."""
 

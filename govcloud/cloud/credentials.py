@@ -8,7 +8,7 @@ program's explicit provider; the password is a secret there, so the state holds 
 """
 from __future__ import annotations
 
-from govcloud.errors import SetupError
+from govcloud.errors import NoCredentials, SetupError
 from govcloud.plan.model import ResourcePlan
 from govcloud.settings import env
 
@@ -36,7 +36,7 @@ def cloud_region(cloud: str | None, project: str | None = None, region: str | No
         elif "envvars" in known or env("OS_AUTH_URL"):
             cc = cfg.get_one(cloud="envvars" if "envvars" in known else None)
         else:
-            raise SetupError(
+            raise NoCredentials(
                 f"no OpenStack credentials for cloud '{cloud}': add an entry '{cloud}' to clouds.yaml "
                 f"(~/.config/openstack/clouds.yaml, ./clouds.yaml, /etc/openstack/clouds.yaml or the file in "
                 f"OS_CLIENT_CONFIG_FILE), or set OS_CLOUD to an entry, or the OS_* variables (OS_AUTH_URL, "

@@ -39,8 +39,12 @@ class Engine(Protocol):
 
     def run(self, op: EngineOp, *, allow_data_loss: bool = False, replace: Sequence[str] = (),
             refresh_first: bool = False, message: str | None = None,
-            on_event: Callable[[ev.Event], None] | None = None) -> OperationResult:
-        """Run one operation of the program; failures are in the result, never raised."""
+            on_event: Callable[[ev.Event], None] | None = None,
+            plan: ResourcePlan | None = None) -> OperationResult:
+        """Run one operation of the program; failures are in the result, never raised.
+
+        `plan`: another plan of the same stack for this run (onboarding's adoption imports with one plan,
+        then applies the registry's, under the one lock)."""
 
     def unprotect(self, urns: Iterable[str] | None = None) -> list[str]:
         """Clear protect/retainOnDelete in the state (all resources when urns is None)."""
@@ -94,10 +98,15 @@ class StackEngine:
 
     def run(self, op: EngineOp, *, allow_data_loss: bool = False, replace: Sequence[str] = (),
             refresh_first: bool = False, message: str | None = None,
-            on_event: Callable[[ev.Event], None] | None = None) -> OperationResult:
+            on_event: Callable[[ev.Event], None] | None = None,
+            plan: ResourcePlan | None = None) -> OperationResult:
         from govcloud.engine.runner import run_operation
+        from govcloud.engine.stack import locate
 
-        return run_operation(op, self.plan, self.config, allow_data_loss=allow_data_loss, replace=replace,
+        plan = plan or self.plan
+        if locate(plan, self.config) != self.location:
+            raise ValueError(f"a plan of {plan.service.pulumi_project}/{plan.service.stack} given to {self.name}")
+        return run_operation(op, plan, self.config, allow_data_loss=allow_data_loss, replace=replace,
                              on_event=on_event, message=message, lock=self._lock, passphrase=self.passphrase,
                              refresh_first=refresh_first, interrupts=self.interrupts)
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Iterable
 
 from govcloud.plan.compile import CONTAINER
+from govcloud.plan.model import ResourcePlan
 from govcloud.policy.core import MANDATORY, GroupContext, GroupRule, ServiceContext, Violation
 
 # quota field (Agency.quotas) -> (what people read, ResourcePlan meter or None for a count, manifest field)
@@ -30,14 +31,11 @@ class Usage:
     buckets: Decimal = Decimal(0)
 
 
-def usage_of(svc: ServiceContext) -> Usage:
+def plan_usage(plan: ResourcePlan) -> Usage:
     """What one manifest's ResourcePlan takes from the agency's quota at its site (its meters and buckets)."""
-    cached = svc.__dict__.get("_usage")
-    if cached is not None:
-        return cached
     totals: dict[str, Decimal] = {}
     buckets = 0
-    for r in svc.plan.resources:
+    for r in plan.resources:
         m = r.meters
         if m:
             for k, v in m.items():
@@ -45,10 +43,16 @@ def usage_of(svc: ServiceContext) -> Usage:
             if r.type == CONTAINER:
                 buckets += 1
     zero = Decimal(0)
-    u = svc.__dict__["_usage"] = Usage(totals.get("vcpu", zero), totals.get("ramGb", zero),
-                                       totals.get("volumeGb", zero), totals.get("floatingIp", zero),
-                                       Decimal(buckets))
-    return u
+    return Usage(totals.get("vcpu", zero), totals.get("ramGb", zero), totals.get("volumeGb", zero),
+                 totals.get("floatingIp", zero), Decimal(buckets))
+
+
+def usage_of(svc: ServiceContext) -> Usage:
+    """plan_usage of a checked service, computed once per service (every group rule run reads it)."""
+    cached = svc.__dict__.get("_usage")
+    if cached is None:
+        cached = svc.__dict__["_usage"] = plan_usage(svc.plan)
+    return cached
 
 
 def _num(v: Decimal) -> int | float:

@@ -63,6 +63,7 @@ class FakeEngine:
         self.locked = locked
         self.recovery = recovery or Recovery((), False, state)
         self.calls: list = []
+        self.runs: list[tuple[str, dict]] = []  # every run with its options (`options` keeps the last per op)
         self.unprotected: list = []
         self.held = False
 
@@ -95,6 +96,7 @@ class FakeEngine:
         self.calls.append(str(op))
         self.options = getattr(self, "options", {})
         self.options[str(op)] = options
+        self.runs.append((str(op), options))
         queue = self.results.get(EngineOp(op))
         if not queue:
             raise AssertionError(f"the workflow ran {op}, which this test did not expect")
