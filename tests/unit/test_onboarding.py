@@ -14,7 +14,8 @@ from govcloud.cli import cli
 from govcloud.config import ConfigRepo
 from govcloud.plan.model import ResourcePlan
 from govcloud.load.inventory import Inventory, Quotas
-from govcloud.tenancy import BUCKETS_NOTE, Allocation, LiveStatus, OnboardingError, allocations, bind_lookups, default_manifest_dirs, live_status, lookups, onboarding_plan, project_quotas
+from govcloud.tenancy import BUCKETS_NOTE, Allocation, LiveStatus, OnboardingError, allocations, bind_lookups, \
+    default_manifest_dirs, live_status, onboarding_plan, project_quotas
 from govcloud.check import Workspace
 from govcloud.plan.model import Lookup, Ref
 
@@ -94,7 +95,6 @@ def test_plan_resources_and_stack(inventory):
     assert "وزارت بهداشت، درمان و آموزش پزشکی" in p["description"]
     assert p["tags"] == ["govcloud:agency=moh", "govcloud:managed-by=govcloud-ministry", "govcloud:site=devcloud"]
     assert all("," not in t and "/" not in t and len(t) <= 255 for t in p["tags"])  # Keystone's tag rules
-    assert lookups(plan) == {("role", "member"), ("user", "admin")}
 
 
 def test_plan_is_plain_data_and_round_trips(inventory):
@@ -143,7 +143,7 @@ def test_bind_lookups_resolves_keystone_names_once(inventory):
     plan = plan_of(inventory)
     bound = bind_lookups(plan, resolve)
     assert sorted(calls) == [("role", "member"), ("user", "admin")]  # the role twice in the plan, asked once
-    assert lookups(bound) == set()
+    assert not any(isinstance(v, Lookup) for r in bound.resources for v in r.inputs.values())
     assert bound.get("team-member").inputs["role_id"] == "role-member-id"
     assert bound.get("deployer-member").inputs["user_id"] == "user-admin-id"
     assert bound.get("team-member").inputs["group_id"] == Ref("team-group")
@@ -292,6 +292,8 @@ def test_cli_list_one_site_text(checkout):
 
 
 def test_cli_onboard_plan_offline(checkout):
+    """Offline: the admin's project and user come from the test's own clouds.yaml (devcloud only); thr1 has
+    no credentials there, so its plan shows a placeholder and a note says why."""
     result = run("agency", "onboard", "sabt", "--site", "devcloud", "--plan", "--format", "json")
     assert result.exit_code == 0, result.output
     (plan,) = json.loads(result.stdout)["plans"]
@@ -302,9 +304,54 @@ def test_cli_onboard_plan_offline(checkout):
     assert by["deployer-member"]["inputs"]["user_id"] == {"$lookup": "user", "name": "ministry-ops"}
     assert by["compute-quota"]["inputs"]["cores"] == 32
     assert by["project"]["stateful"] is True
+    assert result.stderr == ""
     text = run("agency", "onboard", "sabt", "--plan")
-    assert text.exit_code == 0 and "govcloud-ministry/onboard-sabt-devcloud" in text.stdout
-    assert "govcloud-ministry/onboard-sabt-thr1" in text.stdout  # every allowed site by default
+    assert text.exit_code == 0, text.output
+    assert "govcloud-ministry/onboard-sabt-devcloud: at site devcloud (cloud 'devcloud', region RegionOne), " \
+           "provider scoped to project ops" in text.stdout
+    assert "govcloud-ministry/onboard-sabt-thr1: at site thr1 (cloud 'thr1', region thr1), provider scoped to " \
+           "project <admin project of cloud thr1>" in text.stdout  # every allowed site by default
+    assert text.stderr.startswith("note: thr1: no OpenStack credentials for cloud 'thr1'")
+    assert "Entries found: devcloud" in text.stderr
+
+
+def test_cli_onboard_plan_surfaces_a_missing_dependency(checkout, monkeypatch):
+    """Without openstacksdk there is no admin scope to read: an error (exit 1), not a plan with a placeholder."""
+    monkeypatch.setitem(sys.modules, "openstack.config", None)  # `import openstack.config` fails
+    result = run("agency", "onboard", "sabt", "--site", "devcloud", "--plan", "--format", "json")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: openstacksdk is not installed")
+    assert result.stdout == "" and "<admin project" not in result.output
+
+
+def test_cli_onboard_plan_surfaces_a_broken_entry_and_bugs(checkout, tmp_path, monkeypatch):
+    clouds = tmp_path / "by-id.yaml"
+    clouds.write_text("clouds:\n  devcloud:\n    auth: {auth_url: 'http://127.0.0.1:9/v3', username: ops, password: x,"
+                      " project_id: 0123abcd, user_domain_name: Default}\n", encoding="utf-8")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
+    result = run("agency", "onboard", "sabt", "--site", "devcloud", "--plan")
+    assert result.exit_code == 1 and "names its project by id only" in result.stderr and result.stdout == ""
+
+    def bug(*_args, **_kw):
+        raise RuntimeError("a bug in reading credentials")
+
+    monkeypatch.setattr("govcloud.cloud.credentials.cloud_region", bug)
+    with pytest.raises(RuntimeError, match="a bug"):
+        run("agency", "onboard", "sabt", "--site", "devcloud", "--plan")
+
+
+def test_cli_hooks_print_results_to_stdout_and_beside_json_to_stderr(capsys, inventory):
+    from govcloud.cli.agency import AgencyHooks
+    from govcloud.tenancy.ops import SiteOnboarded
+
+    done = SiteOnboarded(inventory.agency("moh"), "devcloud", "govcloud-ministry/onboard-moh-devcloud", None,
+                         "p-1")
+    AgencyHooks("text").onboarded(done)
+    out = capsys.readouterr()
+    assert out.out == "govcloud-ministry/onboard-moh-devcloud is up to date: moh is onboarded at devcloud\n"
+    AgencyHooks("json").onboarded(done)
+    out = capsys.readouterr()
+    assert out.out == "" and "is up to date" in out.err
 
 
 def test_cli_refuses_unknown_agency_and_site(checkout):
@@ -327,3 +374,23 @@ def test_cli_agency_module_stays_light():
             "('pulumi', 'pulumi_openstack', 'openstack', 'pydantic', 'rich', 'yaml', 'grpc')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_listing_live_reports_drift_and_unreadable_sites():
+    from govcloud.tenancy import list_agencies
+
+    def status(agency, site):
+        if site.name == "thr1":
+            return LiveStatus("thr1", error="cannot connect to cloud 'thr1'")
+        return LiveStatus(site.name, "p-1", in_use={"vcpus": 1}, limits={"vcpus": 4, "ramGb": 384})
+
+    listing = list_agencies(("devcloud", "thr1"), [str(EXAMPLES)], live=True, workspace=Workspace(CHECKOUT),
+                            status=status)
+    moh = next(a for a in listing.to_json()["agencies"] if a["id"] == "moh")
+    by = {s["site"]: s["live"] for s in moh["sites"]}
+    assert set(by) == {"thr1", "devcloud"}  # isf1 is not asked for
+    assert by["devcloud"]["quotaDrift"] == {"vcpus": {"registry": 96, "cloud": 4}}  # ramGb 384 agrees
+    assert by["thr1"]["error"] == "cannot connect to cloud 'thr1'" and by["thr1"]["quotaDrift"] == {}
+    assert "moh at thr1: cannot connect to cloud 'thr1'" in listing.unreadable
+    assert not any("devcloud" in u for u in listing.unreadable)
+    assert listing.warnings == []
