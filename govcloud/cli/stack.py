@@ -164,7 +164,7 @@ def history(file: str, limit: int, fmt: str, from_audit: bool) -> None:
     """The stack's operations, newest first: the engine's update history joined with govcloud's audit log
     (who, from which git commit and manifest, with what result); runs refused before the engine too."""
     from govcloud.cli.render import emit_json
-    from govcloud.ops import audit
+    from govcloud.ops.history import format_history, format_merged_history
     from govcloud.ops.inspect import history as run
 
     h = run(file, limit, audit_only=from_audit)
@@ -174,7 +174,7 @@ def history(file: str, limit: int, fmt: str, from_audit: bool) -> None:
         click.echo(f"{h.stack}: no deploys or destroys in the audit log ({h.audit_file})" if from_audit else
                    f"{h.stack}: no history (never deployed)")
     else:
-        for line in (audit.format_history(h.entries) if from_audit else audit.format_merged_history(h.entries)):
+        for line in (format_history(h.entries) if from_audit else format_merged_history(h.entries)):
             click.echo(line)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 
 from govcloud.engine.stack import StackLocation
+from govcloud.provenance import user_name
 from govcloud.errors import StackLockedError
 
 
@@ -104,7 +105,7 @@ class StackLock:
                    f"{info.get('user', '?')}@{info.get('host', '?')}, since {info.get('since', '?')})")
             raise StackLockedError(f"stack {self.loc.name} is locked by {who}: wait for it to finish "
                                    f"(its engine may still be completing the operations in flight)") from None
-        info = {"command": self.command, "pid": os.getpid(), "user": _user(), "host": socket.gethostname(),
+        info = {"command": self.command, "pid": os.getpid(), "user": user_name(), "host": socket.gethostname(),
                 "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
@@ -121,15 +122,6 @@ class StackLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
-
-
-def _user() -> str:
-    try:
-        import getpass
-
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name is not an error
-        return "?"
 
 
 def clear_stale_engine_locks(loc: StackLocation) -> list[str]:

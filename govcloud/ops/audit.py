@@ -19,22 +19,33 @@ passphrase, OS_PASSWORD) masked and is cut short.
 
 `recording(...)` wraps the apply step of a command so that exactly one record
 is written however it ends (success, engine failure exiting 3, Ctrl-C).
+
+A record's JSON is written and read through one pydantic model (`AuditLine`);
+`scan_audit` reports a line that is not a record with its file:line:column.
+`govcloud history` joins the records with the engine's updates (ops/history.py).
 """
 from __future__ import annotations
 
-import datetime as _dt
-import getpass
 import json
 import os
-import socket
 import subprocess
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Literal, Mapping, Sequence
+
+from pydantic import ConfigDict
 
 from govcloud import __version__
+from govcloud.config import ConfigRepo
+from govcloud.engine.events import CHANGING_OPS, COUNT_ORDER, HIDDEN_OPS, ResourceChange
+from govcloud.engine.runner import ErrorKind, OperationResult
+from govcloud.errors import InputError, Problem, SourceLocation
+from govcloud.load.jsonsource import json_locator
+from govcloud.load.validation import StrictModel, validate_model
+from govcloud.provenance import file_sha256, utc_now, who
+from govcloud.review.model import Review
 from govcloud.settings import env, secret_values
 
 RECORD_VERSION = 1
@@ -71,42 +82,26 @@ class AuditRecord:
     allow_data_loss: bool = False
 
     def to_json(self) -> dict:
-        out = {
-            "v": RECORD_VERSION, "time": self.started, "operation": self.operation, "stack": self.stack,
-            "result": self.result, "durationSeconds": round(self.duration_seconds, 3),
-            "user": self.user, "host": self.host,
-            "manifest": {"path": self.manifest, "sha256": self.manifest_sha256},
-            "git": {"commit": self.git_commit, "dirty": self.git_dirty},
-            "changes": {"counts": dict(self.counts), "resources": {k: list(v) for k, v in self.resources.items()}},
-            "govcloudVersion": self.govcloud_version,
-        }
-        if self.error:
-            out["error"] = self.error
-        if self.ci:
-            out["ci"] = dict(self.ci)
-        if self.plan_file:
-            out["planFile"] = self.plan_file
-        if self.allow_data_loss:
-            out["allowDataLoss"] = True
-        return out
+        """The record as its line holds it (the optional fields only when set)."""
+        line = AuditLine(
+            time=self.started, operation=self.operation, stack=self.stack, result=self.result,
+            duration_seconds=round(self.duration_seconds, 3), user=self.user, host=self.host,
+            manifest=ManifestDigest(path=self.manifest, sha256=self.manifest_sha256),
+            git=GitState(commit=self.git_commit, dirty=self.git_dirty),
+            changes=ChangeSummary(counts=dict(self.counts), resources={k: list(v) for k, v in self.resources.items()}),
+            govcloud_version=self.govcloud_version, error=self.error, ci=dict(self.ci), plan_file=self.plan_file,
+            allow_data_loss=self.allow_data_loss)
+        unset = {name for name in _OPTIONAL if not getattr(line, name)}
+        return line.model_dump(by_alias=True, exclude=unset)
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "AuditRecord":
-        m = d.get("manifest") if isinstance(d.get("manifest"), Mapping) else {}
-        g = d.get("git") if isinstance(d.get("git"), Mapping) else {}
-        ch = d.get("changes") if isinstance(d.get("changes"), Mapping) else {}
-        counts = ch.get("counts") if isinstance(ch.get("counts"), Mapping) else {}
-        res = ch.get("resources") if isinstance(ch.get("resources"), Mapping) else {}
-        return cls(
-            operation=str(d.get("operation", "")), stack=str(d.get("stack", "")), result=str(d.get("result", "")),
-            user=str(d.get("user", "")), host=str(d.get("host", "")), started=str(d.get("time", "")),
-            duration_seconds=float(d.get("durationSeconds") or 0), manifest=str(m.get("path", "")),
-            manifest_sha256=str(m.get("sha256", "")), git_commit=g.get("commit"), git_dirty=g.get("dirty"),
-            counts={str(k): int(v) for k, v in counts.items() if isinstance(v, int)},
-            resources={str(k): [str(x) for x in v] for k, v in res.items() if isinstance(v, list)},
-            error=str(d.get("error", "")), ci=dict(d.get("ci") or {}),
-            govcloud_version=str(d.get("govcloudVersion", "")), plan_file=str(d.get("planFile", "")),
-            allow_data_loss=bool(d.get("allowDataLoss")))
+    def from_line(cls, line: AuditLine) -> "AuditRecord":
+        return cls(operation=line.operation, stack=line.stack, result=line.result, user=line.user, host=line.host,
+                   started=line.time, duration_seconds=line.duration_seconds, manifest=line.manifest.path,
+                   manifest_sha256=line.manifest.sha256, git_commit=line.git.commit, git_dirty=line.git.dirty,
+                   counts=line.changes.counts, resources=line.changes.resources, error=line.error, ci=line.ci,
+                   govcloud_version=line.govcloud_version, plan_file=line.plan_file,
+                   allow_data_loss=line.allow_data_loss)
 
     def who(self) -> str:
         """user@host, and the CI system that ran it."""
@@ -118,28 +113,58 @@ class AuditRecord:
         return f"git {self.git_commit[:10]}{'+dirty' if self.git_dirty else ''}" if self.git_commit else ""
 
     def summary(self) -> str:
-        order = ("create", "update", "replace", "delete", "import", "discard")
-        parts = [f"{self.counts[op]} {op}" for op in order if self.counts.get(op)]
+        parts = [f"{self.counts[op]} {op}" for op in COUNT_ORDER if op in CHANGING_OPS and self.counts.get(op)]
         return ", ".join(parts) or "no changes"
 
 
+# ---------------------------------------------------------------- the line format
+
+
+class _Line(StrictModel):
+    # a newer govcloud may add fields to a v1 record: a reader keeps the record and ignores them
+    model_config = ConfigDict(extra="ignore")
+
+
+class ManifestDigest(_Line):
+    path: str = ""
+    sha256: str = ""
+
+
+class GitState(_Line):
+    commit: str | None = None
+    dirty: bool | None = None
+
+
+class ChangeSummary(_Line):
+    counts: dict[str, int] = {}
+    resources: dict[str, list[str]] = {}  # op -> keys
+
+
+class AuditLine(_Line):
+    """One line of the audit log, key for key."""
+
+    v: Literal[1] = RECORD_VERSION
+    time: str
+    operation: str
+    stack: str
+    result: Literal["ok", "failed", "interrupted", "refused"]
+    duration_seconds: float = 0.0
+    user: str = ""
+    host: str = ""
+    manifest: ManifestDigest = ManifestDigest()
+    git: GitState = GitState()
+    changes: ChangeSummary = ChangeSummary()
+    govcloud_version: str = ""
+    error: str = ""
+    ci: dict[str, str] = {}
+    plan_file: str = ""
+    allow_data_loss: bool = False
+
+
+_OPTIONAL = ("error", "ci", "plan_file", "allow_data_loss")  # written only when set
+
+
 # ---------------------------------------------------------------- facts
-
-
-def utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def who() -> tuple[str, str]:
-    """(user, host) of this process (SUDO_USER is kept alongside when someone ran govcloud through sudo)."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name is not an error
-        user = str(os.getuid()) if hasattr(os, "getuid") else "?"
-    sudo = env("SUDO_USER")
-    if sudo and sudo != user:
-        user = f"{user} (sudo by {sudo})"
-    return user, socket.gethostname()
 
 
 def ci_identity(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -191,19 +216,18 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     return text
 
 
-def changes_summary(changes: Any) -> tuple[dict[str, int], dict[str, list[str]]]:
-    """(counts per op, keys per op) of the changing resources of a Review, OperationResult or ResourceChanges."""
-    if hasattr(changes, "resources") and hasattr(changes, "verdict"):
+def changes_summary(changes: Review | OperationResult | Iterable[ResourceChange]
+                    ) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """(counts per op, keys per op) of the changing resources of a review or an engine operation."""
+    if isinstance(changes, Review):
         items = [(r.op, r.key, r.type) for r in changes.resources]
     else:
-        recs = changes.changes if hasattr(changes, "changes") and not isinstance(changes, (list, tuple)) \
-            else changes
-        recs = recs() if callable(recs) else recs
-        items = [(c.op, c.key, c.type) for c in (recs or ())]
+        records = changes.changes if isinstance(changes, OperationResult) else changes
+        items = [(c.op, c.key, c.type) for c in records]
     counts: dict[str, int] = {}
     keys: dict[str, list[str]] = {}
     for op, key, rtype in items:
-        if op in ("same", "read", "refresh") or str(rtype).startswith("pulumi:"):
+        if op in HIDDEN_OPS or str(rtype).startswith("pulumi:"):
             continue
         counts[op] = counts.get(op, 0) + 1
         keys.setdefault(op, []).append(key)
@@ -213,11 +237,11 @@ def changes_summary(changes: Any) -> tuple[dict[str, int], dict[str, list[str]]]
 # ---------------------------------------------------------------- writing
 
 
-def audit_path(config: Any) -> Path:
+def audit_path(config: ConfigRepo) -> Path:
     return config.state_dir.audit_log
 
 
-def append_audit(config: Any, record: AuditRecord) -> Path:
+def append_audit(config: ConfigRepo, record: AuditRecord) -> Path:
     """Append one record: O_APPEND, one write of one line, fsync. Never rewrites the file."""
     path = audit_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -234,10 +258,11 @@ def append_audit(config: Any, record: AuditRecord) -> Path:
     return path
 
 
-def make_record(config: Any, *, operation: str, stack: str, result: str, manifest: str | os.PathLike[str] = "",
-                changes: Any = None, started: str | None = None, duration_seconds: float = 0.0,
-                error: str = "", plan_file: str = "", allow_data_loss: bool = False,
-                manifest_sha256: str | None = None) -> AuditRecord:
+def make_record(config: ConfigRepo, *, operation: str, stack: str, result: str,
+                manifest: str | os.PathLike[str] = "",
+                changes: Review | OperationResult | Iterable[ResourceChange] | None = None,
+                started: str | None = None, duration_seconds: float = 0.0, error: str = "", plan_file: str = "",
+                allow_data_loss: bool = False, manifest_sha256: str | None = None) -> AuditRecord:
     """A record with the who/when/git facts filled in."""
     if result not in RESULTS:
         raise ValueError(f"audit result must be one of {RESULTS}, not {result!r}")
@@ -245,12 +270,10 @@ def make_record(config: Any, *, operation: str, stack: str, result: str, manifes
     msha = manifest_sha256
     if msha is None and manifest:
         try:
-            import hashlib
-
-            msha = hashlib.sha256(Path(manifest).read_bytes()).hexdigest()
+            msha = file_sha256(manifest)
         except OSError:
             msha = ""
-    root = getattr(config, "root", None)
+    root = config.root
     commit, dirty = git_state(root if root is not None else (Path(manifest).resolve() if manifest else None))
     counts, keys = changes_summary(changes) if changes is not None else ({}, {})
     err = redact(" ".join(str(error).split()))[:_ERROR_LIMIT] if error else ""
@@ -260,27 +283,28 @@ def make_record(config: Any, *, operation: str, stack: str, result: str, manifes
                        error=err, ci=ci_identity(), plan_file=str(plan_file or ""), allow_data_loss=allow_data_loss)
 
 
-def record_operation(config: Any, **kwargs: Any) -> AuditRecord:
+def record_operation(config: ConfigRepo, **kwargs) -> AuditRecord:
     """make_record + append_audit; returns the record written."""
     rec = make_record(config, **kwargs)
     append_audit(config, rec)
     return rec
 
 
-class _Recording:
+class Recording:
+    """What the block inside `recording()` reports: the engine's result, or a refusal."""
+
     def __init__(self) -> None:
-        self.changes: Any = None
+        self.changes: OperationResult | None = None
         self.ok: bool | None = None
         self.error = ""
         self.result_name: str | None = None
 
-    def result(self, result: Any) -> None:
+    def result(self, result: OperationResult) -> None:
         """The engine's OperationResult (its changes and ok / error are recorded)."""
         self.changes = result
-        self.ok = bool(getattr(result, "ok", True))
-        self.error = getattr(result, "error", "") or ""
-        kind = getattr(result, "error_kind", None)
-        if kind == "interrupted":
+        self.ok = result.ok
+        self.error = result.error or ""
+        if result.error_kind == ErrorKind.INTERRUPTED:
             self.result_name = "interrupted"
 
     def refused(self, reason: str) -> None:
@@ -289,19 +313,19 @@ class _Recording:
 
 
 @contextmanager
-def recording(config: Any, operation: str, manifest: str | os.PathLike[str], stack: str, *,
-              plan_file: str = "", allow_data_loss: bool = False) -> Iterator[_Recording]:
+def recording(config: ConfigRepo, operation: str, manifest: str | os.PathLike[str], stack: str, *,
+              plan_file: str = "", allow_data_loss: bool = False) -> Iterator[Recording]:
     """Write exactly one audit record for the block, however it ends.
 
-        with audit.recording(ws.config, "deploy", file, loc.name) as rec:
-            result = engine.run_operation("up", ...)
+        with audit.recording(config, "deploy", file, engine.name) as rec:
+            result = engine.run(EngineOp.UP, ...)
             rec.result(result)
-            _engine_failed(result)          # may sys.exit(3): recorded as failed
+            ensure_ok(result)               # raises EngineFailed: recorded as failed
 
     Result: `ok` when the block ends normally and the engine result (if given) is ok; `failed` on a failed
     result, an exception or a non-zero SystemExit; `interrupted` on Ctrl-C or an interrupted engine run.
     """
-    rec = _Recording()
+    rec = Recording()
     started, t0 = utc_now(), time.monotonic()
     outcome = "ok"
     error = ""
@@ -330,10 +354,11 @@ def recording(config: Any, operation: str, manifest: str | os.PathLike[str], sta
 # ---------------------------------------------------------------- reading
 
 
-def scan_audit(path: str | os.PathLike[str]) -> tuple[list[AuditRecord], list[int]]:
-    """(records, line numbers that are not records: a torn last line after a crash, or damage)."""
+def scan_audit(path: str | os.PathLike[str]) -> tuple[list[AuditRecord], list[Problem]]:
+    """(records, the lines that are not records, located: a torn last line after a crash, or damage)."""
     records: list[AuditRecord] = []
-    bad: list[int] = []
+    bad: list[Problem] = []
+    file = str(path)
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -343,17 +368,38 @@ def scan_audit(path: str | os.PathLike[str]) -> tuple[list[AuditRecord], list[in
             if not raw.strip():
                 continue
             try:
-                d = json.loads(raw.decode("utf-8"))
-                if not isinstance(d, dict) or "operation" not in d:
-                    raise ValueError("not a record")
-                records.append(AuditRecord.from_json(d))
-            except (ValueError, UnicodeDecodeError, TypeError):
-                bad.append(n)
+                records.append(AuditRecord.from_line(_parse_line(raw, file, n)))
+            except InputError as exc:
+                bad.extend(exc.problems)
     return records, bad
 
 
-def read_audit(config: Any, stack: str | None = None, limit: int | None = None) -> list[AuditRecord]:
-    """The audit records, oldest first (only `stack`'s when given; the last `limit` when given).
+def _parse_line(raw: bytes, file: str, n: int) -> AuditLine:
+    """One line of the log as a record; InputError located at its line (and the field's column)."""
+    def refuse(message: str, column: int = 1) -> InputError:
+        return InputError([Problem(f"not an audit record: {message}", location=SourceLocation(file, n, column),
+                                   code="audit")])
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refuse(f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise refuse(f"invalid JSON: {exc.msg}", exc.colno) from None
+    if not isinstance(data, dict):
+        raise refuse("expected a JSON object")
+    try:
+        return validate_model(AuditLine, data, json_locator(text, file, line=n))
+    except InputError as exc:
+        raise InputError([Problem(p.message, p.path, p.location, code="audit", hint=p.hint)
+                          for p in exc.problems]) from None
+
+
+def read_audit(config: ConfigRepo, stack: str | None = None, limit: int | None = None) -> list[AuditRecord]:
+    """The audit records, oldest first (only `stack`'s when given; the last `limit` when given); lines that are
+    not records are skipped (scan_audit says which).
 
     `stack` matches the full name (project/stack) or the stack alone.
     """
@@ -363,113 +409,3 @@ def read_audit(config: Any, stack: str | None = None, limit: int | None = None) 
     if limit:
         records = records[-limit:]
     return records
-
-
-def format_history(records: Sequence[AuditRecord]) -> list[str]:
-    """One line per record, newest first, for `govcloud history`."""
-    lines = []
-    for r in reversed(records):
-        who_ = r.who() + (f" ({r.ci['user']})" if r.ci.get("system") and r.ci.get("user") else "")
-        git = f" {r.git_text()}" if r.git_commit else ""
-        line = (f"  {r.started:<20} {r.operation:<8} {r.result:<11} {r.duration_seconds:7.1f}s  {who_}  "
-                f"{r.summary()}{git}")
-        if r.error:
-            line += f"\n{'':<24}error: {r.error}"
-        lines.append(line)
-    return lines
-
-
-# ---------------------------------------------------------------- history: the engine's updates with the audit
-
-
-_ENGINE_KIND = {"deploy": "update", "destroy": "destroy"}
-
-
-def _parse_time(text: str) -> _dt.datetime | None:
-    try:
-        t = _dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One line of `govcloud history`: an engine update (Pulumi's history), the audit record of the govcloud
-    run that made it, or both. A run refused before the engine (data loss, a stale plan) has no update; an
-    update made outside govcloud (a hand-run `pulumi up`) has no audit record, and says so."""
-
-    time: str
-    kind: str  # the engine's: update | destroy | refresh | preview ...; the audit's operation without one
-    result: str
-    changes: Mapping[str, int]
-    message: str = ""
-    audit: AuditRecord | None = None
-    engine: bool = True  # the engine's history has it
-
-    def to_json(self) -> dict:
-        return {"time": self.time, "kind": self.kind, "result": self.result, "resourceChanges": dict(self.changes),
-                "message": self.message, "engine": self.engine,
-                "audit": self.audit.to_json() if self.audit is not None else None}
-
-
-def merge_history(updates: Sequence[Mapping[str, Any]], records: Sequence[AuditRecord],
-                  slack_seconds: float = 2.0) -> list[HistoryEntry]:
-    """Pulumi's update history joined with the audit records, newest first.
-
-    An update belongs to the record of the same kind whose run it started within (the record's start time
-    to start + duration, give or take `slack_seconds`: the two clocks round differently).
-    """
-    spans = []
-    for r in records:
-        start = _parse_time(r.started)
-        if start is not None:
-            spans.append((r, start, start + _dt.timedelta(seconds=r.duration_seconds)))
-    used: set[int] = set()
-    out: list[tuple[_dt.datetime, HistoryEntry]] = []
-    slack = _dt.timedelta(seconds=slack_seconds)
-    for u in updates:
-        t = _parse_time(str(u.get("startTime", "")))
-        kind = str(u.get("kind", ""))
-        match = None
-        if t is not None:
-            for i, (r, start, end) in enumerate(spans):
-                if i not in used and _ENGINE_KIND.get(r.operation) == kind and start - slack <= t <= end + slack:
-                    match = i
-                    break
-        if match is not None:
-            used.add(match)
-        changes = {str(k): int(v) for k, v in (u.get("resourceChanges") or {}).items() if isinstance(v, int)}
-        entry = HistoryEntry(time=str(u.get("startTime", "")), kind=kind, result=str(u.get("result", "")),
-                             changes=changes, message=str(u.get("message", "")),
-                             audit=spans[match][0] if match is not None else None)
-        out.append((t or _dt.datetime.min.replace(tzinfo=_dt.timezone.utc), entry))
-    for i, (r, start, _end) in enumerate(spans):
-        if i not in used:
-            out.append((start, HistoryEntry(time=r.started, kind=r.operation, result=r.result,
-                                            changes=dict(r.counts), audit=r, engine=False)))
-    out.sort(key=lambda te: te[0], reverse=True)
-    return [e for _t, e in out]
-
-
-def format_merged_history(entries: Sequence[HistoryEntry]) -> list[str]:
-    """`govcloud history` lines: when, what, result, changes, who and from which commit."""
-    lines = []
-    for e in entries:
-        r = e.audit
-        # govcloud's counts (cloud resources) when it ran it; the engine's also count the stack and provider
-        counts = r.counts if r is not None and r.counts else e.changes
-        changes = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "same") or "no changes"
-        if r is None:
-            who_ = "(no govcloud audit record: run outside govcloud)"
-        else:
-            who_ = r.who() + (f" {r.git_text()}" if r.git_commit else "")
-            if r.manifest_sha256:
-                who_ += f" manifest {r.manifest_sha256[:12]}"
-            if not e.engine:
-                who_ += "  (stopped before the engine)"
-        line = f"  {e.time[:19]:<20} {e.kind:<8} {e.result:<11} {changes:<30} {who_}"
-        if r is not None and r.error and e.result not in ("succeeded", "ok"):
-            line += f"\n{'':<24}{r.error.splitlines()[0]}"
-        lines.append(line)
-    return lines

@@ -76,6 +76,7 @@ def history(file: str, limit: int = 20, *, audit_only: bool = False) -> History:
     first); with `audit_only`, the audit log's records alone (AuditRecord, oldest first; also the runs
     refused before the engine)."""
     from govcloud.ops import audit
+    from govcloud.ops.history import merge_history
 
     checked, engine = _engine(file, need_passphrase=False)
     config = checked.workspace.config
@@ -83,7 +84,7 @@ def history(file: str, limit: int = 20, *, audit_only: bool = False) -> History:
     if audit_only:
         return History(engine.name, audit.read_audit(config, engine.name, limit=limit), where)
     rows = engine.history(limit) if engine.exists() else []
-    return History(engine.name, audit.merge_history(rows, audit.read_audit(config, engine.name))[:limit], where)
+    return History(engine.name, merge_history(rows, audit.read_audit(config, engine.name))[:limit], where)
 
 
 class NotUnlocked(StackLockedError):

@@ -34,6 +34,7 @@ from govcloud import __version__
 from govcloud.engine.events import HIDDEN_OPS, ResourceChange, urn_parts
 from govcloud.engine.runner import OperationResult
 from govcloud.errors import GovcloudError, InputError, Problem, SourceLocation
+from govcloud.load.jsonsource import json_locator
 from govcloud.load.validation import StrictModel, validate_model
 from govcloud.plan.model import ResourcePlan
 from govcloud.provenance import file_sha256, utc_now
@@ -249,7 +250,7 @@ def load_plan(path: str | os.PathLike[str]) -> SavedPlan:
     except json.JSONDecodeError as exc:
         raise refuse(f"not a govcloud plan file: invalid JSON: {exc.msg}", SourceLocation(file, exc.lineno, exc.colno),
                      hint=_AGAIN) from None
-    locate = _locator(text, file)
+    locate = json_locator(text, file)
     # what the file is, before what it says: another kind or version is refused as a whole
     if not isinstance(data, dict):
         raise refuse("not a govcloud plan file: expected a JSON object", locate(()))
@@ -270,26 +271,6 @@ def load_plan(path: str | os.PathLike[str]) -> SavedPlan:
                      stack_fingerprint=doc.stack.fingerprint,
                      changes=tuple(ExpectedChange(c.urn, c.op, tuple(c.changed)) for c in doc.changes),
                      created=doc.created, govcloud_version=doc.govcloud_version, verdict=doc.verdict, file=file)
-
-
-def _locator(text: str, file: str):
-    """path -> SourceLocation in the JSON text (JSON is YAML: the located YAML loader finds it)."""
-    try:
-        from govcloud.load.yamlsource import load_yaml_text
-
-        doc = load_yaml_text(text, file)
-    except Exception:  # noqa: BLE001 - a location is a courtesy; the problem is still reported
-        doc = None
-
-    def locate(path: tuple, *, key: bool = False) -> SourceLocation:
-        if doc is not None:
-            try:
-                return doc.locate(path, key=key)
-            except Exception:  # noqa: BLE001
-                pass
-        return SourceLocation(file, 1, 1)
-
-    return locate
 
 
 # ---------------------------------------------------------------- verify

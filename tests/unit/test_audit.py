@@ -1,6 +1,8 @@
-"""govcloud.ops.audit: an append-only JSON-lines log of every deploy and destroy."""
+"""govcloud.ops.audit: an append-only JSON-lines log of every deploy and destroy; govcloud.ops.history joins it
+with the engine's update history."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -10,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from govcloud.ops import audit
-from govcloud.engine import events as ev
+from govcloud.ops import audit, history
+from govcloud.engine.runner import ErrorKind, OperationResult
 from govcloud.config import ConfigRepo
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
@@ -31,17 +33,10 @@ def config(tmp_path, monkeypatch):
     return ConfigRepo(root)
 
 
-def deploy_result():
+def deploy_result() -> OperationResult:
     """What engine.run_operation returns for a deploy: here from the recorded `up` of the citizen portal."""
     fx = json.loads((FIXTURES / "deploy-up.json").read_text())
-
-    class Result:
-        ok = True
-        error = None
-        error_kind = None
-        changes = ev.EventLog().extend(fx["events"]).changes()
-
-    return Result()
+    return OperationResult.from_events("up", fx["events"], stack=STACK)
 
 
 def lines(config) -> list[dict]:
@@ -132,7 +127,11 @@ def test_torn_last_line_is_skipped(config):
     with open(audit.audit_path(config), "ab") as f:
         f.write(b'{"v":1,"operation":"depl')  # a crash in the middle of a write
     records, bad = audit.scan_audit(audit.audit_path(config))
-    assert len(records) == 1 and bad == [2]
+    assert len(records) == 1
+    path = audit.audit_path(config)
+    # the torn line's unterminated string opens at its 20th character: `{"v":1,"operation":"depl`
+    assert [p.format() for p in bad] == [f"{path}:2:20: error: not an audit record: invalid JSON: Unterminated "
+                                         f"string starting at"]
     assert len(audit.read_audit(config)) == 1
 
 
@@ -217,8 +216,8 @@ def test_recording_ok(config):
 
 
 def test_recording_engine_failure_exit_3(config):
-    res = deploy_result()
-    res.ok, res.error = False, "server-web-1: No valid host was found"
+    res = dataclasses.replace(deploy_result(), ok=False, error="server-web-1: No valid host was found",
+                              error_kind=ErrorKind.ENGINE)
     with pytest.raises(SystemExit):
         with audit.recording(config, "deploy", "manifests/portal.yaml", STACK) as rec:
             rec.result(res)
@@ -242,8 +241,8 @@ def test_recording_exception_and_interrupt(config):
 def test_recording_refused_and_interrupted_engine(config):
     with audit.recording(config, "deploy", "m.yaml", STACK, plan_file="change.plan") as rec:
         rec.refused("the saved plan moved")
-    res = deploy_result()
-    res.ok, res.error, res.error_kind = False, "deploy was interrupted", "interrupted"
+    res = dataclasses.replace(deploy_result(), ok=False, error="deploy was interrupted",
+                              error_kind=ErrorKind.INTERRUPTED)
     with audit.recording(config, "deploy", "m.yaml", STACK) as rec:
         rec.result(res)
     a, b = lines(config)
@@ -262,7 +261,7 @@ def test_format_history(config, monkeypatch):
     audit.record_operation(config, operation="deploy", stack=STACK, result="ok", changes=deploy_result(),
                            duration_seconds=19.04)
     audit.record_operation(config, operation="destroy", stack=STACK, result="failed", error="boom")
-    out = audit.format_history(audit.read_audit(config, STACK))
+    out = history.format_history(audit.read_audit(config, STACK))
     assert len(out) == 2
     assert " destroy  failed " in out[0] and "error: boom" in out[0]
     assert " deploy   ok " in out[1] and "19.0s" in out[1] and "via gitlab (fatemeh)" in out[1]
@@ -292,14 +291,14 @@ def test_merge_history_joins_updates_to_the_run_that_made_them():
         _update("update", "2026-11-28T10:08:00.000Z", update=1),  # a hand-run `pulumi up`
         _update("update", "2026-11-28T10:00:03.000Z", create=23),  # as Pulumi counts
     ]
-    merged = audit.merge_history(updates, [deploy, refused, destroy])
+    merged = history.merge_history(updates, [deploy, refused, destroy])
     assert [(e.kind, e.result, e.engine, e.audit) for e in merged] == [
         ("destroy", "succeeded", True, destroy),
         ("update", "succeeded", True, None),
         ("deploy", "refused", False, refused),
         ("update", "succeeded", True, deploy),
     ]
-    lines = audit.format_merged_history(merged)
+    lines = history.format_merged_history(merged)
     assert "ops@h1" in lines[0] and "delete 23" in lines[0]
     assert "no govcloud audit record" in lines[1]
     assert "stopped before the engine" in lines[2] and "refusing to deploy: data" in lines[2]
@@ -312,6 +311,51 @@ def test_merge_history_needs_the_same_kind_and_the_run_s_time():
     deploy = _rec("deploy", "2026-11-28T10:00:00Z", 10.0)
     late = _update("update", "2026-11-28T10:00:30.000Z", update=1)  # after the run ended
     other = _update("destroy", "2026-11-28T10:00:05.000Z", delete=1)  # inside, but not what the run did
-    merged = audit.merge_history([late, other], [deploy])
+    merged = history.merge_history([late, other], [deploy])
     assert all(e.audit is None for e in merged if e.engine)
     assert [e.engine for e in merged] == [True, True, False]
+
+
+# ---------------------------------------------------------------- reading records back: one model, located problems
+
+
+def test_records_read_back_as_written(config):
+    manifest = config.root / "manifests" / "portal.yaml"
+    written = audit.record_operation(config, operation="deploy", stack=STACK, result="refused", manifest=manifest,
+                                     changes=deploy_result(), error="the saved plan moved", plan_file="change.plan",
+                                     allow_data_loss=True, duration_seconds=1.25)
+    (read,) = audit.read_audit(config)
+    assert read == dataclasses.replace(written, counts={"create": 23},
+                                       resources={k: list(v) for k, v in written.resources.items()})
+    d = lines(config)[0]
+    assert list(d) == ["v", "time", "operation", "stack", "result", "durationSeconds", "user", "host", "manifest",
+                       "git", "changes", "govcloudVersion", "error", "planFile", "allowDataLoss"]
+    plain = audit.AuditRecord(operation="destroy", stack=STACK, result="ok").to_json()
+    assert not {"error", "ci", "planFile", "allowDataLoss"} & set(plain)  # written only when set
+
+
+def test_damaged_records_are_located_and_skipped(config):
+    audit.record_operation(config, operation="deploy", stack=STACK, result="ok")
+    path = audit.audit_path(config)
+    good = path.read_text()
+    record = json.loads(good)
+    wrong = {**record, "result": "great", "durationSeconds": "slow"}
+    wrong["changes"] = {"counts": {"create": "23"}, "resources": {}}
+    newer = {**record, "addedLater": {"x": 1}}  # a newer govcloud's v1 record: kept, the field ignored
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(wrong) + "\n" + "[1, 2]\n" + json.dumps(newer) + "\n" + json.dumps({"v": 1}) + "\n")
+    records, bad = audit.scan_audit(path)
+    assert len(records) == 2 and records[1].stack == STACK
+    second = path.read_text().splitlines()[1]
+    slow, great, n23 = (second.index(value) + 1 for value in ('"slow"', '"great"', '"23"'))
+    assert [p.format() for p in bad] == [  # in the order they are written
+        f"{path}:2:{great}: error: result: must be 'ok', 'failed', 'interrupted' or 'refused'",
+        f"{path}:2:{slow}: error: durationSeconds: must be a number, got a string",
+        f"{path}:2:{n23}: error: changes.counts.create: must be a whole number, got a string",
+        f"{path}:3:1: error: not an audit record: expected a JSON object",
+        f"{path}:5:1: error: time: required field 'time' is missing",
+        f"{path}:5:1: error: operation: required field 'operation' is missing",
+        f"{path}:5:1: error: stack: required field 'stack' is missing",
+        f"{path}:5:1: error: result: required field 'result' is missing",
+    ]
+    assert len(audit.read_audit(config)) == 2
