@@ -66,7 +66,24 @@ class GovcloudSettings(StrictModel):
     backend: str | None = Field(
         None, description="Pulumi state backend URL (any DIY backend: file://, s3://, postgres://); "
                           "a relative file:// path is relative to the config repo. Default: file://<state dir>/state")
+    database: str | None = Field(
+        None, description="PostgreSQL URL of the shared setup (stack locks across machines, the stack index, the "
+                          "audit log, the job queue), e.g. postgres://govcloud@db.example:5432/govcloud; the "
+                          "password comes from PGPASSFILE or PGPASSWORD, never from this file. Default: the "
+                          "backend, when it is postgres://; none for other backends (one machine, local locks)")
     metering: MeteringSettings = Field(default_factory=MeteringSettings, description="usage and chargeback")
+
+    @field_validator("backend", "database")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        """A password in govcloud.yaml would be committed with the config repo and written to Pulumi.yaml."""
+        if value and "://" in value:
+            from urllib.parse import urlsplit
+
+            if urlsplit(value).password is not None:
+                raise ValueError("the URL holds a password: remove it and give it through PGPASSFILE (a libpq "
+                                 "password file, mode 600) or PGPASSWORD (docs/scale.md)")
+        return value
 
 
 def load_settings(path: str | os.PathLike[str]) -> GovcloudSettings:
@@ -111,6 +128,19 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
            "~/.cache/govcloud/toolchain", "govcloud/engine/toolchain.py toolchain_dir"),
     EnvVar("PULUMI_HOME", "Pulumi's home; the engine looks for the OpenStack plugin in its plugins/",
            "~/.pulumi", "govcloud/engine/toolchain.py plugin_cache_dir"),
+    EnvVar("PGPASSFILE", "the libpq password file with the password of the shared PostgreSQL (govcloud.yaml "
+           "`backend:` / `database:`); read by libpq, the Pulumi CLI's postgres backend and psycopg", "~/.pgpass",
+           "libpq"),
+    EnvVar("PGPASSWORD", "the password of the shared PostgreSQL, when no password file is used", "", "libpq",
+           secret=True),
+    EnvVar("GOVCLOUD_LOCK_STALE_SECONDS", "seconds without a heartbeat after which a stack lock in the shared "
+           "database (and a queue worker) counts as dead", "60", "govcloud/shared/locks.py stale_after"),
+    EnvVar("AWS_ACCESS_KEY_ID", "with AWS_SECRET_ACCESS_KEY: credentials of an s3:// backend (for Swift's S3 API: "
+           "Keystone EC2 credentials)", "", "the Pulumi CLI"),
+    EnvVar("AWS_SECRET_ACCESS_KEY", "the secret of an s3:// backend's credentials", "", "the Pulumi CLI",
+           secret=True),
+    EnvVar("AWS_EC2_METADATA_DISABLED", "set it to true with an s3:// backend: the SDK then never asks the cloud "
+           "metadata address for credentials", "", "the Pulumi CLI"),
     EnvVar("GOVCLOUD_TIMINGS", "when set, deploy prints the time of each phase to stderr (benchmarks use it)",
            "", "govcloud/cli/stack.py"),
     EnvVar("NO_COLOR", "when set, the text review has no colour (https://no-color.org)",
@@ -221,6 +251,11 @@ class StateDir:
         return self.root / "logs"
 
     @property
+    def stack_index(self) -> Path:
+        """The local stack index (one JSON file per stack; govcloud/shared/index.py), without a shared database."""
+        return self.root / "index"
+
+    @property
     def audit_log(self) -> Path:
         """The append-only audit log of deploys and destroys (ops/audit.py)."""
         return self.root / "audit.log"
@@ -237,6 +272,7 @@ STATE_LAYOUT: tuple[tuple[str, str], ...] = (
     ("workspaces/<project>/<stack>/", "the Pulumi project directory of each stack (Pulumi.yaml, the secrets salt)"),
     ("locks/<project>--<stack>.lock", "govcloud's lock of a stack, held for a whole command"),
     ("logs/", "the engine's log and event file of each operation (the last 40 per stack are kept)"),
+    ("index/<project>--<stack>.json", "the stack index without a shared database: inputs digest and last operation"),
     ("audit.log", "one JSON line per deploy and destroy: who, what, the result (append-only)"),
     ("usage.sqlite", "the usage store that `usage collect` fills and `usage report` prices"),
 )

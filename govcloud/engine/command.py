@@ -128,9 +128,7 @@ class PulumiCli:
         if base is not None:
             d = base / ".pulumi" / "stacks" / self.loc.project
             return any(d.glob(f"{self.loc.stack}.json*"))
-        out = self.run("stack", "ls", "--json", stack=False)
-        return any(s.get("name") in (self.loc.stack, self.loc.name) or
-                   str(s.get("name", "")).endswith("/" + self.loc.name) for s in json.loads(out or "[]"))
+        return self.export() is not None  # never `stack ls`: listing a shared backend takes minutes at scale
 
     def export(self) -> dict | None:
         """The stack's deployment (secrets stay encrypted), or None when the stack does not exist.
@@ -148,9 +146,12 @@ class PulumiCli:
                 return {"version": data["version"], "deployment": data["checkpoint"]["latest"] or {}}
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # another layout (a newer CLI): ask the CLI
-        if not self.exists():
-            return None
-        return json.loads(self.run("stack", "export"))
+        try:
+            return json.loads(self.run("stack", "export"))
+        except EngineError as exc:
+            if "no stack named" in str(exc):
+                return None
+            raise
 
     def import_(self, deployment: dict) -> None:
         tmp = Path(self.loc.state_dir) / f".import-{self.loc.stack}-{os.getpid()}.json"

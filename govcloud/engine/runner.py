@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from govcloud.engine import events as ev
 from govcloud.config import ConfigRepo
@@ -30,6 +30,8 @@ from govcloud.plan.model import ResourcePlan
 
 from govcloud.engine.command import engine_env, pulumi_command
 from govcloud.engine.locks import StackLock
+if TYPE_CHECKING:
+    from govcloud.shared.locks import DatabaseStackLock
 from govcloud.engine.command import ensure_workdir
 from govcloud.engine.stack import locate, urn_of
 from govcloud.settings import read_passphrase
@@ -195,7 +197,7 @@ class Interrupts:
 
 def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data_loss: bool = False,
                   replace: Sequence[str] = (), on_event: Callable[[ev.Event], None] | None = None,
-                  message: str | None = None, lock: StackLock | None = None,
+                  message: str | None = None, lock: StackLock | DatabaseStackLock | None = None,
                   passphrase: str | None = None, refresh_first: bool = False,
                   interrupts: Interrupts | None = None) -> OperationResult:
     """Run preview | up | refresh | destroy of the plan's stack in a child process; events go to `on_event`."""
@@ -214,7 +216,9 @@ def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data
            "message": message or f"govcloud {op} {plan.manifest_file}".strip(), "refresh": refresh_first,
            "pulumi": {"path": cmd.command, "version": str(cmd.version)},
            "toolchainEnv": {k: v for k, v in engine_env(loc, "").items()
-                            if k not in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_BACKEND_URL")}}
+                            if k not in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_BACKEND_URL")},
+           # a lock in the shared database: the child keeps it alive while it runs (shared/locks.py)
+           "lockHeartbeat": lock.heartbeat_request() if hasattr(lock, "heartbeat_request") else None}
     env = dict(os.environ)
     env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
     env["PULUMI_CONFIG_PASSPHRASE"] = passphrase

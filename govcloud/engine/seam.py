@@ -54,7 +54,7 @@ class StackEngine:
     """The real engine of one plan's stack: the Pulumi CLI and a child process per operation."""
 
     def __init__(self, plan: ResourcePlan, config: ConfigRepo, *, passphrase: str | None = None,
-                 interrupts: Interrupts | None = None, need_passphrase: bool = True):
+                 interrupts: Interrupts | None = None, need_passphrase: bool = True, lock_wait: float = 0.0):
         from govcloud.engine.stack import locate
         from govcloud.settings import read_passphrase
 
@@ -63,7 +63,8 @@ class StackEngine:
         self.location: StackLocation = locate(plan, config)
         self.passphrase = passphrase or (read_passphrase() if need_passphrase else None)
         self.interrupts = interrupts or Interrupts()
-        self._lock: StackLock | None = None
+        self.lock_wait = lock_wait  # seconds to wait for another run's lock (shared database only)
+        self._lock = None  # StackLock | DatabaseStackLock while held
         self._cli = None
 
     @property
@@ -81,7 +82,17 @@ class StackEngine:
 
     @contextmanager
     def lock(self, command: str) -> Iterator[None]:
-        with StackLock(self.location, command) as held:
+        """The shared database's lock when one is configured (it holds across machines), else the flock."""
+        from govcloud.shared.db import shared_database
+
+        db = shared_database(self.config)
+        if db is not None:
+            from govcloud.shared.locks import DatabaseStackLock
+
+            held = DatabaseStackLock(db, self.name, command, wait=self.lock_wait)
+        else:
+            held = StackLock(self.location, command)
+        with held:
             self._lock = held
             try:
                 yield
@@ -89,9 +100,20 @@ class StackEngine:
                 self._lock = None
 
     def recover(self) -> Recovery:
+        from dataclasses import replace
+
         from govcloud.engine.recovery import recover
 
-        return recover(self.plan, self.config, self.cli)
+        dead = getattr(self._lock, "taken_over", None)
+        notes = []
+        if dead is not None:
+            notes.append(f"cleared the stack lock of a run that stopped: {dead.describe()}")
+            if self.location.backend_path() is None:
+                # the dead run's engine lock in a shared backend: nobody of that run is alive to hold it
+                self.cli.cancel()
+                notes.append("removed the engine locks that run left in the backend")
+        rec = recover(self.plan, self.config, self.cli)
+        return replace(rec, notes=(*notes, *rec.notes)) if notes else rec
 
     def state(self) -> StackState | None:
         return StackState.from_export(self.cli.export())

@@ -86,6 +86,10 @@ def main() -> int:
 
     try:
         req = json.loads(sys.stdin.read())
+        if req.get("lockHeartbeat"):
+            from govcloud.shared.locks import child_heartbeat
+
+            child_heartbeat(req["lockHeartbeat"])  # the lock lives while this child does, even if its parent dies
         result = _worker_run(req, send)
         send({"t": "result", **result})
         return 0

@@ -97,6 +97,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
         if preview.blocked_only_by_protection and not risks:  # protected, but not a kind the guard knows
             ensure_ok(preview)
         if not preview.changing() and not replace:
+            _index(hooks, checked, "ok", state)
             return DeployResult(engine.name, rv, None, timings)
         confirm(hooks, yes, f"Deploy these changes to {engine.name}?", "deploy")
         if risks:
@@ -110,5 +111,16 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
                                     refresh_first=refresh, on_event=on_event, message=f"govcloud deploy {file}")
             rec.result(result)
             timings.lap("up", result)
+            _index(hooks, checked, "ok" if result.ok else str(result.error_kind or "failed"))
             ensure_ok(result)
     return DeployResult(engine.name, rv, result, timings)
+
+
+def _index(hooks: Hooks, checked: CheckedPlan, result: str, state=None) -> None:
+    """The stack index learns the outcome (and, when ok, the inputs digest the stack now matches)."""
+    from govcloud.ops.digest import record_operation
+
+    problem = record_operation(checked, "deploy", result if result in ("ok", "interrupted") else "failed",
+                               resources=len(state.resources) if state is not None else None)
+    if problem:
+        hooks.note(problem)

@@ -28,7 +28,7 @@ def test_a_misspelt_key_is_an_error_at_its_line_naming_the_allowed_keys(tmp_path
         config.settings
     (p,) = exc.value.problems
     assert str(p.location) == f"{tmp_path / 'govcloud.yaml'}:4:1" and p.message == "unknown field 'backnd'"
-    assert p.hint == "did you mean 'backend'? allowed: apiVersion, kind, backend, metering"
+    assert p.hint == "did you mean 'backend'? allowed: apiVersion, kind, backend, database, metering"
 
 
 def test_nested_keys_and_values_are_checked(tmp_path):
@@ -179,8 +179,9 @@ def test_state_dir_names_paths_and_creates_nothing(tmp_path, monkeypatch):
     assert (state.file_backend, state.logs, state.audit_log, state.usage_store) == (
         state.root / "state", state.root / "logs", state.root / "audit.log", state.root / "usage.sqlite")
     assert [p for p, _ in settings.STATE_LAYOUT] == ["state/", "workspaces/<project>/<stack>/",
-                                                     "locks/<project>--<stack>.lock", "logs/", "audit.log",
-                                                     "usage.sqlite"]
+                                                     "locks/<project>--<stack>.lock", "logs/",
+                                                     "index/<project>--<stack>.json", "audit.log", "usage.sqlite"]
+    assert state.stack_index == state.root / "index"
     from govcloud.engine.stack import backend_url
 
     assert backend_url(config) == f"file://{(tmp_path / '.govcloud' / 'state').resolve()}"
