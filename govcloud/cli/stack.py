@@ -40,8 +40,21 @@ def _timings(timings) -> None:
         err(timings.text())
 
 
+MANIFESTS = click.Path(exists=True)
+
+
+def fleet_options(fn):
+    """--all, --queue, --no-wait, --parallel for DIR (many stacks: govcloud/cli/fleet.py)."""
+    for opt in reversed([
+            click.option("--all", "all_", is_flag=True, help="DIR: every stack, not only those whose inputs changed"),
+            click.option("--queue", is_flag=True, help="run the stacks as jobs of the shared queue (govcloud worker)"),
+            click.option("--no-wait", is_flag=True, help="with --queue: return once the jobs are queued")]):
+        fn = opt(fn)
+    return fn
+
+
 @click.command()
-@click.argument("file", type=MANIFEST)
+@click.argument("files", nargs=-1, required=True, type=MANIFESTS)
 @click.option("--yes", "-y", is_flag=True, help="apply without asking (CI); required when stdin is not a terminal")
 @click.option("--allow-data-loss", is_flag=True,
               help="allow deleting or replacing volumes and buckets (they are protected otherwise)")
@@ -51,13 +64,24 @@ def _timings(timings) -> None:
 @click.option("--plan", "plan_file", type=MANIFEST, metavar="PLAN",
               help="apply exactly this saved plan (govcloud diff FILE --out PLAN); refused if the manifest, "
                    "the compiled plan, the stack or the preview moved since")
-def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...], refresh: bool,
-           plan_file: str | None) -> None:
-    """Preview, guard and apply a manifest: exit 3 when the engine fails."""
+@fleet_options
+@click.option("--parallel", type=int, default=None, help="DIR: stacks at once in the local pool (default: CPU count)")
+@click.option("--format", "fmt", type=REVIEW_FORMAT, default="text", show_default=True, help="DIR: the report")
+def deploy(files: tuple[str, ...], yes: bool, allow_data_loss: bool, replace: tuple[str, ...], refresh: bool,
+           plan_file: str | None, all_: bool, queue: bool, no_wait: bool, parallel: int | None, fmt: str) -> None:
+    """Preview, guard and apply a manifest: exit 3 when the engine fails.
+
+    DIR (or several manifests): every stack whose inputs changed, locally in parallel or through the queue;
+    one review per stack and a summary."""
+    from govcloud.cli.fleet import is_fleet, run_fleet
     from govcloud.cli.views import print_outputs
     from govcloud.engine.events import done_text
     from govcloud.ops.deploy import deploy as run
 
+    if is_fleet(files, all_, queue):
+        return run_fleet("deploy", files, yes=yes, allow_data_loss=allow_data_loss, all_=all_, queue=queue,
+                         wait=not no_wait, parallel=parallel, fmt=fmt)
+    file = files[0]
     res = run(file, yes=yes, allow_data_loss=allow_data_loss, replace=replace, refresh=refresh,
               plan_file=plan_file, hooks=TerminalHooks())
     if not res.applied:
@@ -110,18 +134,25 @@ def refresh(file: str, fmt: str, check: bool) -> None:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=MANIFEST)
+@click.argument("files", nargs=-1, required=True, type=MANIFESTS)
 @click.option("--format", "fmt", type=REVIEW_FORMAT, default="text", show_default=True)
+@fleet_options
 @click.option("--parallel", type=int, default=None, help="previews run at once (default: CPU count)")
 @click.option("--out", type=click.Path(dir_okay=False), metavar="PLAN",
               help="save the reviewed change as a plan file for `deploy --plan PLAN` (one manifest)")
 @click.option("--show-same", is_flag=True, help="list unchanged resources too")
-def diff(files: tuple[str, ...], fmt: str, parallel: int | None, out: str | None, show_same: bool) -> None:
+def diff(files: tuple[str, ...], fmt: str, all_: bool, queue: bool, no_wait: bool, parallel: int | None,
+         out: str | None, show_same: bool) -> None:
     """The review of what deploy would change (a real preview): per resource its op, changed fields, why a
-    replacement, cost before/after, data loss; as text, markdown (merge requests) or json (tools)."""
+    replacement, cost before/after, data loss; as text, markdown (merge requests) or json (tools).
+
+    A DIR previews only the stacks whose inputs changed, with a summary; named files are always previewed."""
+    from govcloud.cli.fleet import run_fleet
     from govcloud.cli.views import print_diff
     from govcloud.ops.diff import diff as run
 
+    if any(os.path.isdir(f) for f in files) or all_ or queue:
+        return run_fleet("diff", files, all_=all_, queue=queue, wait=not no_wait, parallel=parallel, fmt=fmt)
     res = run(files, parallel=parallel, out=out, hooks=TerminalHooks(show_review=False))
     print_diff(res, fmt, show_same=show_same)
     if res.exit_error() is not None:

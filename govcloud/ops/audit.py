@@ -241,8 +241,17 @@ def audit_path(config: ConfigRepo) -> Path:
     return config.state_dir.audit_log
 
 
-def append_audit(config: ConfigRepo, record: AuditRecord) -> Path:
-    """Append one record: O_APPEND, one write of one line, fsync. Never rewrites the file."""
+def append_audit(config: ConfigRepo, record: AuditRecord) -> Path | str:
+    """Append one record: O_APPEND, one write of one line, fsync. Never rewrites the file.
+
+    With a shared database the record goes to its append-only table instead (govcloud/shared/auditlog.py)."""
+    from govcloud.shared.db import shared_database
+
+    db = shared_database(config)
+    if db is not None:
+        from govcloud.shared import auditlog
+
+        return auditlog.append(db, record.stack, record.to_json())
     path = audit_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"), sort_keys=False) + "\n")
@@ -403,6 +412,14 @@ def read_audit(config: ConfigRepo, stack: str | None = None, limit: int | None =
 
     `stack` matches the full name (project/stack) or the stack alone.
     """
+    from govcloud.shared.db import shared_database
+
+    db = shared_database(config)
+    if db is not None:
+        from govcloud.shared import auditlog
+
+        records = [AuditRecord.from_line(AuditLine.model_validate(r)) for r in auditlog.read(db, stack)]
+        return records[-limit:] if limit else records
     records, _bad = scan_audit(audit_path(config))
     if stack:
         records = [r for r in records if r.stack == stack or r.stack.rsplit("/", 1)[-1] == stack]

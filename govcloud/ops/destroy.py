@@ -61,5 +61,10 @@ def destroy(file: str, *, yes: bool = False, confirm_name: str | None = None, al
                 result = engine.run(EngineOp.DESTROY, allow_data_loss=True, on_event=on_event,
                                     message=f"govcloud destroy {file}")
             rec.result(result)
+            from govcloud.ops.digest import record_operation
+
+            problem = record_operation(checked, "destroy", "ok" if result.ok else "failed", resources=0)
+            if problem:
+                hooks.note(problem)
             ensure_ok(result)
     return DestroyResult(engine.name, rv, result)
