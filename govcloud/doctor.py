@@ -37,7 +37,7 @@ INSTALL = "run scripts/install-toolchain (builds the Pulumi CLI and the OpenStac
 
 
 def check_pulumi() -> list[Check]:
-    from govcloud import toolchain as tc
+    from govcloud.engine import toolchain as tc
 
     try:
         versions = tc.pinned_versions()
@@ -47,7 +47,7 @@ def check_pulumi() -> list[Check]:
     if info is None:
         return [Check("pulumi CLI", False, f"not found (neither on PATH nor in {tc.toolchain_dir()})", INSTALL)]
     whose = "your own, on PATH" if info.source == tc.SOURCE_PATH else "govcloud's build"
-    vk, sk = tc._vkey(info.version), tc._vkey(versions.pulumi)
+    vk, sk = tc.version_key(info.version), tc.version_key(versions.pulumi)
     if vk[0] != sk[0] or vk < sk:
         return [Check("pulumi CLI", False, f"{info.version} at {info.path} ({whose}) does not serve SDK "
                       f"{versions.pulumi} (needs {sk[0]}.x >= {versions.pulumi})",
@@ -57,7 +57,7 @@ def check_pulumi() -> list[Check]:
 
 
 def check_plugin() -> list[Check]:
-    from govcloud import toolchain as tc
+    from govcloud.engine import toolchain as tc
 
     try:
         versions = tc.pinned_versions()
@@ -96,6 +96,10 @@ def check_backend(config) -> list[Check]:
             return [Check("state backend", False, f"{url} is not writable: {exc.strerror or exc}",
                           f"make {path} writable for this user, or point `backend:` in govcloud.yaml elsewhere")]
         return [Check("state backend", True, f"{url} (writable)")]
+    from govcloud.shared.db import SharedDatabase, is_postgres_url
+
+    if is_postgres_url(url):
+        return check_database(SharedDatabase(url), "state backend", state=True)
     # another DIY backend: ask the CLI to list its stacks (reachable and authorised)
     try:
         from pulumi.automation import errors as auto_errors
@@ -114,6 +118,34 @@ def check_backend(config) -> list[Check]:
         return [Check("state backend", False, f"{url}: {cli_error_text(exc)}",
                       "check the URL and the credentials the backend needs (e.g. AWS_ACCESS_KEY_ID / "
                       "AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT for S3-compatible object storage)")]
+
+
+def check_database(db, name: str = "shared database", state: bool = False) -> list[Check]:
+    """Connects (the password from PGPASSFILE / PGPASSWORD), creates govcloud's tables when missing, checks
+    that this role may write the Pulumi state table (`state`)."""
+    from govcloud.errors import SetupError
+
+    fix = ("check the URL, that the server answers, and PGPASSFILE (a libpq password file, mode 600) or "
+           "PGPASSWORD; dev: scripts/postgres up && eval \"$(scripts/postgres env)\"")
+    try:
+        db.ensure_schema()
+        with db.connect() as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+            table = conn.execute("SELECT to_regclass(%s)::text", (db.state_table,)).fetchone()[0]
+            writable = conn.execute("SELECT has_database_privilege(current_database(), 'CREATE')").fetchone()[0] \
+                if table is None else conn.execute("SELECT has_table_privilege(%s, 'INSERT,UPDATE,DELETE')",
+                                                   (table,)).fetchone()[0]
+    except SetupError as exc:
+        return [Check(name, False, str(exc).split(" (the password")[0], fix)]
+    except Exception as exc:  # noqa: BLE001 - any database error is this check's finding
+        return [Check(name, False, f"{db.describe()}: {type(exc).__name__}: {str(exc).strip()[:200]}", fix)]
+    what = f"PostgreSQL {version} at {db.describe()}; govcloud's tables ready"
+    if state:
+        if not writable:
+            return [Check(name, False, f"{what}; this role may not write the state table {db.state_table}",
+                          f"GRANT SELECT, INSERT, UPDATE, DELETE ON {db.state_table} TO <govcloud's role>")]
+        what += f"; state table {db.state_table} " + ("writable" if table else "created by the first deploy")
+    return [Check(name, True, what)]
 
 
 def check_passphrase() -> list[Check]:
@@ -190,6 +222,11 @@ def run_checks(ws, timeout: float = 5.0, sites: list[str] | None = None) -> list
     out += check_pulumi()
     out += check_plugin()
     out += check_backend(ws.config)
+    from govcloud.shared.db import is_postgres_url, shared_database
+
+    db = shared_database(ws.config)
+    if db is not None and not is_postgres_url(ws.config.settings.backend):
+        out += check_database(db)
     out += check_passphrase()
     wanted = set(sites or [])
     for name in ws.inventory.site_names():
