@@ -67,6 +67,15 @@ def operation_entry(previous: IndexEntry | None, *, stack: str, agency: str, sit
         needs_recovery=previous.needs_recovery if (previous and result != "ok") else None)
 
 
+def _first_entry(stack: str, manifest: str) -> IndexEntry:
+    """The entry of a stack whose first operation never finished (what the stack name tells)."""
+    project, _, name = stack.partition("/")
+    user, host = who()
+    return IndexEntry(stack=stack, agency=project.removeprefix("govcloud-"), site="?",
+                      environment=name.rsplit("-", 1)[-1], manifest=manifest, digest=None, last_operation="deploy",
+                      result="interrupted", at=utc_now(), by=f"{user}@{host}")
+
+
 class StackIndex(Protocol):
     def get(self, stack: str) -> IndexEntry | None: ...
 
@@ -74,7 +83,7 @@ class StackIndex(Protocol):
 
     def put(self, entry: IndexEntry) -> None: ...
 
-    def mark_recovery(self, stack: str, why: str) -> None: ...
+    def mark_recovery(self, stack: str, why: str, manifest: str = "") -> None: ...
 
 
 class FileStackIndex:
@@ -108,10 +117,9 @@ class FileStackIndex:
         tmp.write_text(json.dumps(entry.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
         os.replace(tmp, path)
 
-    def mark_recovery(self, stack: str, why: str) -> None:
-        old = self.get(stack)
-        if old is not None:
-            self.put(replace(old, needs_recovery=why))
+    def mark_recovery(self, stack: str, why: str, manifest: str = "") -> None:
+        old = self.get(stack) or _first_entry(stack, manifest)
+        self.put(replace(old, needs_recovery=why))
 
 
 _COLUMNS = ("stack", "agency", "site", "environment", "manifest", "digest", "digest_parts", "last_operation",
@@ -153,7 +161,9 @@ class DatabaseStackIndex:
             conn.execute(f"INSERT INTO govcloud_stacks ({', '.join(_COLUMNS)}) VALUES "
                          f"({', '.join(['%s'] * len(_COLUMNS))}) ON CONFLICT (stack) DO UPDATE SET {updates}", values)
 
-    def mark_recovery(self, stack: str, why: str) -> None:
+    def mark_recovery(self, stack: str, why: str, manifest: str = "") -> None:
+        if self.get(stack) is None:  # its first deploy was the one that stalled
+            self.put(_first_entry(stack, manifest))
         with self.db.session() as conn:
             conn.execute("UPDATE govcloud_stacks SET needs_recovery = %s WHERE stack = %s", (why, stack))
 

@@ -165,8 +165,10 @@ def mark_stalled(db: SharedDatabase) -> list[JobView]:
                          .replace("%(delete_job)s", "%s"), (job_id, "failed", False))
             conn.execute("UPDATE govcloud_jobs SET stalled_at = now() WHERE job_id = %s AND stalled_at IS NULL",
                          (job_id,))
+            row = conn.execute("SELECT manifest FROM govcloud_jobs WHERE job_id = %s", (job_id,)).fetchone()
         stack = stack_of_lock(lock)
         if stack:
-            index.mark_recovery(stack, f"queue job {job_id} stalled: its worker stopped mid-operation")
+            index.mark_recovery(stack, f"queue job {job_id} stalled: its worker stopped mid-operation",
+                                row[0] if row else "")
         marked += [j for j in list_jobs(db, limit=50) if j.id == job_id]
     return marked

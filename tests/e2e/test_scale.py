@@ -238,7 +238,8 @@ def test_changing_two_manifests_runs_exactly_those_two(setup):
     doc = json.loads(r.stdout)
     ran = sorted(s["stack"] for s in doc["stacks"])
     assert ran == sorted([f"govcloud-moh/{service_name(1)}-dev", f"govcloud-mefa/{service_name(5)}-dev"])
-    assert doc["counts"]["unchanged"] == 4 and doc["counts"]["failed"] == 0
+    # 4 not run, 1 previewed and found unchanged (only a comment moved), 1 applied
+    assert doc["counts"] == {"changed": 1, "unchanged": 5, "failed": 0, "orphaned": 0}
     by = {s["stack"]: s for s in doc["stacks"]}
     assert by[f"govcloud-moh/{service_name(1)}-dev"]["status"] == "applied"  # its subnet moved
     assert by[f"govcloud-mefa/{service_name(5)}-dev"]["status"] == "unchanged"  # only a comment

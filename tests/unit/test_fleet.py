@@ -129,6 +129,10 @@ def test_a_stack_marked_for_recovery_runs_whatever_its_digest(repo):
     index(repo).mark_recovery(plan.tasks[0].stack, "queue job 7 stalled")
     (task,) = plan_fleet([repo / "manifests"]).tasks
     assert task.changed[0] == "(needs recovery)" and task.file == str(f)
+    # a stack whose first deploy stalled gets an entry that says so
+    index(repo).mark_recovery("govcloud-moh/new-dev", "queue job 8 stalled", "manifests/moh/new.yaml")
+    e = index(repo).get("govcloud-moh/new-dev")
+    assert (e.agency, e.environment, e.digest, e.needs_recovery) == ("moh", "dev", None, "queue job 8 stalled")
 
 
 def test_orphans_are_reported_never_run(repo):
