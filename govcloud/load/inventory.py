@@ -4,7 +4,9 @@
 image aliases, volume types, external network, rate card, residency);
 `inventories/agencies.yaml` says who may deploy where, into which project,
 within which quotas. Both are checked with the same located errors as
-manifests. Files are read on first use and cached per Inventory.
+manifests. Files are read on first use and cached per Inventory. A site is
+looked up only by a name (a DNS label): anything else is an unknown site and
+never becomes a file path.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError, Problem, format_path, unknown_name
-from govcloud.load.manifest import LocalizedText, Manifest
+from govcloud.load.manifest import LocalizedText, Manifest, is_dns_label
 from govcloud.load.validation import StrictModel, validate_model
 from govcloud.load.yamlsource import load_yaml_file
 
@@ -127,6 +129,8 @@ class Inventory:
         return sorted(names)
 
     def site_path(self, name: str) -> Path | None:
+        if not is_dns_label(name):  # '../agencies', '/etc/x' or 300 characters are no site's name
+            return None
         return self.config.find_file("inventories/sites", f"{name}.yaml")
 
     def site(self, name: str) -> Site | None:
