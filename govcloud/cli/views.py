@@ -103,8 +103,7 @@ def print_diff(res, fmt: str, *, show_same: bool = False) -> None:
             click.echo(f"error: preview of {s.stack} ({s.file}) failed:", err=True)
             for line in (s.result.error or "").splitlines():
                 click.echo(f"  {line}", err=True)
-            docs.append({"schemaVersion": review.SCHEMA_VERSION, "kind": "govcloud.Review", "stack": s.stack,
-                         "manifest": s.file, "ok": False, "errors": (s.result.error or "").splitlines()})
+            docs.append(review.failed_preview_json(s.stack, s.file, (s.result.error or "").splitlines()))
         elif fmt == "json":
             docs.append(s.review.to_json(show_same=show_same))
         elif fmt == "markdown":

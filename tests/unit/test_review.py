@@ -604,10 +604,32 @@ def test_json_follows_the_documented_schema(build, name):
 
 def test_json_schema_is_documented():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "review.md").read_text(encoding="utf-8")
-    schema = rv.REVIEW_JSON_SCHEMA
-    assert schema["properties"]["changes"]["items"] == {"$ref": "#/$defs/ChangeDocument"}
-    for key in [*schema["required"], *schema["$defs"]["ChangeDocument"]["required"]]:
+    defs = rv.REVIEW_JSON_SCHEMA["$defs"]
+    assert defs["ReviewDocument"]["properties"]["changes"]["items"] == {"$ref": "#/$defs/ChangeDocument"}
+    for key in [*defs["ReviewDocument"]["required"], *defs["ChangeDocument"]["required"]]:
         assert f"`{key}`" in doc, key
+
+
+def test_the_schema_is_generated_from_the_documents_that_write_the_json(build):
+    """The schema is the models': a field the output gains is in the schema, and the schema refuses what the
+    output never holds (an unknown key, an op outside the engine's vocabulary, a failed preview with a verdict)."""
+    schema = rv.REVIEW_JSON_SCHEMA
+    assert schema == rv.review_json_schema() and schema["$schema"].endswith("/2020-12/schema")
+    validator = jsonschema.Draft202012Validator(schema)
+    review, _, _ = build("multi")
+    doc = review.to_json()
+    assert set(doc) == set(schema["$defs"]["ReviewDocument"]["properties"])
+    assert set(doc["changes"][0]) == set(schema["$defs"]["ChangeDocument"]["properties"])
+    assert validator.is_valid(doc)
+    assert not validator.is_valid({**doc, "extra": 1})
+    bad_op = copy.deepcopy(doc)
+    bad_op["changes"][0]["op"] = "explode"
+    assert not validator.is_valid(bad_op)
+    failed = rv.failed_preview_json("govcloud-moe/x-dev", "portal.yaml", ["server-web-1: No valid host was found"])
+    assert list(failed) == ["schemaVersion", "kind", "stack", "manifest", "ok", "errors"] and failed["ok"] is False
+    assert validator.is_valid(failed)
+    assert not validator.is_valid({**failed, "verdict": "2 to update"})
+    assert not validator.is_valid({**failed, "ok": True})
 
 
 def test_json_is_stable(build):
