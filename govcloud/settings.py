@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal, Mapping
 
@@ -43,9 +44,7 @@ class MeteringSettings(StrictModel):
     @classmethod
     def _parses(cls, value: str | ExchangeSetting | None) -> str | ExchangeSetting | None:
         if value is not None:
-            from govcloud.metering.rating import Exchange  # the one parser of CODE=RATE
-
-            Exchange.parse(exchange_text(value))  # ValueError: a located problem
+            parse_exchange(exchange_text(value))  # ValueError: a located problem
         return value
 
     @property
@@ -56,6 +55,22 @@ class MeteringSettings(StrictModel):
 
 def exchange_text(value: str | ExchangeSetting) -> str:
     return value if isinstance(value, str) else f"{value.currency}={value.rate}"
+
+
+def parse_exchange(text: str) -> tuple[str, Decimal]:
+    """CODE=RATE (EUR=0.0000021) -> ("EUR", rate): the second currency of usage reports, from
+    `usage report --exchange` or govcloud.yaml (metering.rating.Exchange is built from it)."""
+    code, sep, rate = text.partition("=")
+    code = code.strip().upper()
+    if not sep or len(code) != 3 or not code.isalpha():
+        raise ValueError(f"'{text}' is not CODE=RATE (e.g. EUR=0.0000021)")
+    try:
+        value = Decimal(rate.strip())
+    except InvalidOperation:
+        raise ValueError(f"'{rate}' is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"the exchange rate must be a positive number, got {rate}")
+    return code, value
 
 
 class GovcloudSettings(StrictModel):
@@ -128,7 +143,7 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("PULUMI_CONFIG_PASSPHRASE", "set by govcloud for its engine child from GOVCLOUD_PASSPHRASE; never "
            "needed by users", "", "govcloud/engine/worker.py", secret=True),
     EnvVar("SUDO_USER", "recorded next to the user in audit records when govcloud runs through sudo", "",
-           "govcloud/ops/audit.py who"),
+           "govcloud/provenance.py who"),
     EnvVar("GITLAB_CI", "a GitLab CI job: audit records keep its identity (names, ids and URLs, never tokens)",
            "", "govcloud/ops/audit.py ci_identity",
            also=("GITLAB_USER_LOGIN", "CI_PIPELINE_URL", "CI_JOB_URL", "CI_COMMIT_REF_NAME", "CI_MERGE_REQUEST_IID")),

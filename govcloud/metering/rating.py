@@ -28,6 +28,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Iterable, Mapping
 
 from govcloud.plan.cost import HOURS_PER_MONTH
+from govcloud.settings import parse_exchange
 from govcloud.metering.store import UsageRecord
 
 MB_PER_GB = Decimal(1024)
@@ -82,17 +83,8 @@ class Exchange:
 
     @classmethod
     def parse(cls, text: str) -> "Exchange":
-        code, sep, rate = text.partition("=")
-        code = code.strip().upper()
-        if not sep or len(code) != 3 or not code.isalpha():
-            raise ValueError(f"'{text}' is not CODE=RATE (e.g. EUR=0.0000021)")
-        try:
-            value = Decimal(rate.strip())
-        except Exception:  # noqa: BLE001
-            raise ValueError(f"'{rate}' is not a number") from None
-        if not value.is_finite() or value <= 0:
-            raise ValueError(f"the exchange rate must be a positive number, got {rate}")
-        return cls(code, value)
+        """CODE=RATE, as `--exchange` and govcloud.yaml's metering.exchange give it; ValueError if not."""
+        return cls(*parse_exchange(text))
 
     def convert(self, amount: Decimal) -> Decimal:
         with localcontext(_CTX):
