@@ -21,12 +21,12 @@ def _period(start: str, end: str):
         raise click.BadParameter(str(exc), param_hint="'--from' / '--to'") from None
 
 
-def _store(config):
+def _store(config, write: bool = True):
     from govcloud.errors import GovcloudError
     from govcloud.metering.store import StoreError, UsageStore
 
     try:
-        return UsageStore.for_config(config)
+        return UsageStore.for_config(config, write=write)
     except StoreError as exc:
         raise GovcloudError(str(exc)) from None
 
@@ -130,7 +130,7 @@ def report(agency: str | None, start: str, end: str, sites: tuple[str, ...], fmt
         ex = Exchange.parse(ex_text) if ex_text else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--exchange'") from None
-    with _store(ws.config) as store:
+    with _store(ws.config, write=False) as store:
         rep = build_report(store, ws.inventory, period, agency=agency, sites=sites, calendar=calendar,
                            exchange=ex, manifests=manifests, config=ws.config)
     if fmt == "text":

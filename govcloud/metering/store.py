@@ -162,18 +162,22 @@ def _where(period: Period | None, **columns: Iterable[str] | None) -> tuple[str,
     return (" WHERE " + " AND ".join(where) if where else ""), args
 
 class UsageStore:
-    """Open (creating and migrating) the store at `path`."""
+    """Open (creating and migrating) the store at `path`; with `in_memory`, an empty store that writes nothing."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, in_memory: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        if not in_memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(":memory:" if in_memory else str(self.path), timeout=30, isolation_level=None)
         self.db.execute("PRAGMA busy_timeout = 30000")
         self.migrate()
 
     @classmethod
-    def for_config(cls, config) -> "UsageStore":
-        return cls(config.state_dir.usage_store)
+    def for_config(cls, config, *, write: bool = True) -> "UsageStore":
+        """The config repo's store; for reading only (`write=False`), a store never collected into is an
+        empty one and nothing is created."""
+        path = config.state_dir.usage_store
+        return cls(path, in_memory=not write and not path.exists())
 
     def close(self) -> None:
         self.db.close()

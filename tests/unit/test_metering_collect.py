@@ -311,6 +311,9 @@ def test_store_migrates_in_order_and_keeps_data(tmp_path):
 def test_store_for_config_lives_in_the_state_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("GOVCLOUD_STATE_DIR", raising=False)
     (tmp_path / "govcloud.yaml").write_text("apiVersion: govcloud/v1\nkind: Config\n")
+    with UsageStore.for_config(ConfigRepo(tmp_path), write=False) as s:  # reading a store never collected into
+        assert s.path == tmp_path / ".govcloud" / "usage.sqlite" and s.version() > 0
+    assert not (tmp_path / ".govcloud").exists()
     with UsageStore.for_config(ConfigRepo(tmp_path)) as s:
         assert s.path == tmp_path / ".govcloud" / "usage.sqlite"
     assert (tmp_path / ".govcloud" / "usage.sqlite").is_file()
