@@ -769,3 +769,18 @@ def test_deployed_resources_are_described_from_the_state_s_inputs():
                                             "containerRead": ".r:*"}) == "5 GB quota, public read"
     assert describe_deployed(rt.ROUTER, {"externalNetworkId": "3f2a"}) == ""  # the state holds only an id
     assert describe_deployed(rt.INSTANCE, None) == ""
+
+
+def test_destroy_changes_scrub_the_state_s_secrets():
+    """The state holds secrets as the engine's secret objects: the destroy's old inputs hold the marker only."""
+    urn = "urn:pulumi:citizen-portal-review-dev::govcloud-moe::openstack:compute/instance:Instance::server-web-1"
+    secret = {ev.SECRET_SIG_KEY: ev.SECRET_SIG, "ciphertext": "v1:" + SECRET_VALUE}
+    state = StackState.from_export({"deployment": {"resources": [
+        {"urn": urn, "type": "openstack:compute/instance:Instance", "id": "0f3c5e9a-7d1b", "protect": False,
+         "inputs": {"flavorName": "gc.small", "adminPass": secret}},
+        {"urn": "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s", "type": "pulumi:pulumi:Stack"}]}})
+    (change,) = rv.destroy_changes(state)
+    assert (change.key, change.op, change.id) == ("server-web-1", "delete", "0f3c5e9a-7d1b")
+    assert change.old_inputs == {"flavorName": "gc.small", "adminPass": "[secret]"}
+    assert SECRET_VALUE not in repr(change)
+    assert rv.destroy_changes(None) == ()
