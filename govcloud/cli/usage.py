@@ -37,6 +37,15 @@ def _workspace():
     return Workspace()
 
 
+def _site(ws, name: str):
+    from govcloud.errors import InputError, unknown_name
+
+    site = ws.inventory.site(name)
+    if site is None:
+        raise InputError([unknown_name("site", name, ws.inventory.site_names())])
+    return site
+
+
 @click.group()
 def usage() -> None:
     """Metered usage from the cloud's APIs and charges per agency.
@@ -54,51 +63,35 @@ def usage() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def collect(site: str, start: str, end: str, fmt: str) -> None:
     """Collect usage of SITE for a period into the usage store (incremental, idempotent)."""
-    from govcloud.errors import InputError, unknown_name
-    from govcloud.metering.collect import Collector
+    from govcloud.metering.collect import collect_site
     from govcloud.metering.openstack_source import OpenStackSource
 
     period = _period(start, end)
     ws = _workspace()
-    site_ = ws.inventory.site(site)
-    if site_ is None:
-        raise InputError([unknown_name("site", site, ws.inventory.site_names())])
-    agencies = [a for a in ws.inventory.registry.agencies if site in a.allowed_sites]
+    site_ = _site(ws, site)
     quiet = fmt == "json" or not sys.stderr.isatty()
-
-    def progress(message: str) -> None:
-        if not quiet:
-            click.echo(f"  {site}: {message}", err=True)
-
     click.echo(f"collecting usage of {site} (cloud '{site_.cloud}') {period.first} .. {period.last}", err=True)
     source = OpenStackSource(site_.cloud, site_.region)
     with _store(ws.config) as store:
-        result = Collector(store, site, source, bucket_projects=[a.project for a in agencies],
-                           progress=progress).collect(period)
-        path = store.path
+        result = collect_site(store, ws.inventory, site_, source, period,
+                              progress=None if quiet else (lambda m: click.echo(f"  {site}: {m}", err=True)))
+    _print_collected(result, store.path, fmt)
+    result.raise_if_incomplete()
+
+
+def _print_collected(result, path, fmt: str) -> None:
     if fmt == "json":
         from govcloud.cli.render import emit_json
 
         emit_json({**result.to_json(), "store": str(path)})
-        _fail_if_incomplete(result)
         return
     c = result.counts
-    click.echo(f"{site}: {len(result.days)} day(s), {c.total} records: {c.inserted} new, {c.updated} updated, "
-               f"{c.unchanged} unchanged -> {path}")
+    click.echo(f"{result.site}: {len(result.days)} day(s), {c.total} records: {c.inserted} new, "
+               f"{c.updated} updated, {c.unchanged} unchanged -> {path}")
     for meter, n in sorted(result.by_meter.items()):
         click.echo(f"  {meter:<18} {n:>6} records")
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
-    _fail_if_incomplete(result)
-
-
-def _fail_if_incomplete(result) -> None:
-    """Exit 3 when an API failed: what was collected is kept, the missing meters are named."""
-    if result.failures:
-        from govcloud.errors import CloudError
-
-        raise CloudError("collection incomplete (what was collected is saved; run it again):\n  "
-                         + "\n  ".join(result.failures))
 
 
 @usage.command()
@@ -120,19 +113,33 @@ def _fail_if_incomplete(result) -> None:
 def report(agency: str | None, start: str, end: str, sites: tuple[str, ...], fmt: str, out: str | None,
            calendar: str, manifests: str | None, exchange: str | None) -> None:
     """Charges per agency, service, environment and site for a period, from the usage store (offline)."""
-    from govcloud.metering.rating import Exchange
-    from govcloud.metering.report import build_report, render_csv, render_json, render_text, write_output
+    from govcloud.metering.report import build_report
 
     period = _period(start, end)
     ws = _workspace()
-    ex_text = exchange or ws.config.settings.metering.exchange_text
-    try:
-        ex = Exchange.parse(ex_text) if ex_text else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--exchange'") from None
+    ex = _exchange(exchange, ws.config)
     with _store(ws.config, write=False) as store:
         rep = build_report(store, ws.inventory, period, agency=agency, sites=sites, calendar=calendar,
                            exchange=ex, manifests=manifests, config=ws.config)
+    _emit_report(rep, fmt, out, ws.config)
+
+
+def _exchange(option: str | None, config):
+    """--exchange, else metering.exchange of govcloud.yaml (checked when it was loaded), else None."""
+    from govcloud.metering.rating import Exchange
+
+    if not option:
+        configured = config.settings.metering.exchange_text
+        return Exchange.parse(configured) if configured else None
+    try:
+        return Exchange.parse(option)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--exchange'") from None
+
+
+def _emit_report(rep, fmt: str, out: str | None, config) -> None:
+    from govcloud.metering.report import render_csv, render_json, render_text, write_output
+
     if fmt == "text":
         if out:
             from rich.console import Console
@@ -149,7 +156,7 @@ def report(agency: str | None, start: str, end: str, sites: tuple[str, ...], fmt
     else:
         from govcloud.metering.html import render_html
 
-        text = render_html(rep, ws.config)
+        text = render_html(rep, config)
     if out:
         write_output(text, out)
         click.echo(f"wrote {out}", err=True)

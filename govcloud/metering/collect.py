@@ -127,6 +127,14 @@ class CollectResult:
                 "byMeter": dict(sorted(self.by_meter.items())), "projects": sorted(self.projects),
                 "notes": self.notes, "failures": self.failures}
 
+    def raise_if_incomplete(self) -> None:
+        """CloudError (exit 3) when an API failed: what was collected is kept, the missing meters are named."""
+        if self.failures:
+            from govcloud.errors import CloudError
+
+            raise CloudError("collection incomplete (what was collected is saved; run it again):\n  "
+                             + "\n  ".join(self.failures))
+
 
 def service_of_metadata(md: dict | None) -> tuple[str, str]:
     """(service, environment) from Nova / Cinder metadata or Swift container metadata."""
@@ -297,3 +305,10 @@ class Collector:
             out.append(old)
         return out
 
+
+def collect_site(store: UsageStore, inventory, site, source: Source, period: Period,
+                 progress=None) -> CollectResult:
+    """Collect usage of one inventory site into `store`: every project's servers, volumes and floating IPs,
+    and the Swift accounts of the agencies allowed at the site."""
+    projects = [a.project for a in inventory.registry.agencies if site.name in a.allowed_sites]
+    return Collector(store, site.name, source, bucket_projects=projects, progress=progress).collect(period)

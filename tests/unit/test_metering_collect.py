@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 
 from govcloud.config import ConfigRepo
+from govcloud.errors import CloudError
 from govcloud.load.inventory import Inventory
 from govcloud.metering.collect import (UNMANAGED, Collector, ContainerSeen, FloatingIpSeen, ServerSeen, ServerUsage,
-                                       VolumeSeen, service_of_metadata, service_of_tags)
+                                       VolumeSeen, collect_site, service_of_metadata, service_of_tags)
 from govcloud.metering.periods import Period, day_start, overlap_hours
 from govcloud.metering.report import build_report
 from govcloud.metering.store import SCHEMA_VERSION, StoreError, UsageStore
@@ -263,6 +264,25 @@ def test_a_failing_api_leaves_the_others_usable(store):
     assert res.failures == ["volumes not collected: ConnectionError: cinder is down"]
     assert total(store, "vcpu_hours") == 24
     assert store.collections()[-1]["notes"] == res.failures
+
+
+def test_collect_site_reads_the_swift_accounts_of_the_agencies_allowed_there_and_reports_failures(store, inventory):
+    cloud = FakeCloud()
+    cloud.buckets = {p: [ContainerSeen(p, "docs", GIB, T0, {})] for p in PROJECTS}
+    cloud.clock = T0 + timedelta(days=1)
+    day = Period(date(2026, 3, 30), date(2026, 3, 30))
+    res = collect_site(store, inventory, inventory.site("devcloud"), cloud, day)
+    res.raise_if_incomplete()  # nothing failed
+    assert {r.project for r in store.usage() if r.meter == "bucket_gb_hours"} == {"gov-moh", "gov-mefa"}  # not demo
+
+    def broken():
+        raise ConnectionError("neutron is down")
+
+    cloud.floating_ips = broken
+    res = collect_site(store, inventory, inventory.site("devcloud"), cloud, day)
+    with pytest.raises(CloudError, match="collection incomplete .*\n  floating IPs not collected: .*neutron is down"):
+        res.raise_if_incomplete()
+    assert CloudError.exit_code == 3
 
 
 def test_without_the_server_list_no_server_usage_is_recorded(store):
