@@ -256,3 +256,35 @@ def check_case(raw: bytes, path: Path, workspace, stats: FuzzStats | None = None
     if stats is not None:
         stats.record(elapsed, ok, label)
     return ok
+
+
+# ---------------------------------------------------------------------------------------------- adversarial corpus
+def adversarial_corpus() -> list[tuple[str, bytes]]:
+    """The hand-made hostile files of issue 15 (one of each class), for the refusal timings in benchmarks/fuzz.py."""
+    base = SEEDS["examples/devcloud/citizen-portal.yaml"]
+    blueprinted = SEEDS["examples/moh/patient-portal.yaml"]
+    servers = "".join(f"    - {{name: s{i}, size: small, image: ubuntu-22.04, count: 50}}\n" for i in range(9000))
+    cases = {
+        "200,000 duplicate keys (1 MB)": "a: 1\n" * 200_000,
+        "10,000 duplicate keys in a manifest": base + "".join(f"  labels: {i}\n" for i in range(10_000)),
+        "20,000 disallowed tags": "x:\n" + "".join(f"  - !bad {i}\n" for i in range(20_000)),
+        "9,000 servers of count 50 (584 KB)": base.replace("  buckets:", servers + "  buckets:"),
+        "integer of 5,000 digits": base.replace("count: 2", "count: " + "9" * 5000),
+        "hex integer of 5,000 digits in apiVersion": base.replace("apiVersion: govcloud/v1",
+                                                                  "apiVersion: 0x" + "f" * 5000),
+        "!!int abc": base.replace("count: 2", "count: !!int abc"),
+        "!!bool maybe": base.replace("publicIp: true", "publicIp: !!bool maybe"),
+        "blueprint item named by a list": blueprinted.replace("    - name: web\n", "    - name: [a, b]\n"),
+        "site name of 300 characters": base.replace("site: devcloud", "site: " + "a" * 300),
+        "site ../agencies": base.replace("site: devcloud", "site: ../agencies"),
+        "escape sequences in a value": base.replace("size: small", 'size: "\\e[2J\\e]0;x\\a\\x9b\\u202e"'),
+        "raw control character": base.replace("size: small", "size: sm\x01all"),
+        "owner of 1 MB of dots (regex backtracking)": base.replace(
+            "owner: infra@moe.gov.example", "owner: \"a@" + "." * 1_000_000 + "@\""),
+        "alias bomb": "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+            f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            for p, c in zip("abcdefgh", "bcdefghi")),
+        "unknown keys, 50,000": base + "".join(f"k{i}: 1\n" for i in range(50_000)),
+        "nesting 999 deep": "x: " + "[" * 999 + "]" * 999 + "\n",
+    }
+    return [(name, text.encode("utf-8")) for name, text in cases.items()]

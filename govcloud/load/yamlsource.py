@@ -14,6 +14,7 @@ builds plain Python values itself so that it can refuse:
 - integers outside 64 bits (Python's int/str conversion is quadratic and
   refuses over 4,300 digits; no field needs more),
 - duplicate mapping keys and non-string keys,
+- more than `MAX_COMPOSED` keys and values written (checked while composing),
 - alias expansion past `MAX_NODES` values or `MAX_DEPTH` nesting
   (billion-laughs and recursive anchors),
 - more than one document in a file.
@@ -38,12 +39,13 @@ import yaml
 from govcloud.errors import MAX_REPORTED, InputError, Problem, SourceLocation, format_path, more_problems, shorten
 
 try:  # libyaml's composer is several times faster than the pure-Python one
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
 MAX_FILE_BYTES = 1 * 1024 * 1024
 MAX_NODES = 50_000
+MAX_COMPOSED = 2 * MAX_NODES  # nodes written in the file (keys count too), before aliases are expanded
 MAX_DEPTH = 64
 MAX_INT = 2 ** 63 - 1  # what OpenStack's APIs and every manifest field fit in
 _MAX_NUMBER_CHARS = 100  # a longer int/float literal is refused before it is converted
@@ -96,6 +98,38 @@ class YamlDocument:
         return SourceLocation(self.file, mark.line + 1, mark.column + 1)
 
 
+class _TooManyNodes(Exception):
+    pass
+
+
+class _Loader(_BaseLoader):
+    """The composer, stopped as soon as the file holds more than MAX_COMPOSED nodes.
+
+    Composing is most of the cost of a big file (a node object and a tag
+    resolution per key and value), so a 1 MiB file of 200,000 duplicate keys
+    is refused a quarter of the way in instead of composed whole. The tag of
+    a plain scalar depends only on its text: resolved once per distinct text.
+    """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.nodes = 0
+        self.plain_tags: dict[str, str] = {}
+
+    def resolve(self, kind, value, implicit):
+        self.nodes += 1
+        if self.nodes > MAX_COMPOSED:
+            raise _TooManyNodes()
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = self.plain_tags.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(self.plain_tags) < 4096:
+                    self.plain_tags[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
 def _child(node: yaml.Node, step: str | int) -> tuple[yaml.Node | None, yaml.Node | None]:
     if isinstance(node, yaml.MappingNode) and isinstance(step, str):
         found: tuple[Any, Any] = (None, None)
@@ -128,10 +162,18 @@ class _Builder:
         self.more = 0  # problems found past MAX_REPORTED, counted only
 
     def problem(self, node: yaml.Node, message: str, hint: str | None = None) -> None:
-        if len(self.problems) < MAX_REPORTED:
+        if not self.full():
             self.problems.append((node, message, hint))
-        else:
-            self.more += 1
+
+    def full(self) -> bool:
+        """True (and one more problem counted) once MAX_REPORTED problems are held.
+
+        The duplicate-key path asks first, so that the 200,000th duplicate costs no message.
+        """
+        if len(self.problems) < MAX_REPORTED:
+            return False
+        self.more += 1
+        return True
 
     def scalar(self, node: yaml.ScalarNode, tag: str) -> Any:
         """A standard scalar, or None with a problem when its value is not of the tag's form."""
@@ -189,6 +231,8 @@ class _Builder:
             if key_tag == _STR and key_node.__class__ is yaml.ScalarNode:
                 key = key_node.value
                 if key in out:
+                    if self.full():
+                        continue
                     if first_keys is None:
                         first_keys = {}
                         for k, _ in node.value:
@@ -230,16 +274,18 @@ def _paths_to(root: yaml.Node, targets: Sequence[yaml.Node]) -> dict[int, tuple]
         if id(node) in seen or depth > MAX_DEPTH:
             continue
         seen.add(id(node))
+        # children pushed last-first, so that the walk goes in document order and
+        # stops soon after the last reported problem (they are the file's first ones)
         if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
+            for k, v in reversed(node.value):
                 # a non-scalar key is never printed: its repr can be as large as the document
                 step = k.value if isinstance(k, yaml.ScalarNode) else "?"
-                if id(k) in wanted:
-                    found.setdefault(id(k), path + (step,) if k.tag == _STR else path)
                 stack.append((v, path if k.tag == _MERGE else path + (step,), depth + 1))
+                if id(k) in wanted:
+                    stack.append((k, path + (step,) if k.tag == _STR else path, depth + 1))
         elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                stack.append((item, path + (i,), depth + 1))
+            for i in range(len(node.value) - 1, -1, -1):
+                stack.append((node.value[i], path + (i,), depth + 1))
     return found
 
 
@@ -276,6 +322,10 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
         raise InputError([Problem(f"invalid YAML: {reason}", location=loc, code="yaml")]) from None
     except yaml.YAMLError as exc:
         raise InputError([Problem(f"invalid YAML: {exc}", location=SourceLocation(file, 1, 1), code="yaml")]) from None
+    except _TooManyNodes:
+        raise InputError([Problem(f"the file holds more than {MAX_COMPOSED:,} keys and values", code="yaml",
+                                  location=SourceLocation(file, 1, 1),
+                                  hint="a manifest has a few hundred; split it up")]) from None
     if root is None:
         raise InputError([Problem("the file is empty", location=SourceLocation(file, 1, 1), code="yaml")])
     builder = _Builder(file)
