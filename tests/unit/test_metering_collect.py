@@ -298,9 +298,11 @@ def test_store_migrates_in_order_and_keeps_data(tmp_path):
                  "'server','r','1.000000',0,1,'2026-03-02T00:00:00+00:00')")
     s.close()
     s2 = UsageStore(path)
-    assert s2.version() == SCHEMA_VERSION == 2
-    assert [r[0] for r in s2.db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+    assert s2.version() == SCHEMA_VERSION == 3
+    assert [r[0] for r in s2.db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
     assert s2.count() == 1 and s2.collections() == []
+    old = next(s2.usage())  # a row from before the ledger came from the cloud's API
+    assert old.source == "cloud" and old.quantity == Decimal(1) and old.project == "gov-moh"
     assert s2.migrate() == []  # nothing left to do
     s2.db.execute("INSERT INTO schema_version VALUES (99, 'from the future', 'x')")
     s2.close()
