@@ -91,6 +91,8 @@ def collect(site: str, start: str, end: str, fmt: str) -> None:
         click.echo(f"  {meter:<18} {n:>6} records")
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
+    for d in result.discrepancies:
+        click.echo(f"warning: {d.text()}", err=True)
     _fail_if_incomplete(result)
 
 

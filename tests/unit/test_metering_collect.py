@@ -231,11 +231,14 @@ def test_bucket_samples_are_final_once_the_day_is_over(store):
     cloud.buckets = {"p-moh": [ContainerSeen("p-moh", "docs", 3 * GIB, bucket.created_at, bucket.metadata)]}
     cloud.clock = T0 + timedelta(hours=25)
     Collector(store, "devcloud", cloud).collect(day)
-    assert total(store, "bucket_gb_hours") == 72  # open day re-sampled: 3 GiB x 24 h, now final
+    # integrated: 1 GiB until the first sample (12 h), then linear to 3 GiB at 25 h, so 1 + 2 x 12/13 GiB at the
+    # day's end: 12 + 12 x (1 + 1 + 24/13) / 2 = 12 + 300/13 GiB-hours, and final (a sample after the day exists)
+    assert total(store, "bucket_gb_hours") == (12 + Decimal(300) / 13).quantize(Decimal("0.000001"))
+    closed = total(store, "bucket_gb_hours")
     cloud.buckets = {"p-moh": [ContainerSeen("p-moh", "docs", 9 * GIB, bucket.created_at, bucket.metadata)]}
     cloud.clock = T0 + timedelta(days=5)
     res = Collector(store, "devcloud", cloud).collect(day)
-    assert total(store, "bucket_gb_hours") == 72 and res.counts.updated == 0  # a final sample stays
+    assert total(store, "bucket_gb_hours") == closed and res.counts.updated == 0  # a final day stays
     cloud.buckets = {"p-moh": []}
     Collector(store, "devcloud", cloud).collect(Period(date(2026, 4, 1), date(2026, 4, 2)))
     assert store.resources("devcloud", "bucket")["p-moh/docs"].deleted_at is not None
