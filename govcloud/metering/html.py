@@ -20,7 +20,8 @@ TOP_SERVICES = 10
 
 
 @lru_cache(maxsize=8)
-def _environment(config):
+def html_environment(config):
+    """HTML templates (autoescaped) of the config repo and the defaults; plan.userdata has the YAML one."""
     from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -29,7 +30,7 @@ def _environment(config):
                                          trim_blocks=True, lstrip_blocks=True)
 
 
-def _has_persian(text: str) -> bool:
+def has_persian(text: str) -> bool:
     return any("\u0600" <= ch <= "\u06ff" or "\ufb50" <= ch <= "\ufeff" for ch in text)
 
 
@@ -41,7 +42,7 @@ def charts(report: UsageReport) -> dict[str, str]:
         note = f"{a.used_pct}% of the period's budget ({format_amount(a.budget, cur)})" if a.used_pct is not None \
             else ""
         agency_bars.append(Bar(a.name_fa, f"{a.id} · {a.name_en}", a.amount, STATUS_COLORS[a.status],
-                               marker=a.budget, note=note, rtl=_has_persian(a.name_fa)))
+                               marker=a.budget, note=note, rtl=has_persian(a.name_fa)))
     names = {a.id: a.name_fa for a in report.agencies}
     services = sorted(report.services, key=lambda s: -s.amount)
     top, rest = services[:TOP_SERVICES], services[TOP_SERVICES:]
@@ -72,7 +73,7 @@ def charts(report: UsageReport) -> dict[str, str]:
 
 
 def render_html(report: UsageReport, config) -> str:
-    env = _environment(config)
+    env = html_environment(config)
     template = env.get_template(TEMPLATE)
     cur, ex = report.currency, report.exchange
     p = report.period

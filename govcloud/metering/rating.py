@@ -63,7 +63,7 @@ _UNPRICED = Meter("", "", "", None)
 
 # ISO 4217 minor units where they differ from 2 (the rial is used in whole units)
 _MINOR_UNITS = {"IRR": 0, "IRT": 0, "JPY": 0, "KRW": 0, "ISK": 0, "KWD": 3, "BHD": 3, "OMR": 3, "IQD": 0}
-_CTX = Context(prec=60, rounding=ROUND_HALF_UP)
+MONEY_CONTEXT = Context(prec=60, rounding=ROUND_HALF_UP)  # exact enough for any sum of prices
 
 
 def minor_units(currency: str) -> int:
@@ -102,7 +102,7 @@ class Exchange:
         return cls(code, value)
 
     def convert(self, amount: Decimal) -> Decimal:
-        with localcontext(_CTX):
+        with localcontext(MONEY_CONTEXT):
             return round_money(amount * self.rate, self.currency)
 
 
@@ -263,7 +263,7 @@ class Rater:
             (c.currency for c in self.rate_cards.values()), "IRR")
         lines: list[ChargeLine] = []
         unpriced: dict[LineKey, Decimal] = {}
-        with localcontext(_CTX):
+        with localcontext(MONEY_CONTEXT):
             for key in sorted(self._qty):
                 q = Decimal(self._qty[key])
                 meter = METERS.get(key[4])
