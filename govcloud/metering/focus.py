@@ -147,7 +147,8 @@ class Invoice:
 
     @property
     def list_total(self) -> Decimal:
-        return round_money(sum((l.list_cost for l in self.lines.values()), Decimal(0)), self.currency)
+        """At the rate card's prices, before discounts and credits (rounded line by line, like the charges)."""
+        return sum((round_money(l.list_cost, self.currency) for l in self.lines.values()), Decimal(0))
 
     @property
     def total(self) -> Decimal:
