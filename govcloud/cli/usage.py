@@ -55,7 +55,7 @@ def usage() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def collect(site: str, start: str, end: str, fmt: str) -> None:
     """Collect usage of SITE for a period into the usage store (incremental, idempotent)."""
-    from govcloud.errors import InputError, Problem, did_you_mean, one_of
+    from govcloud.errors import InputError, unknown_name
     from govcloud.metering.collect import Collector
     from govcloud.metering.openstack_source import OpenStackSource
 
@@ -63,9 +63,7 @@ def collect(site: str, start: str, end: str, fmt: str) -> None:
     ws = _workspace()
     site_ = ws.inventory.site(site)
     if site_ is None:
-        names = ws.inventory.site_names()
-        raise InputError([Problem(f"unknown site '{site}'", code="reference",
-                                  hint="; ".join(filter(None, [did_you_mean(site, names), one_of(names)])))])
+        raise InputError([unknown_name("site", site, ws.inventory.site_names())])
     agencies = [a for a in ws.inventory.registry.agencies if site in a.allowed_sites]
     quiet = fmt == "json" or not sys.stderr.isatty()
 
@@ -100,7 +98,7 @@ def collect(site: str, start: str, end: str, fmt: str) -> None:
 def _fail_if_incomplete(result) -> None:
     """Exit 3 when an API failed: what was collected is kept, the missing meters are named."""
     if result.failures:
-        from govcloud.metering.openstack_source import CloudError
+        from govcloud.errors import CloudError
 
         raise CloudError("collection incomplete (what was collected is saved; run it again):\n  "
                          + "\n  ".join(result.failures))
@@ -130,7 +128,7 @@ def report(agency: str | None, start: str, end: str, sites: tuple[str, ...], fmt
 
     period = _period(start, end)
     ws = _workspace()
-    ex_text = exchange or _configured_exchange(ws.config)
+    ex_text = exchange or ws.config.settings.metering.exchange_text
     try:
         ex = Exchange.parse(ex_text) if ex_text else None
     except ValueError as exc:
@@ -272,26 +270,18 @@ def reconcile(site: str, start: str, end: str, tolerance: str, fmt: str) -> None
 @click.option("--site", required=True, help="the site the operations deployed to")
 def record_events(files: tuple[str, ...], site: str) -> None:
     """Add the lifetimes in engine event logs (<state>/logs/*.events.jsonl) to the ledger (a back-fill)."""
-    from govcloud.errors import InputError, Problem, one_of
+    from govcloud.errors import InputError, unknown_name
     from govcloud.metering.lifetimes import record_events_files
 
     ws = _workspace()
     site_ = ws.inventory.site(site)
     if site_ is None:
-        raise InputError([Problem(f"unknown site '{site}'", code="reference", hint=one_of(ws.inventory.site_names()))])
+        raise InputError([unknown_name("site", site, ws.inventory.site_names())])
     projects = {a.id: a.project for a in ws.inventory.registry.agencies}
     with _store(ws.config) as store:
         res = record_events_files(files, store, site_, projects)
     click.echo(f"ledger: {res.opened} opened, {res.closed} closed, {res.resized} resized, {res.unchanged} unchanged",
                err=True)
-
-
-def _configured_exchange(config) -> str | None:
-    """`metering: {exchange: "EUR=0.0000021"}` (or {currency: EUR, rate: ...}) in govcloud.yaml."""
-    ex = (config.settings.get("metering") or {}).get("exchange") if isinstance(config.settings, dict) else None
-    if isinstance(ex, dict) and ex.get("currency") and ex.get("rate") is not None:
-        return f"{ex['currency']}={ex['rate']}"
-    return str(ex) if ex else None
 
 
 def register(cli: click.Group) -> None:

@@ -31,7 +31,7 @@ from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Iterable
 
-from govcloud.errors import InputError, Problem, did_you_mean, one_of
+from govcloud.errors import InputError, Problem, one_of, unknown_name
 from govcloud.metering.jalali import JalaliDate, month_length, to_jalali
 from govcloud.metering.periods import UTC, Period, day_end, day_start
 from govcloud.metering.ratecards import DatedCard, changed_cards, schedules
@@ -173,14 +173,12 @@ class FocusExport:
 def _agency_check(registry, agency: str | None) -> None:
     ids = [a.id for a in registry.agencies]
     if agency is not None and agency not in ids:
-        raise InputError([Problem(f"unknown agency '{agency}'", code="reference",
-                                  hint="; ".join(filter(None, [did_you_mean(agency, ids), one_of(ids)])))])
+        raise InputError([unknown_name("agency", agency, ids)])
 
 
 def provider_name(config) -> str:
-    settings = getattr(config, "settings", None)
-    md = (settings.get("metering") or {}) if isinstance(settings, dict) else {}
-    return str(md.get("provider") or DEFAULT_PROVIDER)
+    """`metering: {provider: ...}` of govcloud.yaml, else the default name."""
+    return (config.settings.metering.provider if config is not None else None) or DEFAULT_PROVIDER
 
 
 def build_focus(store, inventory, period: Period, *, agency: str | None = None, calendar: str = "gregorian",

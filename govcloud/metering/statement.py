@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from govcloud.metering.charts import PALETTE, Bar, hbar_chart
 from govcloud.metering.focus import FocusExport, Invoice, billing_month, build_focus, render_csv
-from govcloud.metering.html import has_persian, html_environment
+from govcloud.metering.html import has_persian
 from govcloud.metering.jalali import persian_digits, to_jalali
 from govcloud.metering.periods import UTC, Period
 from govcloud.metering.rating import METERS, format_amount
@@ -164,7 +164,7 @@ def render_statement_html(st: Statement, config) -> str:
     chart = hbar_chart(f"Charges per service ({cur})" + (" — dashed line: estimate" if any(
         s.estimate for s in st.services) else ""), bars, unit=cur, label_width=300) if bars else ""
     jal = (to_jalali(st.period.first), to_jalali(st.period.last))
-    return html_environment(config).get_template(TEMPLATE).render(
+    return config.templates.get(TEMPLATE).render(
         st=st, meters=METERS, currency=cur, chart=chart, money=lambda v, c=None: format_amount(v, c or cur),
         fa=persian_digits, period_fa=f"{jal[0].long_fa()} تا {jal[1].long_fa()}",
         period_first=_day(st.period.first, st.calendar), period_last=_day(st.period.last, st.calendar),
