@@ -39,6 +39,8 @@ class ExchangeSetting(StrictModel):
 class MeteringSettings(StrictModel):
     exchange: str | ExchangeSetting | None = Field(
         None, description="default of `usage report --exchange`: `CODE=RATE` or {currency, rate}")
+    provider: str | None = Field(
+        None, description="the ministry's name in FOCUS exports (InvoiceIssuerName, ProviderName, PublisherName)")
 
     @field_validator("exchange")
     @classmethod

@@ -10,11 +10,12 @@ never becomes a file path.
 """
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError, Problem, format_path, unknown_name
@@ -56,9 +57,16 @@ class VolumeTypeSpec(StrictModel):
 
 
 class RateCard(StrictModel):
-    """Prices in `currency` (IRR by default) per unit of each meter."""
+    """Prices in `currency` (IRR by default) per unit of each meter.
+
+    `version` names the card on every charge it prices; `validFrom` is the first UTC
+    day it prices (none: since always). A price change is a new card in `rateCard`
+    with the old one moved to `rateCardHistory`, so the past keeps its prices.
+    """
 
     model_config = ConfigDict(strict=False)
+    version: str = Field("1", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    valid_from: date | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "IRR"
     vcpu_hour: Money
     ram_gb_hour: Money
@@ -78,7 +86,30 @@ class Site(StrictModel):
     sizes: dict[str, SizeSpec] = Field(min_length=1)
     images: dict[str, ImageSpec] = Field(min_length=1)
     volume_types: dict[str, VolumeTypeSpec] = Field(min_length=1)
-    rate_card: RateCard
+    rate_card: RateCard  # the latest card (estimates use it); metering prices each day with the card in force
+    rate_card_history: list[RateCard] = Field(default_factory=list, description="earlier cards, any order")
+
+    @model_validator(mode="after")
+    def _rate_card_periods(self) -> "Site":
+        cards = [*self.rate_card_history, self.rate_card]
+        versions = [c.version for c in cards]
+        dup = next((v for v in versions if versions.count(v) > 1), None)
+        if dup is not None:
+            raise ValueError(f"rate card version '{dup}' is given twice")
+        if len({c.currency for c in cards}) > 1:
+            raise ValueError("every rate card of a site must be in the same currency")
+        if self.rate_card_history and self.rate_card.valid_from is None:
+            raise ValueError("rateCard needs validFrom when there is a rateCardHistory (the day its prices start)")
+        starts = [c.valid_from for c in cards]
+        if starts.count(None) > 1:
+            raise ValueError("only the first rate card may omit validFrom")
+        dated = [d for d in starts if d is not None]
+        if len(set(dated)) != len(dated):
+            raise ValueError("two rate cards start on the same day")
+        if any(c.valid_from is not None and c.valid_from >= self.rate_card.valid_from
+               for c in self.rate_card_history):
+            raise ValueError("rateCard must be the latest card: every rateCardHistory card starts before it")
+        return self
 
 
 class Quotas(StrictModel):
@@ -87,6 +118,25 @@ class Quotas(StrictModel):
     volume_gb: int = Field(ge=0)
     floating_ips: int = Field(ge=0)
     buckets: int = Field(ge=0)
+
+
+class Subsidy(StrictModel):
+    """A price reduction the ministry grants an agency (docs/metering.md, "Subsidies and discounts").
+
+    `discount`: the percentage comes off each charge of the listed meters as it is priced
+    (FOCUS: EffectiveCost and BilledCost below ListCost on the same row). `credit`: after
+    the month, the percentage of the month's billed charges of those meters is credited
+    (FOCUS: a separate row with ChargeCategory "Credit").
+    """
+
+    model_config = ConfigDict(strict=False)
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")]
+    kind: Literal["discount", "credit"]
+    percent: Annotated[Decimal, BeforeValidator(_to_decimal), Field(gt=0, le=100)]
+    description: str = Field(min_length=1)
+    meters: list[str] = Field(default_factory=list, description="priced meters it applies to; empty: all")
+    valid_from: date | None = None
+    valid_until: date | None = Field(None, description="last UTC day it applies to, included")
 
 
 class Agency(StrictModel):
@@ -98,6 +148,7 @@ class Agency(StrictModel):
     allowed_sites: list[str] = Field(min_length=1)
     monthly_budget: Annotated[Decimal | None, BeforeValidator(lambda v: None if v is None else _to_decimal(v))] = Field(
         None, strict=False)
+    subsidies: list[Subsidy] = Field(default_factory=list)
 
 
 class AgencyRegistry(StrictModel):
