@@ -205,6 +205,7 @@ class RetiredService(StrictModel):
     retired: IsoDate
     title: LocalizedText | None = None
     reason: LocalizedText | None = None
+    datasets: list[str] = Field(default_factory=list, description="names of the open datasets it published")
 
 
 class CatalogSettings(StrictModel):
