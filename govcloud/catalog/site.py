@@ -22,7 +22,7 @@ AUDIENCES = ("citizens", "businesses", "agencies")
 
 LABELS = {
     "fa": {
-        "machine": "داده‌های ماشین‌خوان", "publisher": "ناشر", "generated": "به‌روزرسانی", "home": "فهرست خدمات",
+        "sep": "، ", "machine": "داده‌های ماشین‌خوان", "publisher": "ناشر", "generated": "به‌روزرسانی", "home": "فهرست خدمات",
         "by_agency": "به تفکیک دستگاه", "by_audience": "به تفکیک مخاطب", "retired": "خدمات بازنشسته",
         "retired_on": "بازنشسته از", "nothing": "هنوز خدمتی منتشر نشده است.",
         "status_available": "در دسترس", "status_degraded": "دارای اختلال", "status_planned": "برنامه‌ریزی‌شده",
@@ -43,7 +43,7 @@ LABELS = {
         "freq_quarterly": "فصلی", "freq_annual": "سالانه", "freq_irregular": "نامنظم", "freq_never": "بدون به‌روزرسانی",
     },
     "en": {
-        "machine": "Machine-readable", "publisher": "Publisher", "generated": "updated", "home": "Services",
+        "sep": ", ", "machine": "Machine-readable", "publisher": "Publisher", "generated": "updated", "home": "Services",
         "by_agency": "By agency", "by_audience": "By audience", "retired": "Retired services",
         "retired_on": "retired on", "nothing": "No service is published yet.",
         "status_available": "Available", "status_degraded": "Degraded", "status_planned": "Planned",
@@ -96,7 +96,7 @@ def formatters(lang: str) -> dict[str, Callable]:
     def when(t: _dt.datetime) -> str:
         t = t.astimezone(_dt.timezone.utc)
         if fa:
-            return f"{to_jalali(t.date()).long_fa()}، ساعت {persian_digits(t.strftime('%H:%M'))} (UTC)"
+            return f"{to_jalali(t.date()).long_fa()}، ساعت {persian_digits(t.strftime('%H:%M'))} به وقت جهانی"
         return t.strftime("%Y-%m-%d %H:%M UTC")
 
     def t(text: Text) -> str:

@@ -149,4 +149,4 @@ def test_deployed_public_service_is_available_with_its_real_download_url(repo, c
     conn.object_store.delete_object("provinces.csv", container=repo.container)
     failed = repo.run("catalog", "check", out, "--probe")
     assert failed.returncode == 1
-    assert f"manifests/live.yaml:" in failed.stderr and "HTTP 404" in failed.stderr
+    assert "manifests/live.yaml:" in failed.stderr and "HTTP 404" in failed.stderr

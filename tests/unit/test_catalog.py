@@ -159,7 +159,7 @@ def test_persian_pages_are_right_to_left_with_persian_digits_and_solar_hijri_dat
     fa = (out / "fa/sci/open-data.html").read_text(encoding="utf-8")
     en = (out / "en/sci/open-data.html").read_text(encoding="utf-8")
     assert '<html lang="fa" dir="rtl">' in fa and '<html lang="en" dir="ltr">' in en
-    assert "۱ فروردین ۱۴۰۵، ساعت ۰۶:۳۰ (UTC)" in fa  # last deploy, 2026-03-21 06:30 UTC
+    assert "۱ فروردین ۱۴۰۵، ساعت ۰۶:۳۰ به وقت جهانی" in fa  # last deploy, 2026-03-21 06:30 UTC
     assert "2026-03-21 06:30 UTC" in en and "۱۴۰۵" not in en
     assert "۹۹٫۹۵٪" in fa and "99.95%" in en  # the gold service level
     assert "در دسترس" in fa and "Available" in en
