@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_validator
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError, Problem, did_you_mean, format_path, one_of
@@ -180,7 +180,17 @@ class Inventory:
 # -- the national services catalog (inventories/catalog.yaml) ---------------------------------------
 
 CatalogUrl = Annotated[str, Field(pattern=r"^https?://[^\s]+[^\s/]$", max_length=500)]
-IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+def _iso_date(value: str) -> str:
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"must be a date such as 2026-03-01 (no such day: {value})") from None
+    return value
+
+
+IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValidator(_iso_date)]
 
 
 class ServiceLevel(StrictModel):

@@ -181,3 +181,19 @@ def test_schema_documents_the_new_fields():
     assert {"title", "description", "updateFrequency", "bucket", "object", "url"} <= set(
         defs["OpenDataset"]["properties"])
     assert {"description", "keywords", "contact", "sla"} <= set(defs["Publish"]["properties"])
+
+
+def test_catalog_settings_are_checked_with_located_errors(tmp_path):
+    from govcloud.load.inventory import Inventory
+
+    (tmp_path / "inventories").mkdir()
+    shipped = (EXAMPLES.parent / "inventories" / "catalog.yaml").read_text(encoding="utf-8")
+    (tmp_path / "inventories" / "catalog.yaml").write_text(
+        shipped.replace('retired: "2026-03-01"', 'retired: "2026-02-30"').replace("availability: 99.9\n",
+                                                                               "availability: 120\n"))
+    with pytest.raises(InputError) as info:
+        Inventory(ConfigRepo(tmp_path)).catalog
+    found = {p.path: p for p in info.value.problems}
+    assert "no such day: 2026-02-30" in found["retired[0].retired"].message
+    assert "less than or equal to 100" in found["serviceLevels.silver.availability"].message
+    assert all(p.location.file.endswith("catalog.yaml") and p.location.line > 1 for p in found.values())
