@@ -107,7 +107,8 @@ def hand_main(op: str, workdir: str) -> None:
     t0 = time.monotonic()
     from pulumi import automation as auto
 
-    from govcloud import engine, toolchain
+    from govcloud.engine import toolchain
+    from govcloud.engine.command import pulumi_command
 
     os.environ.update(toolchain.engine_env())
     os.environ["PULUMI_CONFIG_PASSPHRASE"] = os.environ["BENCH_PASSPHRASE"]
@@ -119,7 +120,7 @@ def hand_main(op: str, workdir: str) -> None:
     stack = auto.create_or_select_stack(
         "hand", project_name="bench-hand", program=program,
         opts=auto.LocalWorkspaceOptions(
-            work_dir=str(wd / "hand-ws"), secrets_provider="passphrase", pulumi_command=engine.pulumi_command(),
+            work_dir=str(wd / "hand-ws"), secrets_provider="passphrase", pulumi_command=pulumi_command(),
             project_settings=auto.ProjectSettings(name="bench-hand", runtime="python",
                                                   backend=auto.ProjectBackend(f"file://{wd / 'hand-state'}"))))
     t_ready = time.monotonic()
@@ -159,7 +160,8 @@ def main() -> None:
         hand_main(args.hand, args.workdir)
         return
 
-    from govcloud import engine
+    from govcloud.cloud.credentials import provider_config
+    from govcloud.engine.command import pulumi_command
     from govcloud.config import ConfigRepo
     from govcloud.check import Workspace
 
@@ -175,7 +177,7 @@ def main() -> None:
     manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
     plan = Workspace(ConfigRepo(repo)).plan(manifest)
     user_data = plan.get("server-web-1").inputs["user_data"]
-    password = engine.provider_config(plan).password
+    password = provider_config(plan).password
     (work / "hand.json").write_text(json.dumps({"prefix": f"moe-dev-hand-{secrets.token_hex(2)}",
                                                 "userData": user_data, "password": password}))
     os.chmod(work / "hand.json", 0o600)
@@ -187,7 +189,7 @@ def main() -> None:
     t_imports = statistics.median(
         run([sys.executable, "-c", "import pulumi, pulumi_openstack, openstack.config, govcloud.engine"],
             REPO, env)[0] for _ in range(3))
-    t_cli = statistics.median(run([str(engine.pulumi_command().command), "version"], REPO, env)[0]
+    t_cli = statistics.median(run([str(pulumi_command().command), "version"], REPO, env)[0]
                               for _ in range(3))
 
     rows: dict[str, list[float]] = {k: [] for k in ("gc_deploy", "gc_redeploy", "hand_deploy", "hand_redeploy")}

@@ -1,7 +1,8 @@
-"""Benchmark: validate + compile 1,000 varied manifests in one process,
+"""Benchmark: what `govcloud validate DIR` does (policy.check_paths: load, blueprints, schema,
+references, compile, user data, policy pack) for 1,000 varied manifests in one process,
 next to the bare YAML parse of the same files.
 
-    .venv/bin/python benchmarks/bench_pipeline.py [--count 1000] [--repeat 5] [--policy]
+    .venv/bin/python benchmarks/bench_pipeline.py [--count 1000] [--repeat 5]
 
 The manifests are generated into benchmarks/out/manifests (varied agencies,
 sites, blueprints, server counts, volumes, buckets, ingress rules). Each
@@ -24,7 +25,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from govcloud.config import ConfigRepo  # noqa: E402
 from govcloud.load.inventory import Inventory  # noqa: E402
-from govcloud.check import Workspace, validate_files  # noqa: E402
+from govcloud.check import Workspace  # noqa: E402
+from govcloud.policy import check_paths  # noqa: E402
 
 ROLES = ["web", "app", "database", "batch", "base", "open-data"]
 CLASSES = ["public", "internal", "internal", "restricted"]
@@ -86,15 +88,10 @@ def bare_parse(files: list[Path]) -> int:
     return n
 
 
-def pipeline(files: list[Path], policy: bool) -> int:
-    """What `govcloud validate DIR` does: the library calls behind it, in one process."""
+def pipeline(files: list[Path]) -> int:
+    """What `govcloud validate DIR` does: the library call behind it, in one process."""
     ws = Workspace(ConfigRepo(None))
-    if policy:
-        from govcloud.policy import check_paths
-
-        results, _ = check_paths(files, ws)
-    else:
-        results = validate_files(files, ws)
+    results, _ = check_paths(files, ws)
     # the generated manifests are valid, though many break ministry policy
     assert all(r.plan is not None for r in results), [r.problems for r in results if r.plan is None][:1]
     return sum(len(r.plan.resources) for r in results)
@@ -115,16 +112,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--policy", action="store_true", help="also run the policy pack")
     args = ap.parse_args()
     files = generate(HERE / "out" / "manifests", args.count)
-    pipeline(files[:20], False)  # warm caches (site files, templates) as a long-lived process would
-    resources = pipeline(files, args.policy)
+    pipeline(files[:20])  # warm caches (site files, templates) as a long-lived process would
+    resources = pipeline(files)
     parse = median_time(lambda: bare_parse(files), args.repeat)
-    full = median_time(lambda: pipeline(files, args.policy), args.repeat)
+    full = median_time(lambda: pipeline(files), args.repeat)
     print(f"manifests: {len(files)}, resources planned: {resources}")
     print(f"bare YAML parse (CSafeLoader): {parse:.3f} s  ({parse / len(files) * 1e3:.2f} ms/manifest)")
-    print(f"validate + compile{' + policy' if args.policy else ''}: {full:.3f} s  "
+    print(f"validate (check_paths: compile + policy): {full:.3f} s  "
           f"({full / len(files) * 1e3:.2f} ms/manifest)")
     print(f"ratio: {full / parse:.2f}x the bare parse")
 

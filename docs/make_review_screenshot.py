@@ -55,6 +55,7 @@ ul { margin: 4px 0; padding-left: 22px; } sub { color: #59636e; }
 def review_markdown() -> str:
     from govcloud.config import ConfigRepo
     from govcloud.check import Workspace
+    from govcloud.engine.runner import OperationResult
     from govcloud.policy import check_paths
     from govcloud.review import build_review, render_markdown
 
@@ -70,7 +71,8 @@ def review_markdown() -> str:
         (result,), report = check_paths([str(rel)], ws)
         plan = result.plan
         site = ws.inventory.site(plan.service.site)
-        review = build_review(plan, site, fixture["events"], report.problems(str(rel)))
+        preview = OperationResult.from_events("preview", fixture["events"])  # as the engine reported it
+        review = build_review(plan, site, preview, report.problems(str(rel)))
         return render_markdown(review)
     finally:
         os.chdir(here)

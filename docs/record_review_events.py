@@ -143,7 +143,10 @@ def dump_fixture(doc: dict) -> str:
 
 
 def record(tag: str, description: str, doc: dict, repo: Path, op: str = "preview") -> Path:
-    from govcloud import engine
+    from govcloud.engine.runner import run_operation
+    from govcloud.engine.command import PulumiCli
+    from govcloud.engine.stack import locate, unprotect
+    from govcloud.settings import read_passphrase
     from govcloud.config import ConfigRepo
     from govcloud.check import Workspace
 
@@ -155,18 +158,18 @@ def record(tag: str, description: str, doc: dict, repo: Path, op: str = "preview
     # preview the deletion of a protected resource: that failed preview is kept as <tag>-protected.json and
     # the change is previewed again as `deploy --allow-data-loss` does
     allow = False
-    res = engine.run_operation(op, plan, ws.config, message=f"govcloud {op} (review fixtures)")
+    res = run_operation(op, plan, ws.config, message=f"govcloud {op} (review fixtures)")
     if not res.ok and op == "preview" and "protected" in (res.error or ""):
         save(f"{tag}-protected", description + " - refused by the engine: protected resources", doc, op, res,
              False, expect_ok=False)
         allow = True
-        cli = engine.Cli(engine.locate(plan, ws.config), engine.read_passphrase())
-        engine.unprotect(cli)  # what deploy --allow-data-loss does before it applies
-        res = engine.run_operation(op, plan, ws.config, allow_data_loss=True,
+        cli = PulumiCli(locate(plan, ws.config), read_passphrase())
+        unprotect(cli)  # what deploy --allow-data-loss does before it applies
+        res = run_operation(op, plan, ws.config, allow_data_loss=True,
                                    message=f"govcloud {op} (review fixtures)")
         # protect them again: deploy the unchanged baseline
         manifest.write_text(yaml.safe_dump(base(), sort_keys=False, allow_unicode=True))
-        again = engine.run_operation("up", Workspace(ConfigRepo(repo)).plan(manifest), ws.config)
+        again = run_operation("up", Workspace(ConfigRepo(repo)).plan(manifest), ws.config)
         if not again.ok:
             raise SystemExit(f"re-protecting failed: {again.error}")
     return save(tag, description, doc, op, res, allow)
@@ -177,7 +180,7 @@ def save(tag: str, description: str, doc: dict, op: str, res, allow: bool, expec
         raise SystemExit(f"{tag}: {op} {'failed' if expect_ok else 'succeeded'}: {res.error}")
     events_file = Path(res.log_file).with_suffix(".events.jsonl")
     events = [scrub_event(json.loads(line)) for line in events_file.read_text().splitlines() if line.strip()]
-    from govcloud import toolchain
+    from govcloud.engine import toolchain
 
     info = toolchain.find_pulumi()
     out = {
@@ -216,17 +219,20 @@ def main() -> int:
         if keep:
             print(f"kept the stack; config repo {repo}", file=sys.stderr)
         else:
-            from govcloud import engine
+            from govcloud.engine.runner import run_operation
+            from govcloud.engine.command import PulumiCli
+            from govcloud.engine.stack import locate, unprotect
+            from govcloud.settings import read_passphrase
             from govcloud.config import ConfigRepo
             from govcloud.check import Workspace
 
             (repo / "services" / "portal.yaml").write_text(yaml.safe_dump(base(), sort_keys=False))
             ws = Workspace(ConfigRepo(repo))
             plan = ws.plan(repo / "services" / "portal.yaml")
-            cli = engine.Cli(engine.locate(plan, ws.config), engine.read_passphrase())
+            cli = PulumiCli(locate(plan, ws.config), read_passphrase())
             if cli.exists():
-                engine.unprotect(cli)
-                res = engine.run_operation("destroy", plan, ws.config, allow_data_loss=True)
+                unprotect(cli)
+                res = run_operation("destroy", plan, ws.config, allow_data_loss=True)
                 print(f"destroy: {'ok' if res.ok else res.error}", file=sys.stderr)
             shutil.rmtree(repo, ignore_errors=True)
     return 0

@@ -70,13 +70,31 @@ class Workspace:
 
 
 def manifest_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
-    """Files as given; directories searched recursively for *.yaml / *.yml."""
+    """Files as given; directories searched recursively for *.yaml / *.yml.
+
+    The walk keeps its own stack (a tree 1,100 levels deep is no RecursionError),
+    does not follow symlinked directories (no loops), and yields a directory it
+    cannot list instead of skipping it, so that loading it reports why.
+    """
     for p in paths:
         path = Path(p)
-        if path.is_dir():
-            yield from sorted(f for f in path.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
-        else:
+        if not path.is_dir():
             yield path
+            continue
+        found: list[Path] = []
+        pending = [path]
+        while pending:
+            d = pending.pop()
+            try:
+                with os.scandir(d) as entries:
+                    for e in entries:
+                        if e.is_dir(follow_symlinks=False):
+                            pending.append(Path(e.path))
+                        elif os.path.splitext(e.name)[1] in (".yaml", ".yml") and e.is_file():
+                            found.append(Path(e.path))
+            except OSError:
+                found.append(d)
+        yield from sorted(found)
 
 
 @contextmanager
@@ -105,23 +123,6 @@ class ValidationResult:
     ok: bool
     problems: tuple[Problem, ...]
     plan: ResourcePlan | None = None
-
-
-def validate_files(paths: Iterable[str | os.PathLike[str]], workspace: Workspace | None = None
-                   ) -> list[ValidationResult]:
-    """Check (and compile) every manifest; one result per file, never raising for bad input."""
-    paths = list(paths)
-    ws = workspace or Workspace.for_paths(paths)
-    results = []
-    with batch_gc():
-        for f in manifest_files(paths):
-            try:
-                plan = ws.plan(f)
-            except InputError as exc:
-                results.append(ValidationResult(str(f), False, exc.problems))
-            else:
-                results.append(ValidationResult(str(f), True, (), plan))
-    return results
 
 
 @dataclass(frozen=True)
@@ -158,10 +159,9 @@ def price_blueprints(ws: Workspace, site_name: str | None = None) -> list[Bluepr
     site_name = site_name or ("thr1" if "thr1" in sites else sites[0])
     site = ws.inventory.site(site_name)
     if site is None:
-        from govcloud.errors import did_you_mean, one_of
+        from govcloud.errors import unknown_name
 
-        raise InputError([Problem(f"unknown site '{site_name}'", code="reference",
-                                  hint="; ".join(filter(None, [did_you_mean(site_name, sites), one_of(sites)])))])
+        raise InputError([unknown_name("site", site_name, sites)])
     agency = next((a for a in ws.inventory.registry.agencies if site_name in a.allowed_sites),
                   ws.inventory.registry.agencies[0])
     offers = []
@@ -190,3 +190,44 @@ def price_blueprints(ws: Workspace, site_name: str | None = None) -> list[Bluepr
         offers.append(BlueprintOffer(name, bp.description, site_name, kinds, str(money(total)),
                                      site.rate_card.currency))
     return offers
+
+
+@dataclass(frozen=True)
+class CheckedPlan:
+    """One manifest checked for a command that acts on it (plan, cost, diff, deploy, destroy, ...)."""
+
+    workspace: Workspace
+    file: str
+    plan: ResourcePlan
+    cost: CostEstimate
+    problems: tuple[Problem, ...]  # what is left after the check: advisory policy findings (warnings)
+    policy: object = None  # the govcloud.policy.PolicyReport of the check
+
+    @property
+    def site(self) -> Site:
+        return self.workspace.inventory.site(self.plan.service.site)
+
+
+def policy_context(ws: Workspace, file: str | os.PathLike[str]) -> list[Path]:
+    """Manifests that share quotas and address space with `file`: the config repo's manifests/ when it has
+    one, else the file's own directory."""
+    if ws.config.root is not None and (ws.config.root / "manifests").is_dir():
+        return [ws.config.root / "manifests"]
+    return [Path(file).parent]
+
+
+def check_manifest(file: str | os.PathLike[str], workspace: Workspace | None = None) -> CheckedPlan:
+    """Load, compile and policy-check one manifest: the offline gate of every command that acts on one.
+
+    The same check as `govcloud validate` (govcloud.policy.check_paths), with the manifest's neighbours as
+    the policy context. InputError (exit 1) for problems or a mandatory finding; warnings are returned.
+    """
+    from govcloud.policy import check_paths
+
+    ws = workspace or Workspace.for_paths([file])
+    (result,), report = check_paths([file], ws, context=policy_context(ws, file))
+    if not result.ok:
+        raise InputError(result.problems)
+    plan = result.plan
+    return CheckedPlan(ws, str(file), plan, estimate(plan, ws.inventory.site(plan.service.site).rate_card),
+                       tuple(result.problems), report)

@@ -3,17 +3,19 @@
 A config repo is a directory with a `govcloud.yaml` (made by `govcloud init`).
 It may hold its own `inventories/`, `stacks/`, `templates/` and `policies.yaml`;
 whatever it does not hold comes from the defaults shipped in the package.
-Engine state (the file backend, audit log, usage store) lives in its `.govcloud/`.
+Engine state (the file backend, audit log, usage store) lives in its `.govcloud/`
+(govcloud/settings.py names the layout, the checked govcloud.yaml and the environment).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from govcloud.settings import CONFIG_FILE, GovcloudSettings, StateDir, env, load_settings, state_dir_for
+from govcloud.templates import Templates
+
 DEFAULTS_DIR = Path(__file__).resolve().parent / "_data"
-CONFIG_FILE = "govcloud.yaml"
 
 
 @dataclass(frozen=True)
@@ -37,30 +39,28 @@ class ConfigRepo:
         return None
 
     @property
-    def state_dir(self) -> Path:
-        """Engine state, audit log and usage store (created on first use)."""
-        env = os.environ.get("GOVCLOUD_STATE_DIR")
-        if env:
-            return Path(env)
-        if self.root is not None:
-            return self.root / ".govcloud"
-        return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "govcloud"
+    def state_dir(self) -> StateDir:
+        """Engine state, audit log and usage store (each created by whatever writes it first)."""
+        return state_dir_for(self.root)
 
     @cached_property
-    def settings(self) -> dict:
-        if self.root is None or not (self.root / CONFIG_FILE).is_file():
-            return {}
-        from govcloud.load.yamlsource import load_yaml_file
+    def templates(self) -> Templates:
+        """Its templates/ over the shipped ones, in one sandboxed Jinja2 environment (compiled once)."""
+        return Templates(self)
 
-        data = load_yaml_file(self.root / CONFIG_FILE).data
-        return data if isinstance(data, dict) else {}
+    @cached_property
+    def settings(self) -> GovcloudSettings:
+        """govcloud.yaml, checked (InputError at file:line:column for an unknown key or a bad value)."""
+        if self.root is None or not (self.root / CONFIG_FILE).is_file():
+            return GovcloudSettings()
+        return load_settings(self.root / CONFIG_FILE)
 
 
 def find_config_repo(start: Path | None = None) -> ConfigRepo:
     """GOVCLOUD_CONFIG, else the nearest directory above `start` (or cwd) with a govcloud.yaml."""
-    env = os.environ.get("GOVCLOUD_CONFIG")
-    if env:
-        return ConfigRepo(Path(env).resolve())
+    chosen = env("GOVCLOUD_CONFIG")
+    if chosen:
+        return ConfigRepo(Path(chosen).resolve())
     here = (start or Path.cwd()).resolve()
     if here.is_file():
         here = here.parent

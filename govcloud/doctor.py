@@ -74,16 +74,20 @@ def check_plugin() -> list[Check]:
 
 
 def check_backend(config) -> list[Check]:
-    from govcloud import engine
+    from govcloud.engine.command import pulumi_command
+    from govcloud.engine.stack import backend_url
+    from govcloud.engine.command import cli_error_text
+    from govcloud.errors import SetupError
 
-    try:
-        url = engine.backend_url(config)
-    except OSError as exc:
-        return [Check("state backend", False, f"cannot create the backend directory: {exc}",
-                      "fix the permissions of the state directory, or set GOVCLOUD_STATE_DIR / `backend:` "
-                      "in govcloud.yaml")]
+    url = backend_url(config)
     if url.startswith("file://"):
         path = Path(url[len("file://"):])
+        try:
+            path.mkdir(parents=True, exist_ok=True)  # what the first deploy would do
+        except OSError as exc:
+            return [Check("state backend", False, f"cannot create the backend directory {path}: "
+                          f"{exc.strerror or exc}", "fix the permissions of the state directory, or set "
+                          "GOVCLOUD_STATE_DIR / `backend:` in govcloud.yaml")]
         probe = path / f".govcloud-doctor-{os.getpid()}"
         try:
             probe.write_text("ok", encoding="utf-8")
@@ -96,34 +100,33 @@ def check_backend(config) -> list[Check]:
     try:
         from pulumi.automation import errors as auto_errors
 
-        cmd = engine.pulumi_command()
-        wd = Path(config.state_dir) / "workspaces" / ".doctor"
+        cmd = pulumi_command()
+        wd = config.state_dir.workspaces / ".doctor"
         wd.mkdir(parents=True, exist_ok=True)
         (wd / "Pulumi.yaml").write_text(f"name: govcloud-doctor\nruntime: python\nbackend:\n  url: {url}\n",
                                         encoding="utf-8")
         cmd.run(["stack", "ls", "--all", "--json"], str(wd), {"PULUMI_BACKEND_URL": url,
                                                               "PULUMI_SKIP_UPDATE_CHECK": "true"})
         return [Check("state backend", True, f"{url} (reachable; write access is checked by the first deploy)")]
-    except engine.SetupError as exc:
+    except SetupError as exc:
         return [Check("state backend", False, f"{url}: cannot check without the Pulumi CLI ({exc})", INSTALL)]
     except auto_errors.CommandError as exc:
-        return [Check("state backend", False, f"{url}: {engine._cli_error(exc)}",
+        return [Check("state backend", False, f"{url}: {cli_error_text(exc)}",
                       "check the URL and the credentials the backend needs (e.g. AWS_ACCESS_KEY_ID / "
                       "AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT for S3-compatible object storage)")]
 
 
 def check_passphrase() -> list[Check]:
-    from govcloud import engine
+    from govcloud.errors import SetupError
+    from govcloud.settings import passphrase_source, read_passphrase
 
     try:
-        engine.read_passphrase()
-    except engine.SetupError as exc:
+        read_passphrase()
+    except SetupError as exc:
         return [Check("passphrase", False, str(exc).split(":")[0],
                       "set GOVCLOUD_PASSPHRASE, or GOVCLOUD_PASSPHRASE_FILE to a file holding it "
                       "(umask 077; head -c 32 /dev/urandom | base64 > ~/.govcloud-passphrase)")]
-    src = "GOVCLOUD_PASSPHRASE" if os.environ.get("GOVCLOUD_PASSPHRASE") else \
-        f"GOVCLOUD_PASSPHRASE_FILE ({os.environ.get('GOVCLOUD_PASSPHRASE_FILE')})"
-    return [Check("passphrase", True, f"set through {src} (not shown)")]
+    return [Check("passphrase", True, f"set through {passphrase_source()} (not shown)")]
 
 
 def _with_timeout(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
@@ -146,12 +149,13 @@ def _with_timeout(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
 
 
 def check_site(site, timeout: float, required: bool) -> list[Check]:
-    from govcloud import engine
+    from govcloud.cloud.credentials import cloud_region
+    from govcloud.errors import SetupError
 
     name = f"site {site.name} (cloud '{site.cloud}')"
     try:
-        cc = engine.cloud_region(site.cloud, None, site.region, api_timeout=timeout)
-    except engine.SetupError as exc:
+        cc = cloud_region(site.cloud, None, site.region, api_timeout=timeout)
+    except SetupError as exc:
         text = str(exc)
         if "no OpenStack credentials" in text:
             found = text.rsplit("Entries found: ", 1)[-1] if "Entries found: " in text else "none"

@@ -31,20 +31,22 @@ class Problem:
     hint: str | None = None
 
     def format(self) -> str:
-        where = str(self.location) if self.location else "<input>"
-        field_part = f"{self.path}: " if self.path else ""
-        hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}: {self.severity}: {field_part}{self.message}{hint}"
+        """One line for a terminal or a log; every part that can come from input is escaped."""
+        where = printable(str(self.location)) if self.location else "<input>"
+        field_part = f"{printable(self.path)}: " if self.path else ""
+        hint = f" ({printable(self.hint)})" if self.hint else ""
+        return f"{where}: {self.severity}: {field_part}{printable(self.message)}{hint}"
 
     def to_dict(self) -> dict:
+        """The JSON form: escaped like format(), since JSON encoders pass C1 and bidi controls through."""
         loc = self.location
         return {
             "severity": self.severity,
             "code": self.code,
-            "path": self.path,
-            "message": self.message,
-            "hint": self.hint,
-            "file": loc.file if loc else None,
+            "path": printable(self.path),
+            "message": printable(self.message),
+            "hint": printable(self.hint) if self.hint else self.hint,
+            "file": printable(loc.file) if loc else None,
             "line": loc.line if loc else None,
             "column": loc.column if loc else None,
         }
@@ -64,6 +66,35 @@ class InputError(GovcloudError):
         super().__init__("\n".join(p.format() for p in self.problems))
 
 
+MAX_REPORTED = 50  # problems located and reported per file; the rest are counted (locating costs per problem)
+
+
+def more_problems(count: int, location: SourceLocation | None) -> Problem:
+    """The last line of a bounded report: how many problems were found and not shown."""
+    return Problem(f"{count:,} more problem{'s' if count != 1 else ''} not shown", location=location,
+                   code="limit", hint=f"only the first {MAX_REPORTED} are reported; fix these and check again")
+
+
+# What a terminal or a log viewer would act on instead of showing: C0 controls (ESC starts colour, screen
+# clear, window title and OSC 8 link sequences; a newline forges a line), DEL, C1 controls (U+009B is a
+# one-character CSI), the bidi embeddings/overrides/isolates (U+202E turns text around) and the zero-width
+# and line/paragraph separators. Each becomes the escape YAML's double-quoted strings use for it.
+_INVISIBLE = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x061C, *range(0x200B, 0x2010),
+              *range(0x2028, 0x202F), *range(0x2060, 0x2070), 0xFEFF]
+_ESCAPES = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _INVISIBLE}
+
+
+def printable(text: str) -> str:
+    """`text` with every control, bidi and invisible formatting character shown as an escape (\\x1b, \\u202e)."""
+    return text.translate(_ESCAPES)
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """An input value short enough to quote in a message (a key can be a megabyte long)."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def format_path(path: Iterable[str | int]) -> str:
     """('spec', 'servers', 1, 'sizeGb') -> 'spec.servers[1].sizeGb'."""
     out: list[str] = []
@@ -71,7 +102,7 @@ def format_path(path: Iterable[str | int]) -> str:
         if isinstance(part, int):
             out.append(f"[{part}]")
         else:
-            out.append(f".{part}" if out else str(part))
+            out.append(f".{shorten(part)}" if out else shorten(part))
     return "".join(out)
 
 
@@ -83,3 +114,52 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
 def one_of(choices: Iterable[str]) -> str:
     items = sorted(choices)
     return "one of: " + ", ".join(items) if items else "none are defined"
+
+
+def choices_hint(name: str, choices: Iterable[str]) -> str:
+    """"did you mean 'thr1'?; one of: devcloud, isf1, thr1": the hint for a name that is not one of `choices`."""
+    choices = list(choices)
+    return "; ".join(filter(None, [did_you_mean(name, choices), one_of(choices)]))
+
+
+def unknown_name(what: str, name: str, choices: Iterable[str], path: str = "",
+                 location: SourceLocation | None = None, *, code: str = "reference", where: str = "") -> Problem:
+    """The problem "unknown site 'thr9'" (`where` adds context such as " at site thr1"), with its hint."""
+    return Problem(f"unknown {what} '{shorten(name)}'{where}", path, location, code=code,
+                   hint=choices_hint(name, choices))
+
+
+# ---------------------------------------------------------------- the error tree: one exit code per kind
+# 1: the user can fix it (input, refusals, a missing prerequisite); 3: the engine or the cloud failed.
+
+
+class SetupError(GovcloudError):
+    """Something the engine needs is missing (passphrase, credentials, toolchain); the message says how to fix it."""
+
+    exit_code = 1
+
+
+class RefusedError(GovcloudError):
+    """govcloud refused to change anything (data loss, a stale saved plan, no confirmation, drift found)."""
+
+    exit_code = 1
+
+
+class EngineError(GovcloudError):
+    """The engine failed; the message is the provider's / engine's own (exit 3)."""
+
+    exit_code = 3
+
+
+class StackLockedError(EngineError):
+    """Another run holds the stack."""
+
+
+class EngineInterrupted(EngineError):
+    """The operation was interrupted (Ctrl-C / SIGTERM) and stopped safely."""
+
+
+class CloudError(GovcloudError):
+    """An OpenStack API govcloud called directly failed or could not be reached (exit 3)."""
+
+    exit_code = 3

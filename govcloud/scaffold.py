@@ -6,14 +6,13 @@ from pathlib import Path
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import GovcloudError
-from govcloud.plan.userdata import template_environment
 
 
 def init_config_repo(directory: Path, agency: str = "moh", site: str = "thr1", force: bool = False) -> list[Path]:
     defaults = ConfigRepo(None)
     if directory.exists() and any(directory.iterdir()) and not force:
         raise GovcloudError(f"{directory} is not empty; use --force to write into it (existing files are kept)")
-    env = template_environment(defaults)
+    templates = defaults.templates
     written: list[Path] = []
 
     def write(rel: str, text: str) -> None:
@@ -26,10 +25,9 @@ def init_config_repo(directory: Path, agency: str = "moh", site: str = "thr1", f
 
     sample = f"manifests/{agency}/hello.yaml"
     owner = f"it@{agency}.gov.example"
-    write("govcloud.yaml", env.get_template("init/govcloud.yaml.j2").render(ministry=directory.name))
-    write(".gitignore", env.get_template("init/gitignore.j2").render())
-    write(sample, env.get_template("init/manifest.yaml.j2").render(agency=agency, site=site, owner=owner,
-                                                                   path=sample))
+    write("govcloud.yaml", templates.render("init/govcloud.yaml.j2", ministry=directory.name))
+    write(".gitignore", templates.render("init/gitignore.j2"))
+    write(sample, templates.render("init/manifest.yaml.j2", agency=agency, site=site, owner=owner, path=sample))
     # the inventories are copied so the ministry can edit them; stacks and
     # templates keep coming from govcloud until a file of the same name is added
     src = defaults.search_dirs("inventories")[-1]

@@ -10,7 +10,6 @@ stylesheet, no scripts, no web fonts) and opens offline.
 from __future__ import annotations
 
 import datetime as _dt
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -67,14 +66,12 @@ LABELS = {
 }
 
 
-@lru_cache(maxsize=8)
 def environment(config):
-    """The project's sandboxed template environment, with HTML autoescaping (the one import of it here)."""
+    """The config repo's sandboxed template environment (govcloud.templates), overlaid with HTML autoescaping
+    for every catalog page."""
     from jinja2.utils import htmlsafe_json_dumps
 
-    from govcloud.plan.userdata import template_environment
-
-    base = template_environment(config)
+    base = config.templates.environment
     env = base.overlay(autoescape=True, trim_blocks=True, lstrip_blocks=True, cache_size=50)
     env.filters = {**base.filters, "tojson": htmlsafe_json_dumps}  # the base's filters are shared: copy
     return env

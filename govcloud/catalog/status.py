@@ -76,24 +76,25 @@ class StackSnapshot:
 def read_stack(plan: "ResourcePlan", config: "ConfigRepo") -> StackSnapshot | None:
     """What the engine knows of the plan's stack, or None when it does not exist.
 
-    The one place the catalog calls into govcloud.engine (re-point it when the engine is split).
+    The one place the catalog calls into govcloud.engine.
     """
-    from govcloud import engine
+    from govcloud.engine.command import PulumiCli
+    from govcloud.engine.stack import StackState, locate
 
-    cli = engine.Cli(engine.locate(plan, config))
-    deployment = cli.export()
-    if deployment is None:
+    cli = PulumiCli(locate(plan, config))
+    state = StackState.from_export(cli.export())
+    if state is None:
         return None
-    return StackSnapshot(len(engine.deployed_resources(deployment)), cli.history(HISTORY_ROWS))
+    return StackSnapshot(len(state.resources), cli.history(HISTORY_ROWS))
 
 
 def object_store_url(plan: "ResourcePlan") -> str:
     """The public object-store endpoint of the agency's project at the site (Keystone catalog)."""
-    from govcloud import engine
+    from govcloud.cloud.credentials import connect
 
     svc = plan.service
     try:
-        return str(engine.connect(svc.cloud, svc.project, svc.region, api_timeout=30).object_store.get_endpoint())
+        return str(connect(svc.cloud, svc.project, svc.region, api_timeout=30).object_store.get_endpoint())
     except Exception as exc:  # noqa: BLE001 - openstacksdk raises many kinds; the message says what failed
         raise CatalogCloudError(f"cannot read the object-store endpoint of project {svc.project} at site "
                                 f"{svc.site}: {type(exc).__name__}: {exc}") from None

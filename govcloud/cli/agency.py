@@ -15,7 +15,33 @@ import sys
 import click
 
 # the stack commands' helpers: one way to confirm, recover and report an engine failure
-from govcloud.cli.stack import _confirm, _engine_failed, _err, _recover, done_text
+from govcloud.cli.progress import TerminalHooks
+from govcloud.cli.progress import err as _err
+from govcloud.engine.events import done_text
+from govcloud.ops.workflow import confirm, ensure_ok
+
+
+def _confirm(question: str, yes: bool, what: str) -> None:
+    confirm(TerminalHooks(), yes, question, what)
+
+
+def _engine_failed(result) -> None:
+    ensure_ok(result)
+
+
+def _recover(plan, config, lock):
+    """Clear what an interrupted run left and refresh when needed; the deployment as found."""
+    from govcloud.engine.recovery import recover
+    from govcloud.engine.runner import run_operation
+
+    rec = recover(plan, config)
+    for note in rec.notes:
+        _err(f"recovery: {note}")
+    if rec.needs_refresh:
+        _err("recovery: refreshing the state from the cloud ...")
+        ensure_ok(run_operation("refresh", plan, config, lock=lock,
+                                message="govcloud: recovery after an interrupted run"))
+    return rec.deployment
 
 FORMAT = click.Choice(["text", "json"])
 
@@ -27,19 +53,17 @@ def _workspace():
 
 
 def _agency(ws, agency_id: str):
-    from govcloud.errors import InputError, Problem, did_you_mean, one_of
+    from govcloud.errors import InputError, unknown_name
 
     agency = ws.inventory.agency(agency_id)
     if agency is None:
-        ids = ws.inventory.agency_ids()
-        raise InputError([Problem(f"unknown agency '{agency_id}'", code="reference",
-                                  hint="; ".join(filter(None, [did_you_mean(agency_id, ids), one_of(ids)])))])
+        raise InputError([unknown_name("agency", agency_id, ws.inventory.agency_ids())])
     return agency
 
 
 def _sites(ws, names, allowed=None):
     """Site objects for names (default: `allowed`), each checked against the inventory and `allowed`."""
-    from govcloud.errors import InputError, Problem, did_you_mean, one_of
+    from govcloud.errors import InputError, Problem, unknown_name
 
     names = list(names) or list(allowed or ws.inventory.site_names())
     problems, sites = [], []
@@ -47,8 +71,7 @@ def _sites(ws, names, allowed=None):
     for name in dict.fromkeys(names):
         site = ws.inventory.site(name)
         if site is None:
-            problems.append(Problem(f"unknown site '{name}'", code="reference",
-                                    hint="; ".join(filter(None, [did_you_mean(name, known), one_of(known)]))))
+            problems.append(unknown_name("site", name, known))
         elif allowed is not None and name not in allowed:
             problems.append(Problem(f"site '{name}' is not among the agency's allowed sites", code="reference",
                                     hint="allowed sites: " + ", ".join(allowed) +
@@ -248,19 +271,24 @@ def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, 
                 _print_plan(p)
         return
 
-    from govcloud import engine
+    from govcloud.engine.locks import StackLock
+    from govcloud.engine.runner import run_operation
+    from govcloud.engine.command import PulumiCli
+    from govcloud.engine.stack import deployed_resources, locate, unprotect
+    from govcloud.settings import read_passphrase
     from govcloud.engine import events as ev
-    from govcloud.cli.stack import Progress, print_changes
+    from govcloud.cli.progress import Progress
+    from govcloud.cli.views import print_changes
 
-    engine.read_passphrase()
+    read_passphrase()
     results = []
     for site in targets:
         plan, conn = _site_plan(ws, agency_, site)
-        loc = engine.locate(plan, ws.config)
-        with engine.StackLock(loc, f"govcloud agency onboard {agency_.id}") as lock:
+        loc = locate(plan, ws.config)
+        with StackLock(loc, f"govcloud agency onboard {agency_.id}") as lock:
             _recover(plan, ws.config, lock)
-            cli = engine.Cli(loc, engine.read_passphrase())
-            in_state = {ev.urn_parts(r.get("urn", ""))[1] for r in engine.deployed_resources(cli.export())}
+            cli = PulumiCli(loc, read_passphrase())
+            in_state = {ev.urn_parts(r.get("urn", ""))[1] for r in deployed_resources(cli.export())}
             from govcloud.tenancy import existing_outside, with_imports
 
             existing = existing_outside(conn, plan, in_state)
@@ -275,7 +303,7 @@ def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, 
                 say(f"adopting {', '.join(map(str, existing))} into {loc.name}")
                 plan = with_imports(plan, existing)
             with Progress(loc.name, verb="previewing", lines=False) as p:
-                preview = engine.run_operation("preview", plan, ws.config, on_event=p.event, lock=lock,
+                preview = run_operation("preview", plan, ws.config, on_event=p.event, lock=lock,
                                                refresh_first=refresh, allow_data_loss=allow_data_loss)
             _engine_failed(preview)
             if fmt == "text":
@@ -295,15 +323,15 @@ def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, 
                 continue
             _confirm(f"Apply these changes to {loc.name}?", yes, "onboard")
             if risky:
-                engine.unprotect(cli, [c.urn for c in risky])
+                unprotect(cli, [c.urn for c in risky])
             with Progress(loc.name, total=len(plan.resources), verb="onboarding") as progress:
-                result = engine.run_operation("up", plan, ws.config, on_event=progress.event, lock=lock,
+                result = run_operation("up", plan, ws.config, on_event=progress.event, lock=lock,
                                               allow_data_loss=allow_data_loss,
                                               message=f"govcloud agency onboard {agency_.id} --site {site.name}")
             _engine_failed(result)
             if existing:  # the import ignored the registry's settings of what it adopted: apply them now
                 with Progress(loc.name, total=len(final_plan.resources), verb="applying the registry to") as pr:
-                    settle = engine.run_operation("up", final_plan, ws.config, on_event=pr.event, lock=lock,
+                    settle = run_operation("up", final_plan, ws.config, on_event=pr.event, lock=lock,
                                                   message=f"govcloud agency onboard {agency_.id} --site "
                                                           f"{site.name} (after adopting)")
                 _engine_failed(settle)
@@ -323,10 +351,10 @@ def onboard(agency_id: str, sites: tuple[str, ...], yes: bool, plan_only: bool, 
 
 
 def _project_id(cli) -> str | None:
-    from govcloud import engine
+    from govcloud.engine.stack import deployed_resources
     from govcloud.engine import events as ev
 
-    for r in engine.deployed_resources(cli.export()):
+    for r in deployed_resources(cli.export()):
         if ev.urn_parts(r.get("urn", ""))[1] == "project":
             return r.get("id")
     return None
@@ -364,20 +392,24 @@ def _print_plan(plan) -> None:
 @click.option("--yes", "-y", is_flag=True, help="do not ask")
 def offboard(agency_id: str, sites: tuple[str, ...], allow_data_loss: bool, yes: bool) -> None:
     """Destroy AGENCY's onboarding stack at SITE: its quotas, roles, group and (protected) project."""
-    from govcloud import engine
+    from govcloud.engine.locks import StackLock
+    from govcloud.engine.runner import run_operation
+    from govcloud.engine.command import PulumiCli
+    from govcloud.engine.stack import deployed_resources, locate, unprotect
+    from govcloud.settings import read_passphrase
     from govcloud.engine import events as ev
 
     ws = _workspace()
     agency_ = _agency(ws, agency_id)
     targets = _sites(ws, sites)
-    engine.read_passphrase()
+    read_passphrase()
     for site in targets:
         plan, conn = _site_plan(ws, agency_, site)
-        loc = engine.locate(plan, ws.config)
-        with engine.StackLock(loc, f"govcloud agency offboard {agency_.id}") as lock:
+        loc = locate(plan, ws.config)
+        with StackLock(loc, f"govcloud agency offboard {agency_.id}") as lock:
             _recover(plan, ws.config, lock)
-            cli = engine.Cli(loc, engine.read_passphrase())
-            resources = engine.deployed_resources(cli.export())
+            cli = PulumiCli(loc, read_passphrase())
+            resources = deployed_resources(cli.export())
             if not resources:
                 click.echo(f"{loc.name} has no resources: {agency_.id} is not onboarded at {site.name}")
                 continue
@@ -398,11 +430,11 @@ def offboard(agency_id: str, sites: tuple[str, ...], allow_data_loss: bool, yes:
                 sys.exit(1)
             _confirm(f"Delete project {agency_.project} at {site.name} and its quotas, group and roles?", yes,
                      f"offboard {agency_.id}")
-            engine.unprotect(cli)
-            from govcloud.cli.stack import Progress
+            unprotect(cli)
+            from govcloud.cli.progress import Progress
 
             with Progress(loc.name, total=len(resources), verb="offboarding") as progress:
-                result = engine.run_operation("destroy", plan, ws.config, allow_data_loss=True,
+                result = run_operation("destroy", plan, ws.config, allow_data_loss=True,
                                               on_event=progress.event, lock=lock,
                                               message=f"govcloud agency offboard {agency_.id} --site {site.name}")
             _engine_failed(result)

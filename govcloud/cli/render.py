@@ -13,7 +13,8 @@ import click
 
 from govcloud.plan.cost import CostEstimate, format_money, money
 from govcloud.errors import Problem
-from govcloud.plan.model import PlannedResource, ResourcePlan
+from govcloud.plan.describe import describe
+from govcloud.plan.model import ResourcePlan
 
 
 def emit_json(data: Any) -> None:
@@ -45,34 +46,6 @@ def print_check_results(results, report) -> None:
         click.echo(f.format_waiver(), err=True)
     for line in report.exception_lines():
         click.echo(line)
-
-
-def describe(r: PlannedResource) -> str:
-    """A few words on what matters about a resource."""
-    i = r.inputs
-    if r.kind == "Instance":
-        return f"{i['flavor_name']} / {i['image_name']}"
-    if r.kind == "Subnet":
-        return str(i["cidr"])
-    if r.kind == "SecGroupRule":
-        if i.get("direction") == "egress":
-            return f"egress {i['ethertype']} any"
-        ports = i.get("port_range_min")
-        rng = "" if ports is None else (f":{ports}" if ports == i.get("port_range_max") else
-                                       f":{ports}-{i.get('port_range_max')}")
-        return f"{i['protocol']}{rng} from {i['remote_ip_prefix']}"
-    if r.kind == "Volume":
-        return f"{i['size']} GB {i['volume_type']}"
-    if r.kind == "Container":
-        quota = int(i["metadata"]["Quota-Bytes"]) // 1024 ** 3
-        return f"{quota} GB quota, " + ("public read" if "container_read" in i else "private")
-    if r.kind == "Router":
-        return f"gateway {i['external_network_id'].name}"
-    if r.kind == "FloatingIp":
-        return f"from {i['pool']}"
-    if r.kind == "ServerGroup":
-        return ", ".join(i["policies"])
-    return ""
 
 
 def print_plan(plan: ResourcePlan, cost: CostEstimate) -> None:

@@ -54,7 +54,7 @@ def usage() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def collect(site: str, start: str, end: str, fmt: str) -> None:
     """Collect usage of SITE for a period into the usage store (incremental, idempotent)."""
-    from govcloud.errors import InputError, Problem, did_you_mean, one_of
+    from govcloud.errors import InputError, unknown_name
     from govcloud.metering.collect import Collector
     from govcloud.metering.openstack_source import OpenStackSource
 
@@ -62,9 +62,7 @@ def collect(site: str, start: str, end: str, fmt: str) -> None:
     ws = _workspace()
     site_ = ws.inventory.site(site)
     if site_ is None:
-        names = ws.inventory.site_names()
-        raise InputError([Problem(f"unknown site '{site}'", code="reference",
-                                  hint="; ".join(filter(None, [did_you_mean(site, names), one_of(names)])))])
+        raise InputError([unknown_name("site", site, ws.inventory.site_names())])
     agencies = [a for a in ws.inventory.registry.agencies if site in a.allowed_sites]
     quiet = fmt == "json" or not sys.stderr.isatty()
 
@@ -97,7 +95,7 @@ def collect(site: str, start: str, end: str, fmt: str) -> None:
 def _fail_if_incomplete(result) -> None:
     """Exit 3 when an API failed: what was collected is kept, the missing meters are named."""
     if result.failures:
-        from govcloud.metering.openstack_source import CloudError
+        from govcloud.errors import CloudError
 
         raise CloudError("collection incomplete (what was collected is saved; run it again):\n  "
                          + "\n  ".join(result.failures))
@@ -127,7 +125,7 @@ def report(agency: str | None, start: str, end: str, sites: tuple[str, ...], fmt
 
     period = _period(start, end)
     ws = _workspace()
-    ex_text = exchange or _configured_exchange(ws.config)
+    ex_text = exchange or ws.config.settings.metering.exchange_text
     try:
         ex = Exchange.parse(ex_text) if ex_text else None
     except ValueError as exc:
@@ -157,14 +155,6 @@ def report(agency: str | None, start: str, end: str, sites: tuple[str, ...], fmt
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
-
-
-def _configured_exchange(config) -> str | None:
-    """`metering: {exchange: "EUR=0.0000021"}` (or {currency: EUR, rate: ...}) in govcloud.yaml."""
-    ex = (config.settings.get("metering") or {}).get("exchange") if isinstance(config.settings, dict) else None
-    if isinstance(ex, dict) and ex.get("currency") and ex.get("rate") is not None:
-        return f"{ex['currency']}={ex['rate']}"
-    return str(ex) if ex else None
 
 
 def register(cli: click.Group) -> None:

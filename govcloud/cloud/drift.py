@@ -78,12 +78,13 @@ def unmanaged_rules(resources: Iterable[Mapping[str, Any]], list_rules) -> list[
 
 def unmanaged_rules_in_cloud(plan, deployment) -> list[UnmanagedRule]:
     """unmanaged_rules() against the plan's cloud, through openstacksdk."""
-    from govcloud import engine
+    from govcloud.cloud.credentials import connect
+    from govcloud.engine.stack import deployed_resources
 
-    resources = engine.deployed_resources(deployment)
+    resources = deployed_resources(deployment)
     if not any(r.get("type") == SECGROUP for r in resources):
         return []
-    conn = engine.connect(plan.service.cloud, plan.service.project, plan.service.region)
+    conn = connect(plan.service.cloud, plan.service.project, plan.service.region)
     try:
         return unmanaged_rules(resources, lambda gid: list(conn.network.security_group_rules(
             security_group_id=gid)))

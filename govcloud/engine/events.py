@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
@@ -52,8 +53,47 @@ _OPS = {
     "import": "import",
     "import-replacement": "import",
 }
-OPS = ("create", "update", "replace", "delete", "same", "read", "refresh", "import", "discard", "unknown")
-CHANGING_OPS = frozenset({"create", "update", "replace", "delete", "import", "discard"})
+
+
+class Op(StrEnum):
+    """What the engine does (or would do) to one resource. A StrEnum: it compares equal to its text."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    SAME = "same"
+    READ = "read"
+    REFRESH = "refresh"
+    IMPORT = "import"
+    DISCARD = "discard"
+    UNKNOWN = "unknown"
+
+
+OPS = tuple(Op)
+CHANGING_OPS = frozenset({Op.CREATE, Op.UPDATE, Op.REPLACE, Op.DELETE, Op.IMPORT, Op.DISCARD})
+HIDDEN_OPS = frozenset({Op.SAME, Op.READ, Op.REFRESH})  # not listed in reviews unless asked (--show-same)
+# the order resources are listed in (most dangerous first) and changes are counted in
+LIST_ORDER = (Op.DELETE, Op.REPLACE, Op.UPDATE, Op.CREATE, Op.IMPORT, Op.DISCARD, Op.READ, Op.REFRESH, Op.UNKNOWN,
+              Op.SAME)
+COUNT_ORDER = (Op.CREATE, Op.UPDATE, Op.REPLACE, Op.DELETE, Op.IMPORT, Op.DISCARD, Op.READ, Op.REFRESH, Op.SAME,
+               Op.UNKNOWN)
+MARK = MappingProxyType({Op.CREATE: "+", Op.UPDATE: "~", Op.REPLACE: "±", Op.DELETE: "-", Op.IMPORT: "=",
+                         Op.DISCARD: "-", Op.SAME: " ", Op.READ: ">", Op.REFRESH: "~", Op.UNKNOWN: "?"})
+TO_DO = MappingProxyType({Op.CREATE: "to create", Op.UPDATE: "to update", Op.REPLACE: "to replace",
+                          Op.DELETE: "to delete", Op.IMPORT: "to import", Op.DISCARD: "to forget", Op.READ: "to read",
+                          Op.REFRESH: "to refresh", Op.UNKNOWN: "other", Op.SAME: "unchanged"})
+DONE = MappingProxyType({Op.CREATE: "created", Op.UPDATE: "updated", Op.REPLACE: "replaced", Op.DELETE: "deleted",
+                         Op.SAME: "unchanged", Op.READ: "read", Op.REFRESH: "refreshed", Op.IMPORT: "imported",
+                         Op.DISCARD: "forgotten", Op.UNKNOWN: "done"})
+
+
+def done_text(counts: Mapping[str, int]) -> str:
+    """What an operation did, for people: "created 21, updated 1" (unchanged left out)."""
+    return ", ".join(f"{DONE[op]} {counts[op]}" for op in COUNT_ORDER if op != Op.SAME and counts.get(op)) \
+        or "no changes"
+
+
 _URN_RE = re.compile(r"^urn:pulumi:(?P<stack>[^:]*)::(?P<project>[^:]*)::(?P<types>.*)::(?P<name>[^:]*)$")
 
 
@@ -113,9 +153,6 @@ def split_path(path: str) -> tuple[str | int, ...]:
     return tuple(parts) if parts and pos == len(path) else (path,)
 
 
-_MISSING = object()
-
-
 def value_at(obj: Any, path: str) -> Any:
     """The value at a property path, or None when it is not there."""
     cur = obj
@@ -172,6 +209,9 @@ class ResourceChange:
     protect: bool = False
     retain_on_delete: bool = False
     detailed: bool = False  # changed came from detailedDiff (not just diffs)
+    # the inputs the resource had before this step, scrubbed (None: the engine reported none, e.g. a create);
+    # what the review prices and describes the deployed resource by
+    old_inputs: Mapping[str, Any] | None = None
 
     @property
     def internal(self) -> bool:
@@ -299,7 +339,7 @@ def parse_change(metadata: Any) -> ResourceChange:
         changed=tuple(p.path for p in props), properties=tuple(props), replace_keys=_strs(md.get("keys")),
         id=_str(new.get("id")) or _str(old.get("id")),
         protect=bool(state.get("protect")), retain_on_delete=bool(state.get("retainOnDelete")),
-        detailed=from_detailed,
+        detailed=from_detailed, old_inputs=old_inputs if isinstance(old.get("inputs"), Mapping) else None,
     )
 
 
@@ -427,7 +467,8 @@ class EventLog:
                 changed=tuple(p.path for p in props), properties=props,
                 replace_keys=prev.replace_keys or c.replace_keys, id=c.id or prev.id,
                 protect=c.protect or prev.protect, retain_on_delete=c.retain_on_delete or prev.retain_on_delete,
-                detailed=prev.detailed or c.detailed)
+                detailed=prev.detailed or c.detailed,
+                old_inputs=prev.old_inputs if prev.old_inputs is not None else c.old_inputs)
         return tuple(merged.values())
 
     def failed(self) -> tuple[ResourceChange, ...]:

@@ -21,7 +21,7 @@ Resource options, per entry:
 
 - `depends_on` from the plan (ordering beyond the Refs in the inputs);
 - `custom_timeouts` (10 minutes; the provider's default is 30) for the
-  operations each resource type honours (TIMEOUTS), so a stuck API call
+  operations each resource type honours (govcloud.plan.resources), so a stuck API call
   fails a deploy instead of hanging CI;
 - stateful entries (volumes, buckets: `stateful=True`) get `protect=True` and
   `retain_on_delete=True`: neither a manifest edit nor a destroy can delete
@@ -30,7 +30,7 @@ Resource options, per entry:
   run still applies to resources the program no longer declares, so the
   engine module also clears it in the state before such a run;
 - `delete_before_replace` for resources the cloud cannot hold twice
-  (DELETE_BEFORE_REPLACE: rules, router interfaces, floating IP
+  (the table in govcloud.plan.resources: rules, router interfaces, floating IP
   associations, volume attachments, keypairs, containers, and servers,
   which are bound to their port);
 - instances get `ignore_changes=["user_data"]`. Changing a server's
@@ -52,45 +52,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from govcloud.plan.model import Lookup, PlannedResource, Ref, ResourcePlan
+from govcloud.plan.resources import CONTAINER, DEFAULT_TIMEOUT, FLOATING_IP_ASSOCIATE, INSTANCE, NETWORK, ROUTER, SECGROUP, SUBNET, VOLUME, resource_type
 
-INSTANCE = "openstack:compute/instance:Instance"
-PORT = "openstack:networking/port:Port"
-FLOATING_IP = "openstack:networking/floatingIp:FloatingIp"
-FLOATING_IP_ASSOCIATE = "openstack:networking/floatingIpAssociate:FloatingIpAssociate"
-VOLUME = "openstack:blockstorage/volume:Volume"
-CONTAINER = "openstack:objectstorage/container:Container"
-NETWORK = "openstack:networking/network:Network"
-SUBNET = "openstack:networking/subnet:Subnet"
-ROUTER = "openstack:networking/router:Router"
-SECGROUP = "openstack:networking/secGroup:SecGroup"
-
-
-DEFAULT_TIMEOUT = "10m"
-# Operations whose timeout each resource honours (the Terraform resources'
-# `Timeouts` in terraform-provider-openstack); the engine warns about others.
-TIMEOUTS = {
-    NETWORK: ("create", "delete"), SUBNET: ("create", "delete"), ROUTER: ("create", "delete"),
-    "openstack:networking/routerInterface:RouterInterface": ("create", "delete"),
-    SECGROUP: ("delete",), "openstack:networking/secGroupRule:SecGroupRule": ("delete",),
-    PORT: ("create", "delete"), FLOATING_IP: ("create", "delete"),
-    INSTANCE: ("create", "update", "delete"), VOLUME: ("create", "delete"),
-    "openstack:compute/volumeAttach:VolumeAttach": ("create", "delete"),
-}
-# Resources the cloud identifies by their content or name, so that a second copy
-# cannot exist next to the first: a security group rule (Neutron refuses a
-# duplicate rule, and a description change replaces the rule), a router
-# interface, a floating IP association, a volume attachment, a keypair, an
-# object storage container (creating the "new" container is a no-op and
-# deleting the "old" one would delete it), and a server, which is bound to its
-# port (Nova refuses a second server on a port in use: "Port ... is still in
-# use"). Their replacement deletes first.
-DELETE_BEFORE_REPLACE = frozenset({
-    "openstack:networking/secGroupRule:SecGroupRule", "openstack:networking/routerInterface:RouterInterface",
-    FLOATING_IP_ASSOCIATE, "openstack:compute/volumeAttach:VolumeAttach", "openstack:compute/keypair:Keypair",
-    CONTAINER, INSTANCE,
-})
-# the only property changes the program deliberately does not apply (see the module docstring)
-IGNORED_CHANGES = {INSTANCE: ("user_data",)}
 
 
 @dataclass(frozen=True)
@@ -158,18 +121,19 @@ def resource_options(entry: PlannedResource, provider: Any, depends_on: list[Any
     import pulumi
 
     opts: dict[str, Any] = {"provider": provider}
-    timeouts = TIMEOUTS.get(entry.type, ())
+    traits = resource_type(entry.type)
+    timeouts = traits.timeouts
     if timeouts:
         opts["custom_timeouts"] = pulumi.CustomTimeouts(**{op: DEFAULT_TIMEOUT for op in timeouts})
     if depends_on:
         opts["depends_on"] = depends_on
-    if entry.type in DELETE_BEFORE_REPLACE:
+    if traits.delete_before_replace:
         opts["delete_before_replace"] = True
     if entry.stateful:
         keep = not allow_data_loss
         opts["protect"] = keep
         opts["retain_on_delete"] = keep
-    ignored = IGNORED_CHANGES.get(entry.type)
+    ignored = traits.ignored_changes or None
     if entry.import_id:
         # adopt what exists outside govcloud: the engine reads it into the state. An import whose inputs
         # differ from the cloud's fails, so they are ignored for this one run; the next run applies them.

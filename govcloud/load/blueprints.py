@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from govcloud.config import ConfigRepo
-from govcloud.errors import InputError, Problem, SourceLocation, did_you_mean, one_of
+from govcloud.errors import InputError, Problem, SourceLocation, unknown_name
 from govcloud.load.yamlsource import Locator, YamlDocument, load_yaml_file
 
 
@@ -45,8 +45,7 @@ def load_blueprint(config: ConfigRepo, name: str, where: SourceLocation | None =
     path = config.find_file("stacks", f"{name}.yaml")
     if path is None:
         choices = blueprint_names(config)
-        raise InputError([Problem(f"unknown blueprint '{name}'", "spec.blueprint", where, code="reference",
-                                  hint="; ".join(filter(None, [did_you_mean(name, choices), one_of(choices)])))])
+        raise InputError([unknown_name("blueprint", name, choices, "spec.blueprint", where)])
     stamp = (str(path), path.stat().st_mtime_ns)
     if stamp in _cache:
         return _cache[stamp]

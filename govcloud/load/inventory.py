@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_validator
 
 from govcloud.config import ConfigRepo
-from govcloud.errors import InputError, Problem, did_you_mean, format_path, one_of
+from govcloud.errors import InputError, Problem, format_path, unknown_name
 from govcloud.load.manifest import LocalizedText, Manifest
 from govcloud.load.validation import StrictModel, validate_model
 from govcloud.load.yamlsource import load_yaml_file
@@ -232,8 +232,7 @@ def check_references(manifest: Manifest, inventory: Inventory, locate) -> tuple[
     problems: list[Problem] = []
 
     def miss(path: tuple, what: str, name: str, choices: list[str], where: str = "") -> None:
-        problems.append(Problem(f"unknown {what} '{name}'{where}", format_path(path), locate(path), code="reference",
-                                hint="; ".join(filter(None, [did_you_mean(name, choices), one_of(choices)]))))
+        problems.append(unknown_name(what, name, choices, format_path(path), locate(path), where=where))
 
     agency = inventory.agency(manifest.metadata.agency)
     if agency is None:

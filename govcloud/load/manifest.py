@@ -7,6 +7,7 @@ allowed values.
 """
 from __future__ import annotations
 
+import copy
 import ipaddress
 import re
 from typing import Annotated, Any, Literal
@@ -17,9 +18,6 @@ from govcloud.errors import InputError, Problem
 from govcloud.load.validation import StrictModel as _Model, validate_model
 
 API_VERSION = "govcloud/v1"
-ENVIRONMENTS = ("dev", "test", "staging", "prod")
-CLASSIFICATIONS = ("public", "internal", "restricted", "secret")
-AUDIENCES = ("citizens", "businesses", "agencies")
 
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 
@@ -237,8 +235,66 @@ def parse_manifest(data: Any, locate) -> Manifest:
 
 
 def manifest_json_schema() -> dict:
+    """The JSON Schema of what agencies write (`govcloud schema`, for editors and CI).
+
+    A manifest with `spec.blueprint` is checked before its blueprint is merged in: any field of its spec
+    may come from the blueprint (a server's size and image, a volume's sizeGb, ...), so there only the
+    names of list items (what merging matches on) are required. The merged manifest is checked by the
+    models themselves, with a located error for a field that neither the manifest nor the blueprint gives.
+    """
     schema = Manifest.model_json_schema(by_alias=True, mode="validation")
+    defs = schema["$defs"]
+    parts = _reachable(defs, "Spec")
+    for name in parts:
+        part = _retarget(copy.deepcopy(defs[name]), parts)
+        part["required"] = [r for r in part.get("required", []) if r == "name"]
+        if not part["required"]:
+            del part["required"]
+        defs[name + _OVER_BLUEPRINT] = part
+    defs["Spec" + _OVER_BLUEPRINT]["description"] = (
+        "spec of a manifest with a blueprint: the blueprint may supply any field but the names of list items")
+    schema["properties"]["spec"] = {
+        "if": {"properties": {"blueprint": {"type": "string"}}, "required": ["blueprint"]},
+        "then": {"$ref": f"#/$defs/Spec{_OVER_BLUEPRINT}"}, "else": {"$ref": "#/$defs/Spec"}}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://govcloud.gov.example/schema/manifest-v1.json"
     schema["title"] = "govcloud manifest v1 (kind: Service)"
     return schema
+
+
+_OVER_BLUEPRINT = "OverBlueprint"
+
+
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        own = {ref.rsplit("/", 1)[-1]} if isinstance(ref, str) else set()
+        return own.union(*(_refs(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(v) for v in node))
+    return set()
+
+
+def _reachable(defs: dict, root: str) -> list[str]:
+    """`root` and every definition it refers to, directly or not."""
+    seen, todo = [], [root]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.append(name)
+            todo += sorted(_refs(defs[name]))
+    return seen
+
+
+def _retarget(node: Any, names: list[str]) -> Any:
+    """Point the $refs to `names` at their blueprint variants."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in names:
+            node["$ref"] = ref + _OVER_BLUEPRINT
+        for v in node.values():
+            _retarget(v, names)
+    elif isinstance(node, list):
+        for v in node:
+            _retarget(v, names)
+    return node

@@ -8,7 +8,6 @@ Persian glyphs (Vazirmatn, Noto Sans Arabic, ...).
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import lru_cache
 
 from govcloud.metering.charts import PALETTE, STATUS_COLORS, Bar, hbar_chart, stacked_columns
 from govcloud.metering.jalali import to_jalali
@@ -17,16 +16,6 @@ from govcloud.metering.report import UsageReport
 
 TEMPLATE = "reports/usage.html.j2"
 TOP_SERVICES = 10
-
-
-@lru_cache(maxsize=8)
-def _environment(config):
-    from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    return ImmutableSandboxedEnvironment(loader=FileSystemLoader([str(d) for d in config.search_dirs("templates")]),
-                                         undefined=StrictUndefined, autoescape=select_autoescape(default=True),
-                                         trim_blocks=True, lstrip_blocks=True)
 
 
 def _has_persian(text: str) -> bool:
@@ -72,8 +61,7 @@ def charts(report: UsageReport) -> dict[str, str]:
 
 
 def render_html(report: UsageReport, config) -> str:
-    env = _environment(config)
-    template = env.get_template(TEMPLATE)
+    template = config.templates.get(TEMPLATE)
     cur, ex = report.currency, report.exchange
     p = report.period
     jal = report.calendar == "jalali"

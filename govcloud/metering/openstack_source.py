@@ -1,7 +1,8 @@
 """The real Source: the cloud's own APIs through openstacksdk (imported lazily).
 
-Credentials come from clouds.yaml / OS_CLOUD / OS_* like every OpenStack tool;
-a site names its clouds.yaml entry (`Site.cloud`). Collection needs an admin
+Credentials come from clouds.yaml / OS_CLOUD / OS_* like every OpenStack tool,
+through govcloud/cloud/credentials.py (the engine's path too); a site names its
+clouds.yaml entry (`Site.cloud`). Collection needs an admin
 (or reader with all-projects rights): os-simple-tenant-usage for every
 project, all_tenants volume listings, every floating IP; Swift accounts are
 read by scoping to each agency project in turn.
@@ -10,15 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from govcloud.errors import GovcloudError
+from govcloud.errors import CloudError
 from govcloud.metering.collect import ContainerSeen, FloatingIpSeen, ServerSeen, ServerUsage, VolumeSeen
 from govcloud.metering.periods import UTC, parse_instant, quantize
-
-
-class CloudError(GovcloudError):
-    """The cloud could not be reached or refused a request."""
-
-    exit_code = 3
 
 
 def _naive_utc(dt: datetime) -> datetime:
@@ -29,12 +24,12 @@ def _naive_utc(dt: datetime) -> datetime:
 class OpenStackSource:
     def __init__(self, cloud: str, region: str | None = None, connection=None):
         if connection is None:
-            try:
-                import openstack
+            from govcloud.cloud.credentials import connect
 
-                connection = openstack.connect(cloud=cloud, region_name=region, api_timeout=120)
+            try:
+                connection = connect(cloud, region=region, api_timeout=120)
                 connection.authorize()
-            except Exception as exc:  # noqa: BLE001 - any failure here means "cannot reach the cloud"
+            except Exception as exc:  # noqa: BLE001 - any failure (no credentials too): "cannot reach the cloud"
                 raise CloudError(f"cannot connect to cloud '{cloud}' (clouds.yaml / OS_CLOUD): "
                                  f"{type(exc).__name__}: {exc}") from None
         self.conn = connection

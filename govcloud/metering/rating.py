@@ -53,7 +53,6 @@ METERS: dict[str, Meter] = {m.name: m for m in (
     Meter("server_hours", "server-hours", "h", None),
     Meter("disk_gb_hours", "root disk GB-hours", "GB-h", None),
 )}
-PRICED = tuple(m for m in METERS.values() if m.rate_field)
 
 # ISO 4217 minor units where they differ from 2 (the rial is used in whole units)
 _MINOR_UNITS = {"IRR": 0, "IRT": 0, "JPY": 0, "KRW": 0, "ISK": 0, "KWD": 3, "BHD": 3, "OMR": 3, "IQD": 0}
@@ -242,8 +241,3 @@ class Rater:
         if card is None:
             raise RatingError(f"usage recorded for site '{site}', which is not in the inventory: no rate card")
         return Decimal(getattr(card, meter.rate_field))
-
-
-def rate_records(records: Iterable[UsageRecord], rate_cards: Mapping[str, object], agency_of: Mapping[str, str],
-                 exchange: Exchange | None = None) -> Rated:
-    return Rater(rate_cards, agency_of, exchange).add(records).rate()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable
 
 from govcloud.plan.cost import HOURS_PER_MONTH
-from govcloud.errors import InputError, Problem, did_you_mean, one_of
+from govcloud.errors import InputError, Problem, unknown_name
 from govcloud.metering.periods import UTC, Period, format_day, month_shares
 from govcloud.metering.rating import METERS, Exchange, Rated, Rater, format_amount, round_money
 from govcloud.metering.store import UsageStore
@@ -157,14 +157,12 @@ def build_report(store: UsageStore, inventory, period: Period, *, agency: str | 
     registry = inventory.registry
     agencies = {a.id: a for a in registry.agencies}
     if agency is not None and agency not in agencies:
-        raise InputError([Problem(f"unknown agency '{agency}'", code="reference",
-                                  hint="; ".join(filter(None, [did_you_mean(agency, agencies), one_of(agencies)])))])
+        raise InputError([unknown_name("agency", agency, agencies)])
     site_names = inventory.site_names()
     sites = list(sites or [])
     for s in sites:
         if s not in site_names:
-            raise InputError([Problem(f"unknown site '{s}'", code="reference",
-                                      hint="; ".join(filter(None, [did_you_mean(s, site_names), one_of(site_names)])))])
+            raise InputError([unknown_name("site", s, site_names)])
     agency_of = {a.project: a.id for a in registry.agencies}
     rows = store.rating_rows(period, sites or None, [agencies[agency].project] if agency is not None else None)
     rater = Rater(_rate_cards(inventory, sites or site_names), agency_of, exchange)

@@ -1,6 +1,6 @@
 """The local usage store: one SQLite file in the config repo's state directory.
 
-`ConfigRepo.state_dir / "usage.sqlite"`. Reports read only this file, so they
+`ConfigRepo.state_dir.usage_store` (usage.sqlite). Reports read only this file, so they
 work offline; `govcloud usage collect` fills it from the cloud's APIs.
 
 Schema changes are ordered migrations recorded in `schema_version`; opening a
@@ -23,7 +23,6 @@ from typing import Iterable, Iterator
 
 from govcloud.metering.periods import QUANTUM, UTC, Period
 
-STORE_NAME = "usage.sqlite"
 
 # Ordered migrations: version N is applied to a store at version N-1.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
@@ -174,7 +173,7 @@ class UsageStore:
 
     @classmethod
     def for_config(cls, config) -> "UsageStore":
-        return cls(Path(config.state_dir) / STORE_NAME)
+        return cls(config.state_dir.usage_store)
 
     def close(self) -> None:
         self.db.close()

@@ -35,13 +35,11 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from govcloud import __version__
+from govcloud.settings import env, secret_values
 
-AUDIT_FILE = "audit.log"
 RECORD_VERSION = 1
 RESULTS = ("ok", "failed", "interrupted", "refused")
 _ERROR_LIMIT = 500
-_SECRET_ENV = ("GOVCLOUD_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE", "OS_PASSWORD", "OS_APPLICATION_CREDENTIAL_SECRET",
-               "OS_TOKEN")
 # CI identities worth recording (names, ids and URLs only: never tokens)
 _CI_VARS = {
     "gitlab": ("GITLAB_CI", {"user": "GITLAB_USER_LOGIN", "pipeline": "CI_PIPELINE_URL", "job": "CI_JOB_URL",
@@ -138,18 +136,17 @@ def who() -> tuple[str, str]:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name is not an error
         user = str(os.getuid()) if hasattr(os, "getuid") else "?"
-    sudo = os.environ.get("SUDO_USER")
+    sudo = env("SUDO_USER")
     if sudo and sudo != user:
         user = f"{user} (sudo by {sudo})"
     return user, socket.gethostname()
 
 
 def ci_identity(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = os.environ if environ is None else environ
     for system, (flag, names) in _CI_VARS.items():
-        if env.get(flag):
+        if env(flag, environ):
             out = {"system": system}
-            out.update({k: env[v] for k, v in names.items() if env.get(v)})
+            out.update({k: value for k, v in names.items() if (value := env(v, environ))})
             return out
     return {}
 
@@ -188,17 +185,7 @@ def git_state(where: str | os.PathLike[str] | None, timeout: float = 5.0) -> tup
 
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     """Mask the secret values govcloud knows of (passphrase, OpenStack password) wherever they appear."""
-    env = os.environ if environ is None else environ
-    for name in _SECRET_ENV:
-        value = env.get(name)
-        if value and len(value) >= 4:
-            text = text.replace(value, "[secret]")
-    file = env.get("GOVCLOUD_PASSPHRASE_FILE")
-    if file:
-        try:
-            value = Path(file).expanduser().read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError:
-            value = ""
+    for value in secret_values(environ):
         if len(value) >= 4:
             text = text.replace(value, "[secret]")
     return text
@@ -227,7 +214,7 @@ def changes_summary(changes: Any) -> tuple[dict[str, int], dict[str, list[str]]]
 
 
 def audit_path(config: Any) -> Path:
-    return Path(config.state_dir) / AUDIT_FILE
+    return config.state_dir.audit_log
 
 
 def append_audit(config: Any, record: AuditRecord) -> Path:

@@ -18,25 +18,11 @@ from govcloud.errors import SourceLocation
 from govcloud.load.inventory import Agency, Site
 from govcloud.load.manifest import Manifest
 from govcloud.plan.model import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
+from govcloud.plan.resources import (CONTAINER, FLOATING_IP, FLOATING_IP_ASSOCIATE, INSTANCE, KEYPAIR, NETWORK, PORT,
+                                     ROUTER, ROUTER_INTERFACE, SECGROUP, SECGROUP_RULE, SERVER_GROUP, SUBNET, VOLUME,
+                                     VOLUME_ATTACH, resource_type)
 from govcloud.plan.userdata import render_user_data
 
-NETWORK = "openstack:networking/network:Network"
-SUBNET = "openstack:networking/subnet:Subnet"
-ROUTER = "openstack:networking/router:Router"
-ROUTER_INTERFACE = "openstack:networking/routerInterface:RouterInterface"
-SECGROUP = "openstack:networking/secGroup:SecGroup"
-SECGROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
-PORT = "openstack:networking/port:Port"
-FLOATING_IP = "openstack:networking/floatingIp:FloatingIp"
-FLOATING_IP_ASSOCIATE = "openstack:networking/floatingIpAssociate:FloatingIpAssociate"
-INSTANCE = "openstack:compute/instance:Instance"
-SERVER_GROUP = "openstack:compute/serverGroup:ServerGroup"
-KEYPAIR = "openstack:compute/keypair:Keypair"
-VOLUME = "openstack:blockstorage/volume:Volume"
-VOLUME_ATTACH = "openstack:compute/volumeAttach:VolumeAttach"
-CONTAINER = "openstack:objectstorage/container:Container"
-
-STATEFUL_TYPES = frozenset({VOLUME, CONTAINER})
 
 _freeze = MappingProxyType
 
@@ -67,13 +53,13 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
     tag_list = [f"{k}={v}" for k, v in tags.items()]  # Neutron tags are plain strings
     out: list[PlannedResource] = []
 
-    def add(key: str, type_: str, part: str, inputs: dict[str, Any], source: str, *, stateful: bool = False,
+    def add(key: str, type_: str, part: str, inputs: dict[str, Any], source: str, *,
             meters: dict[str, Decimal] | None = None, depends_on: tuple[str, ...] = (), named: bool = True) -> str:
         """Record one resource; `named` ones carry their OpenStack name as the `name` input."""
         name = f"{prefix}-{part}"
         out.append(PlannedResource(key=key, type=type_, name=name,
                                    inputs=_freeze({"name": name, **inputs} if named else inputs),
-                                   source=source, stateful=stateful, depends_on=depends_on,
+                                   source=source, stateful=resource_type(type_).stateful, depends_on=depends_on,
                                    meters=_freeze(meters or {})))
         return key
 
@@ -152,7 +138,7 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
                     "description": f"{vol.name} of {prefix}-{inst} (govcloud)",
                     # growing a volume extends it in place, attached (a shrink replaces it: the guard's case)
                     "enable_online_resize": True,
-                }, vsrc, stateful=True, meters={"volumeGb": Decimal(vol.size_gb)})
+                }, vsrc, meters={"volumeGb": Decimal(vol.size_gb)})
                 add(f"attach-{inst}-{vol.name}", VOLUME_ATTACH, f"{inst}-{vol.name}-attach",
                     {"instance_id": Ref(server_key), "volume_id": Ref(vol_key)}, vsrc, named=False)
             if server.public_ip:
@@ -169,7 +155,7 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
                                "Quota-Bytes": str(bucket.quota_gb * 1024 ** 3)}}
         if bucket.public:
             inputs["container_read"] = ".r:*,.rlistings"
-        add(f"bucket-{bucket.name}", CONTAINER, bucket.name, inputs, f"spec.buckets[{bi}]", stateful=True,
+        add(f"bucket-{bucket.name}", CONTAINER, bucket.name, inputs, f"spec.buckets[{bi}]",
             meters={"bucketGb": Decimal(bucket.quota_gb)})
 
     return ResourcePlan(service=svc, resources=tuple(out), tags=_freeze(tags), manifest_file=manifest_file,

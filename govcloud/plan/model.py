@@ -125,6 +125,22 @@ class ResourcePlan:
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, ensure_ascii=False)
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "ResourcePlan":
+        """The inverse of to_json (Refs and Lookups restored): how the engine child receives its plan."""
+        s = data["service"]
+        svc = ServiceRef(agency=s["agency"], environment=s["environment"], service=s["name"], site=s["site"],
+                         cloud=s["cloud"], region=s["region"], project=s["project"])
+        resources = tuple(
+            PlannedResource(key=r["key"], type=r["type"], name=r["name"], inputs=_restore(r["inputs"]),
+                            source=r.get("source", ""), stateful=bool(r.get("stateful")),
+                            depends_on=tuple(r.get("dependsOn", ())),
+                            meters=MappingProxyType({k: Decimal(str(v)) for k, v in r.get("meters", {}).items()}),
+                            import_id=r.get("importId"))
+            for r in data["resources"])
+        return cls(service=svc, resources=resources, tags=MappingProxyType(dict(data.get("tags", {}))),
+                   manifest_file=data.get("manifest", ""), govcloud_version=data.get("govcloudVersion", ""))
+
 
 def to_plain(value: Any) -> Any:
     """Inputs as JSON-ready values (Refs and Lookups become small dicts)."""
@@ -136,6 +152,19 @@ def to_plain(value: Any) -> Any:
         return [to_plain(v) for v in value]
     if isinstance(value, Decimal):
         return _num(value)
+    return value
+
+
+def _restore(value: Any) -> Any:
+    """JSON inputs back to plan values: {"$ref"...} -> Ref, {"$lookup"...} -> Lookup, mappings frozen."""
+    if isinstance(value, Mapping):
+        if set(value) == {"$ref", "attr"}:
+            return Ref(value["$ref"], value["attr"])
+        if set(value) == {"$lookup", "name"}:
+            return Lookup(value["$lookup"], value["name"])
+        return MappingProxyType({k: _restore(x) for k, x in value.items()})
+    if isinstance(value, list):
+        return [_restore(x) for x in value]
     return value
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Collection, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from govcloud.errors import InputError, Problem, SourceLocation, did_you_mean, format_path, one_of
+from govcloud.errors import InputError, Problem, SourceLocation, format_path, unknown_name
 from govcloud.load.manifest import Cidr, Port
 from govcloud.load.validation import StrictModel, validate_model
 from govcloud.load.yamlsource import load_yaml_file, load_yaml_text
@@ -192,8 +192,7 @@ def parse_policy_config(doc, rule_ids: Collection[str] = (), inventory: "Invento
             agency_ids = site_names = None
 
     def unknown(path: tuple, what: str, name: str, choices: Collection[str]) -> None:
-        problems.append(Problem(f"unknown {what} '{name}'", format_path(path), locate(path), code="policy-config",
-                                hint="; ".join(filter(None, [did_you_mean(name, choices), one_of(choices)]))))
+        problems.append(unknown_name(what, name, choices, format_path(path), locate(path), code="policy-config"))
 
     exceptions = []
     for i, e in enumerate(model.exceptions):

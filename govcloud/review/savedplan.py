@@ -16,26 +16,34 @@ that the deploy applies exactly that change or nothing:
 
 `verify_plan()` fails closed: anything that moved, or a fresh preview whose
 changes differ from the saved ones, raises `PlanMovedError` (exit 1) saying
-what moved; `load_plan()` reports a damaged file with its file:line:column.
+what moved; `load_plan()` reads the file through the pydantic model of its format (`PlanFile`, the
+same model that writes it) and reports a damaged file with its file:line:column.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Annotated, Any, Iterable, Literal, Mapping, Sequence
+
+from pydantic import AfterValidator
 
 from govcloud import __version__
-from govcloud.engine import events as ev
-from govcloud.errors import GovcloudError, InputError, Problem, SourceLocation, format_path
+from govcloud.engine.events import HIDDEN_OPS, ResourceChange, urn_parts
+from govcloud.engine.runner import OperationResult
+from govcloud.errors import GovcloudError, InputError, Problem, SourceLocation
+from govcloud.load.validation import StrictModel, validate_model
 from govcloud.plan.model import ResourcePlan
+from govcloud.provenance import file_sha256, utc_now
+from govcloud.review.model import Review
+from govcloud.review.schema import OpName
 
 KIND = "govcloud.SavedPlan"
 PLAN_VERSION = 1
 NO_STACK = "none"  # the fingerprint of a stack that does not exist yet
+_AGAIN = "make it again with `govcloud diff FILE --out PLAN`"
 
 
 class PlanMovedError(GovcloudError):
@@ -60,13 +68,10 @@ class ExpectedChange:
 
     @property
     def key(self) -> str:
-        return ev.urn_parts(self.urn)[1]
+        return urn_parts(self.urn)[1]
 
     def describe(self) -> str:
         return f"{self.op} {self.key}" + (f" ({', '.join(self.changed)})" if self.changed else "")
-
-    def to_json(self) -> dict:
-        return {"urn": self.urn, "op": self.op, "changed": list(self.changed)}
 
 
 @dataclass(frozen=True)
@@ -83,16 +88,59 @@ class SavedPlan:
     file: str = ""  # where it was loaded from / saved to
 
     def to_json(self) -> dict:
-        return {
-            "kind": KIND, "planVersion": PLAN_VERSION,
-            "manifest": {"path": self.manifest, "sha256": self.manifest_sha256},
-            "resourcePlan": {"sha256": self.plan_sha256},
-            "stack": {"name": self.stack, "fingerprint": self.stack_fingerprint},
-            "changes": [c.to_json() for c in self.changes],
-            "verdict": self.verdict,
-            "created": self.created,
-            "govcloudVersion": self.govcloud_version,
-        }
+        return PlanFile(
+            manifest=ManifestDigest(path=self.manifest, sha256=self.manifest_sha256),
+            resource_plan=PlanDigest(sha256=self.plan_sha256),
+            stack=StackFingerprint(name=self.stack, fingerprint=self.stack_fingerprint),
+            changes=[PlannedChange(urn=c.urn, op=c.op, changed=list(c.changed)) for c in self.changes],
+            verdict=self.verdict, created=self.created, govcloud_version=self.govcloud_version,
+        ).model_dump(by_alias=True)
+
+
+# ---------------------------------------------------------------- the file format
+
+
+def _sha256(value: str) -> str:
+    if not (len(value) == 64 and all(c in "0123456789abcdef" for c in value)):
+        raise ValueError("must be a sha256 (64 lowercase hex digits)")
+    return value
+
+
+Sha256 = Annotated[str, AfterValidator(_sha256)]
+
+
+class ManifestDigest(StrictModel):
+    path: str
+    sha256: Sha256
+
+
+class PlanDigest(StrictModel):
+    sha256: Sha256
+
+
+class StackFingerprint(StrictModel):
+    name: str
+    fingerprint: str
+
+
+class PlannedChange(StrictModel):
+    urn: str
+    op: OpName
+    changed: list[str]  # the changed fields' names (never values)
+
+
+class PlanFile(StrictModel):
+    """A plan file (JSON): what `diff --out` writes and `deploy --plan` reads, key for key."""
+
+    kind: Literal["govcloud.SavedPlan"] = KIND
+    plan_version: Literal[1] = PLAN_VERSION
+    manifest: ManifestDigest
+    resource_plan: PlanDigest
+    stack: StackFingerprint
+    changes: list[PlannedChange]
+    verdict: str = ""
+    created: str
+    govcloud_version: str
 
 
 # ---------------------------------------------------------------- hashes and fingerprints
@@ -104,7 +152,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def manifest_hash(path: str | os.PathLike[str]) -> str:
     """sha256 of the manifest file's bytes."""
-    return sha256_bytes(Path(path).read_bytes())
+    return file_sha256(path)
 
 
 def canonical_json(data: Any) -> bytes:
@@ -122,7 +170,7 @@ def plan_hash(plan: ResourcePlan | Mapping[str, Any]) -> str:
 def stack_fingerprint(deployment: Mapping[str, Any] | None, version: int | str | None = None) -> str:
     """A fingerprint of a stack's state: `v<version>:<sha256 of the exported deployment>`.
 
-    `deployment` is what `pulumi stack export` prints (govcloud.engine.Cli.export(); None when the stack
+    `deployment` is what `pulumi stack export` prints (govcloud.engine.PulumiCli.export(); None when the stack
     does not exist: NO_STACK); `version`, when known, the last update's number from the stack history.
     Any deploy, refresh, destroy, import or state edit changes it; a preview does not.
     """
@@ -133,48 +181,35 @@ def stack_fingerprint(deployment: Mapping[str, Any] | None, version: int | str |
     return f"v{version}:{digest}" if version is not None else digest
 
 
-def expected_changes(changes: Any) -> tuple[ExpectedChange, ...]:
-    """The changes a preview makes, per resource (urn, op, changed fields), in URN order.
-
-    Accepts a govcloud.review.Review, an engine OperationResult, an EventLog or ResourceChanges; unchanged
-    resources (same, read, refresh) and the stack/provider are left out.
-    """
-    if hasattr(changes, "resources") and hasattr(changes, "verdict"):  # a Review
+def expected_changes(changes: Review | OperationResult | Iterable[ResourceChange]) -> tuple[ExpectedChange, ...]:
+    """The changes a preview makes, per resource (urn, op, changed fields), in URN order; unchanged resources
+    (same, read, refresh) and the stack/provider are left out."""
+    if isinstance(changes, Review):
         items = [(r.urn, r.op, tuple(f.path for f in r.fields), r.type) for r in changes.resources]
     else:
-        if isinstance(changes, ev.EventLog):
-            recs = changes.changes()
-        elif hasattr(changes, "changes") and not isinstance(changes, (list, tuple)):
-            recs = tuple(changes.changes)
-        else:
-            recs = tuple(changes)
-        items = [(c.urn, c.op, tuple(c.changed), c.type) for c in recs]
+        records = changes.changes if isinstance(changes, OperationResult) else changes
+        items = [(c.urn, c.op, tuple(c.changed), c.type) for c in records]
     out = {}
     for urn, op, changed, rtype in items:
-        if op in ("same", "read", "refresh") or str(rtype).startswith("pulumi:"):
+        if op in HIDDEN_OPS or str(rtype).startswith("pulumi:"):
             continue
         out[urn] = ExpectedChange(urn, op, tuple(sorted(changed)))
     return tuple(out[u] for u in sorted(out))
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 # ---------------------------------------------------------------- save / load
 
 
 def save_plan(out: str | os.PathLike[str], *, manifest_path: str | os.PathLike[str], plan: ResourcePlan,
-              stack: str, stack_fingerprint: str, changes: Any, verdict: str = "",
-              manifest_sha256: str | None = None) -> SavedPlan:
+              stack: str, stack_fingerprint: str, changes: Review | OperationResult | Iterable[ResourceChange],
+              verdict: str = "", manifest_sha256: str | None = None) -> SavedPlan:
     """Write the plan file (atomically: a reader never sees half of it) and return what was written."""
     saved = SavedPlan(
         manifest=str(manifest_path),
         manifest_sha256=manifest_sha256 or manifest_hash(manifest_path),
         plan_sha256=plan_hash(plan), stack=stack, stack_fingerprint=stack_fingerprint,
-        changes=expected_changes(changes), created=_now(), govcloud_version=__version__,
-        verdict=verdict or (getattr(changes, "verdict", "") if hasattr(changes, "verdict") else ""),
-        file=str(out))
+        changes=expected_changes(changes), created=utc_now(), govcloud_version=__version__,
+        verdict=verdict or (changes.verdict if isinstance(changes, Review) else ""), file=str(out))
     path = Path(out)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,93 +231,45 @@ def save_plan(out: str | os.PathLike[str], *, manifest_path: str | os.PathLike[s
 def load_plan(path: str | os.PathLike[str]) -> SavedPlan:
     """Read a plan file; InputError with file:line:column problems when it is not one."""
     file = str(path)
+
+    def refuse(message: str, location: SourceLocation, field: str = "", hint: str | None = None) -> InputError:
+        return InputError([Problem(message, field, location, code="plan", hint=hint)])
+
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise InputError([Problem(f"cannot read the plan file: {exc.strerror or exc}", code="plan",
-                                  location=SourceLocation(file, 1, 1))]) from None
+        raise refuse(f"cannot read the plan file: {exc.strerror or exc}", SourceLocation(file, 1, 1)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError([Problem(f"not a govcloud plan file: not UTF-8 text (byte {exc.start})", code="plan",
-                                  location=SourceLocation(file, 1, 1))]) from None
+        raise refuse(f"not a govcloud plan file: not UTF-8 text (byte {exc.start})",
+                     SourceLocation(file, 1, 1)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError([Problem(f"not a govcloud plan file: invalid JSON: {exc.msg}", code="plan",
-                                  location=SourceLocation(file, exc.lineno, exc.colno),
-                                  hint="make it again with `govcloud diff FILE --out PLAN`")]) from None
+        raise refuse(f"not a govcloud plan file: invalid JSON: {exc.msg}", SourceLocation(file, exc.lineno, exc.colno),
+                     hint=_AGAIN) from None
     locate = _locator(text, file)
-    problems: list[Problem] = []
-
-    def bad(p: tuple, message: str, hint: str | None = None) -> None:
-        problems.append(Problem(message, format_path(p), locate(p), code="plan", hint=hint))
-
-    def get(obj: Any, p: tuple, kind: type | tuple, what: str, base: tuple = ()) -> Any:
-        cur = obj
-        for i, step in enumerate(p):
-            if not isinstance(cur, dict) or step not in cur:
-                # located at the object that lacks it (the missing key has no place in the file)
-                problems.append(Problem(f"missing {what}", format_path(base + p), locate(base + p[:i]),
-                                        code="plan"))
-                return None
-            cur = cur[step]
-        if not isinstance(cur, kind) or isinstance(cur, bool) and kind is not bool:
-            bad(base + p, f"{what} must be a {_kind_name(kind)}")
-            return None
-        return cur
-
+    # what the file is, before what it says: another kind or version is refused as a whole
     if not isinstance(data, dict):
-        bad((), "not a govcloud plan file: expected a JSON object")
-        raise InputError(problems)
+        raise refuse("not a govcloud plan file: expected a JSON object", locate(()))
     if data.get("kind") != KIND:
-        bad(("kind",), f"not a govcloud plan file: kind is {data.get('kind')!r}, expected {KIND!r}")
-        raise InputError(problems)
-    version = data.get("planVersion")
-    if version != PLAN_VERSION:
-        bad(("planVersion",), f"plan version {version!r} is not supported by govcloud {__version__}",
-            hint=f"this govcloud reads planVersion {PLAN_VERSION}; make the plan again")
-        raise InputError(problems)
-    manifest = get(data, ("manifest", "path"), str, "manifest path")
-    msha = get(data, ("manifest", "sha256"), str, "manifest sha256")
-    psha = get(data, ("resourcePlan", "sha256"), str, "resource plan sha256")
-    stack = get(data, ("stack", "name"), str, "stack name")
-    fp = get(data, ("stack", "fingerprint"), str, "stack fingerprint")
-    created = get(data, ("created",), str, "creation time")
-    gv = get(data, ("govcloudVersion",), str, "govcloud version")
-    verdict = data.get("verdict", "")
-    for p, v in ((("manifest", "sha256"), msha), (("resourcePlan", "sha256"), psha)):
-        if isinstance(v, str) and not (len(v) == 64 and all(c in "0123456789abcdef" for c in v)):
-            bad(p, "must be a sha256 (64 lowercase hex digits)")
-    changes: list[ExpectedChange] = []
-    items = get(data, ("changes",), list, "changes")
-    for i, item in enumerate(items or []):
-        base = ("changes", i)
-        if not isinstance(item, dict):
-            bad(base, "a change must be an object {urn, op, changed}")
-            continue
-        urn = get(item, ("urn",), str, "urn", base)
-        op = get(item, ("op",), str, "op", base)
-        changed = get(item, ("changed",), list, "changed fields", base)
-        if urn is None:
-            continue
-        if op is not None and op not in ev.OPS:
-            bad(base + ("op",), f"unknown op {op!r}", hint="one of: " + ", ".join(ev.OPS))
-        if changed is not None and not all(isinstance(c, str) for c in changed):
-            bad(base + ("changed",), "changed fields must be strings")
-        if op is not None and changed is not None:
-            changes.append(ExpectedChange(urn, op, tuple(str(c) for c in changed)))
-    if problems:
-        raise InputError(problems)
-    return SavedPlan(manifest=manifest, manifest_sha256=msha, plan_sha256=psha, stack=stack,
-                     stack_fingerprint=fp, changes=tuple(changes), created=created, govcloud_version=gv,
-                     verdict=verdict if isinstance(verdict, str) else "", file=file)
-
-
-def _kind_name(kind: type | tuple) -> str:
-    names = {str: "string", list: "list", dict: "object", int: "number", bool: "boolean"}
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
+        raise refuse(f"not a govcloud plan file: kind is {data.get('kind')!r}, expected {KIND!r}",
+                     locate(("kind",)), "kind")
+    if data.get("planVersion") != PLAN_VERSION:
+        raise refuse(f"plan version {data.get('planVersion')!r} is not supported by govcloud {__version__}",
+                     locate(("planVersion",)), "planVersion",
+                     hint=f"this govcloud reads planVersion {PLAN_VERSION}; make the plan again")
+    try:
+        doc: PlanFile = validate_model(PlanFile, data, locate)
+    except InputError as exc:
+        raise InputError([Problem(p.message, p.path, p.location, code="plan", hint=p.hint)
+                          for p in exc.problems]) from None
+    return SavedPlan(manifest=doc.manifest.path, manifest_sha256=doc.manifest.sha256,
+                     plan_sha256=doc.resource_plan.sha256, stack=doc.stack.name,
+                     stack_fingerprint=doc.stack.fingerprint,
+                     changes=tuple(ExpectedChange(c.urn, c.op, tuple(c.changed)) for c in doc.changes),
+                     created=doc.created, govcloud_version=doc.govcloud_version, verdict=doc.verdict, file=file)
 
 
 def _locator(text: str, file: str):
@@ -294,10 +281,10 @@ def _locator(text: str, file: str):
     except Exception:  # noqa: BLE001 - a location is a courtesy; the problem is still reported
         doc = None
 
-    def locate(path: tuple) -> SourceLocation:
+    def locate(path: tuple, *, key: bool = False) -> SourceLocation:
         if doc is not None:
             try:
-                return doc.locate(path)
+                return doc.locate(path, key=key)
             except Exception:  # noqa: BLE001
                 pass
         return SourceLocation(file, 1, 1)
@@ -309,7 +296,8 @@ def _locator(text: str, file: str):
 
 
 def verify_plan(saved: SavedPlan, current_manifest_hash: str, current_plan_hash: str,
-                current_stack_fingerprint: str, fresh_changes: Any, *, stack: str | None = None) -> None:
+                current_stack_fingerprint: str, fresh_changes: Review | OperationResult | Iterable[ResourceChange], *,
+                stack: str | None = None) -> None:
     """Raise PlanMovedError unless the manifest, the compiled plan, the stack and the fresh preview's
     changes are all exactly as saved (fail closed)."""
     moved: list[str] = []
@@ -343,7 +331,7 @@ def diff_changes(saved: Iterable[ExpectedChange], fresh: Iterable[ExpectedChange
     out = []
     for urn in sorted(set(a) | set(b)):
         s, f = a.get(urn), b.get(urn)
-        key = ev.urn_parts(urn)[1]
+        key = urn_parts(urn)[1]
         if f is None:
             out.append(f"{key}: the plan says {s.op}, the preview now leaves it unchanged")
         elif s is None:

@@ -246,7 +246,8 @@ class AdminScope:
 
 def admin_scope(site: Site) -> AdminScope:
     """The site cloud's admin project and user, read from clouds.yaml / OS_* (no network)."""
-    from govcloud.engine import SetupError, cloud_region
+    from govcloud.cloud.credentials import cloud_region
+    from govcloud.errors import SetupError
 
     cc = cloud_region(site.cloud, None, site.region)
     auth = cc.config.get("auth") or {}
@@ -263,7 +264,8 @@ def admin_scope(site: Site) -> AdminScope:
 
 def admin_connection(site: Site, api_timeout: float | None = 60):
     """openstacksdk Connection as the site's clouds.yaml entry, unchanged (the ministry's admin)."""
-    from govcloud.engine import SetupError, connect
+    from govcloud.cloud.credentials import connect
+    from govcloud.errors import SetupError
 
     try:
         conn = connect(site.cloud, None, site.region, api_timeout)

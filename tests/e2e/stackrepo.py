@@ -30,7 +30,8 @@ PULUMI_PROJECT = "govcloud-moe"
 
 
 def preconditions() -> None:
-    from govcloud import engine, toolchain
+    from govcloud.engine import toolchain
+    from govcloud.cloud.credentials import connect
 
     if toolchain.find_pulumi() is None:
         pytest.fail("the Pulumi CLI is missing: run scripts/install-toolchain", pytrace=False)
@@ -38,7 +39,7 @@ def preconditions() -> None:
     if plugin is None or plugin.source == toolchain.SOURCE_BUILD_CACHE:
         pytest.fail("the OpenStack plugin is not installed: run scripts/install-toolchain", pytrace=False)
     try:
-        conn = engine.connect("devcloud", PROJECT, "RegionOne", api_timeout=30)
+        conn = connect("devcloud", PROJECT, "RegionOne", api_timeout=30)
         conn.authorize()
     except Exception as exc:  # noqa: BLE001
         pytest.fail(f"dev cloud unreachable ({type(exc).__name__}: {exc}): run `sudo scripts/devcloud up`",

@@ -105,9 +105,9 @@ def assert_cloud_matches_state(conn, repo: Repo) -> dict:
 @pytest.fixture(scope="module")
 def conn():
     preconditions()
-    from govcloud import engine
+    from govcloud.cloud.credentials import connect
 
-    return engine.connect("devcloud", PROJECT, "RegionOne", api_timeout=60)
+    return connect("devcloud", PROJECT, "RegionOne", api_timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -186,9 +186,9 @@ def test_deploy_creates_every_resource(repo, conn):
 
 
 def test_state_holds_the_password_only_encrypted(repo):
-    from govcloud import engine
+    from govcloud.cloud.credentials import provider_config
 
-    password = engine.provider_config(_plan(repo)).password
+    password = provider_config(_plan(repo)).password
     assert password
     state_dir = repo.root / ".govcloud"
     for path in state_dir.rglob("*"):

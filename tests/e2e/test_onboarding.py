@@ -77,7 +77,7 @@ def conn():
 
 def ready(conn_or_exc):
     """The connection, after checking the toolchain too; pytest.fail (not skip) when either is missing."""
-    from govcloud import toolchain
+    from govcloud.engine import toolchain
 
     if isinstance(conn_or_exc, Exception):
         pytest.fail(f"dev cloud '{CLOUD}' unreachable: {type(conn_or_exc).__name__}: {conn_or_exc} - start it "
@@ -145,7 +145,8 @@ def quotas_of(conn, project_id):
 
 def test_onboard_update_offboard(conn, lab):
     from govcloud.config import ConfigRepo
-    from govcloud.engine import Cli, deployed_resources, locate
+    from govcloud.engine.command import PulumiCli
+    from govcloud.engine.stack import deployed_resources, locate
     from govcloud.load.inventory import Quotas
     from govcloud.tenancy import onboarding_plan, project_quotas
     from govcloud.check import Workspace
@@ -189,7 +190,7 @@ def test_onboard_update_offboard(conn, lab):
     # the project is protected in the stack's state
     ws = Workspace(ConfigRepo(root))
     plan = onboarding_plan(ws.inventory.agency(agency), ws.inventory.site("devcloud"), admin_project="admin")
-    cli = Cli(locate(plan, ws.config), env["GOVCLOUD_PASSPHRASE"])
+    cli = PulumiCli(locate(plan, ws.config), env["GOVCLOUD_PASSPHRASE"])
     state = {r["urn"].rsplit("::", 1)[-1]: r for r in deployed_resources(cli.export())}
     assert state["project"]["id"] == p.id and state["project"].get("protect") is True
     assert not any(r.get("protect") for k, r in state.items() if k != "project")

@@ -56,9 +56,9 @@ def port(n):
 @pytest.fixture(scope="module")
 def conn():
     preconditions()
-    from govcloud import engine
+    from govcloud.cloud.credentials import connect
 
-    return engine.connect("devcloud", "gov-moe", "RegionOne", api_timeout=60)
+    return connect("devcloud", "gov-moe", "RegionOne", api_timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -15,16 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from govcloud import toolchain as tc
+from govcloud.engine import toolchain as tc
 
 pytestmark = pytest.mark.e2e
 
 HINT = "the Pulumi toolchain is missing: run scripts/install-toolchain"
-
-
-def _vkey(v: str) -> tuple[int, int, int]:
-    a, b, c = (int(x) for x in v.lstrip("v").split("-")[0].split("+")[0].split(".")[:3])
-    return a, b, c
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +44,8 @@ def test_pulumi_version_matches_the_sdk(pulumi, versions, engine_env):
     assert out == f"v{pulumi.version}"
     # The CLI is built at the SDK's version; where the Go module proxy does not serve that
     # release, at the oldest newer release of the same major (docs/toolchain.md).
-    assert _vkey(out)[0] == _vkey(versions.pulumi)[0]
-    assert _vkey(out) >= _vkey(versions.pulumi), f"CLI {out} is older than the SDK {versions.pulumi}"
+    assert tc.version_key(out).major == tc.version_key(versions.pulumi).major
+    assert tc.version_key(out) >= tc.version_key(versions.pulumi), f"CLI {out} is older than the SDK {versions.pulumi}"
     if pulumi.source == tc.SOURCE_BUILD_CACHE:
         prov = json.loads((pulumi.path.parent.parent / "govcloud-build.json").read_text())
         assert prov["for_sdk"] == versions.pulumi and prov["version"] == out

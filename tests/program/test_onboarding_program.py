@@ -168,12 +168,12 @@ def test_admin_credentials_not_scoped_to_the_agency(onboarded):
 
 
 def test_adopting_imports_the_existing_project_and_ignores_its_inputs_once(inventory):
-    from govcloud.engine import plan_from_json
+    from govcloud.plan.model import ResourcePlan
     from govcloud.tenancy import Existing, with_imports
 
     plan = plan_for(inventory, "moh")
     adopted = with_imports(plan, [Existing("project", "project", "gov-moh", "existing-project-id")])
-    assert plan_from_json(adopted.to_json()) == adopted  # the engine child gets the import id
+    assert ResourcePlan.from_json(adopted.to_json()) == adopted  # the engine child gets the import id
     mon = run_program(adopted)
     project = mon.requests["project"]
     assert project.importId == "existing-project-id"

@@ -22,7 +22,8 @@ from program_mocks import run_under_mocks  # noqa: E402
 
 from govcloud.check import Workspace  # noqa: E402
 from govcloud.plan.model import Lookup, Ref  # noqa: E402
-from govcloud.engine.program import DELETE_BEFORE_REPLACE, ProviderConfig, build_program  # noqa: E402
+from govcloud.engine.program import ProviderConfig, build_program  # noqa: E402
+from govcloud.plan.resources import resource_type  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").rglob("*.yaml"))
@@ -236,7 +237,7 @@ def test_instances_ignore_user_data_changes_and_have_timeouts(deployed):
             assert req.customTimeouts.create == "10m" and req.customTimeouts.delete == "10m"
         else:
             assert list(req.ignoreChanges) == []
-        assert bool(req.deleteBeforeReplace) is (entry.type in DELETE_BEFORE_REPLACE), entry.key
+        assert bool(req.deleteBeforeReplace) is resource_type(entry.type).delete_before_replace, entry.key
 
 
 def test_stack_outputs(deployed):
@@ -308,7 +309,14 @@ import time  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
-from govcloud import engine  # noqa: E402
+from govcloud.plan.model import ResourcePlan  # noqa: E402
+from govcloud.cloud.credentials import cloud_region, provider_config
+from govcloud.engine.locks import StackLock, clear_stale_engine_locks
+from govcloud.engine.stack import StackLocation, backend_url, user_data_drift
+from govcloud.settings import read_passphrase
+from govcloud.engine.command import cli_error_text, ensure_workdir
+from govcloud.errors import EngineError, SetupError, StackLockedError
+from govcloud.plan.resources import INSTANCE  # noqa: E402
 from govcloud.engine import events as ev  # noqa: E402
 from govcloud.config import ConfigRepo  # noqa: E402
 
@@ -317,7 +325,7 @@ from govcloud.config import ConfigRepo  # noqa: E402
 def test_plan_json_round_trip_feeds_the_same_program(workspace, path):
     """The engine child gets the plan as JSON: it must rebuild exactly the same program."""
     plan = workspace.plan(path)
-    again = engine.plan_from_json(json.loads(json.dumps(plan.to_json())))
+    again = ResourcePlan.from_json(json.loads(json.dumps(plan.to_json())))
     assert again.to_json() == plan.to_json()
     a, _ = run_program(plan)
     b, _ = run_program(again)
@@ -326,30 +334,34 @@ def test_plan_json_round_trip_feeds_the_same_program(workspace, path):
 
 
 def test_passphrase_from_env_or_file_never_in_errors(tmp_path):
-    assert engine.read_passphrase({"GOVCLOUD_PASSPHRASE": "pw-1"}) == "pw-1"
+    assert read_passphrase({"GOVCLOUD_PASSPHRASE": "pw-1"}) == "pw-1"
     f = tmp_path / "pp"
     f.write_text("pw-2\n")
-    assert engine.read_passphrase({"GOVCLOUD_PASSPHRASE_FILE": str(f)}) == "pw-2"
-    with pytest.raises(engine.SetupError, match="GOVCLOUD_PASSPHRASE.*GOVCLOUD_PASSPHRASE_FILE"):
-        engine.read_passphrase({})
+    assert read_passphrase({"GOVCLOUD_PASSPHRASE_FILE": str(f)}) == "pw-2"
+    with pytest.raises(SetupError, match="GOVCLOUD_PASSPHRASE.*GOVCLOUD_PASSPHRASE_FILE"):
+        read_passphrase({})
     f.write_text("")
-    with pytest.raises(engine.SetupError, match="is empty"):
-        engine.read_passphrase({"GOVCLOUD_PASSPHRASE_FILE": str(f)})
-    with pytest.raises(engine.SetupError, match="cannot read"):
-        engine.read_passphrase({"GOVCLOUD_PASSPHRASE_FILE": str(tmp_path / "missing")})
-    assert engine.SetupError.exit_code == 1 and engine.EngineError.exit_code == 3
+    with pytest.raises(SetupError, match="is empty"):
+        read_passphrase({"GOVCLOUD_PASSPHRASE_FILE": str(f)})
+    with pytest.raises(SetupError, match="cannot read"):
+        read_passphrase({"GOVCLOUD_PASSPHRASE_FILE": str(tmp_path / "missing")})
+    assert SetupError.exit_code == 1 and EngineError.exit_code == 3
 
 
 def test_backend_url_default_and_configured(tmp_path, monkeypatch):
     monkeypatch.delenv("GOVCLOUD_STATE_DIR", raising=False)
     (tmp_path / "govcloud.yaml").write_text("apiVersion: govcloud/v1\nkind: Config\nbackend: null\n")
-    url = engine.backend_url(ConfigRepo(tmp_path))
-    assert url == f"file://{tmp_path.resolve()}/.govcloud/state" and (tmp_path / ".govcloud" / "state").is_dir()
+    url = backend_url(ConfigRepo(tmp_path))
+    assert url == f"file://{tmp_path.resolve()}/.govcloud/state"
+    assert not (tmp_path / ".govcloud").exists()  # naming the backend creates nothing; the first write does
+    loc = StackLocation("govcloud-a", "web-dev", url, str(tmp_path / ".govcloud"))
+    assert ensure_workdir(loc) == tmp_path / ".govcloud" / "workspaces" / "govcloud-a" / "web-dev"
+    assert (tmp_path / ".govcloud" / "state").is_dir() and (loc.work_dir / "Pulumi.yaml").is_file()
     (tmp_path / "govcloud.yaml").write_text("apiVersion: govcloud/v1\nkind: Config\nbackend: file://shared/st\n")
-    assert engine.backend_url(ConfigRepo(tmp_path)) == f"file://{(tmp_path / 'shared' / 'st').resolve()}"
+    assert backend_url(ConfigRepo(tmp_path)) == f"file://{(tmp_path / 'shared' / 'st').resolve()}"
     (tmp_path / "govcloud.yaml").write_text("apiVersion: govcloud/v1\nkind: Config\n"
                                             "backend: s3://state?endpoint=obj.thr1.gov.example\n")
-    assert engine.backend_url(ConfigRepo(tmp_path)) == "s3://state?endpoint=obj.thr1.gov.example"
+    assert backend_url(ConfigRepo(tmp_path)) == "s3://state?endpoint=obj.thr1.gov.example"
 
 
 CLOUDS = """
@@ -377,25 +389,25 @@ def clouds_yaml(tmp_path, monkeypatch):
 
 
 def test_credentials_come_from_clouds_yaml_with_the_agency_project(clouds_yaml, portal):
-    cc = engine.cloud_region("site-a", "gov-moe", "RegionOne")
+    cc = cloud_region("site-a", "gov-moe", "RegionOne")
     auth = cc.config["auth"]
     assert auth["project_name"] == "gov-moe" and "project_id" not in auth  # the entry's project is replaced
     assert cc.region_name == "RegionOne" and auth["username"] == "svc"
     from dataclasses import replace
 
     plan = replace(portal, service=replace(portal.service, cloud="site-a"))
-    cfg = engine.provider_config(plan)
+    cfg = provider_config(plan)
     assert (cfg.auth_url, cfg.user_name, cfg.password, cfg.project, cfg.region, cfg.endpoint_type) == \
         ("https://keystone.a.example:5000/v3", "svc", "pw-a", "gov-moe", "RegionOne", "internal")
     assert "pw-a" not in repr(cfg)
 
 
 def test_missing_cloud_entry_says_how_to_fix(clouds_yaml, monkeypatch):
-    with pytest.raises(engine.SetupError, match=r"no OpenStack credentials for cloud 'thr9'.*clouds.yaml.*"
+    with pytest.raises(SetupError, match=r"no OpenStack credentials for cloud 'thr9'.*clouds.yaml.*"
                                                 r"Entries found: site-a, site-b"):
-        engine.cloud_region("thr9", "gov-moe")
+        cloud_region("thr9", "gov-moe")
     monkeypatch.setenv("OS_CLOUD", "site-b")  # as the OpenStack CLI: OS_CLOUD names the entry
-    assert engine.cloud_region("thr9", "gov-moe").config["auth"]["username"] == "svc-b"
+    assert cloud_region("thr9", "gov-moe").config["auth"]["username"] == "svc-b"
 
 
 def test_os_variables_without_clouds_yaml(tmp_path, monkeypatch):
@@ -405,40 +417,41 @@ def test_os_variables_without_clouds_yaml(tmp_path, monkeypatch):
                  "OS_PROJECT_DOMAIN_NAME": "Default"}.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("OS_CLOUD", raising=False)
-    cc = engine.cloud_region("thr1", "gov-moh", "RegionOne")
+    cc = cloud_region("thr1", "gov-moh", "RegionOne")
     assert cc.config["auth"]["auth_url"] == "https://k.example/v3"
     assert cc.config["auth"]["project_name"] == "gov-moh"
 
 
 def _loc(tmp_path):
-    return engine.StackLocation("govcloud-moe", "svc-dev", f"file://{tmp_path}/state", str(tmp_path))
+    return StackLocation("govcloud-moe", "svc-dev", f"file://{tmp_path}/state", str(tmp_path))
 
 
 def test_stack_lock_names_the_holder_and_is_released(tmp_path):
     loc = _loc(tmp_path)
-    with engine.StackLock(loc, "govcloud deploy a.yaml"):
-        with pytest.raises(engine.StackLockedError) as exc:
-            engine.StackLock(loc, "govcloud deploy a.yaml").acquire()
+    with StackLock(loc, "govcloud deploy a.yaml"):
+        with pytest.raises(StackLockedError) as exc:
+            StackLock(loc, "govcloud deploy a.yaml").acquire()
         msg = str(exc.value)
         assert f"is locked by govcloud deploy a.yaml (pid {os.getpid()}, " in msg and socket.gethostname() in msg
-    engine.StackLock(loc, "again").acquire().release()
+    StackLock(loc, "again").acquire().release()
 
 
 def test_stack_lock_held_by_another_process(tmp_path):
     loc = _loc(tmp_path)
-    code = ("import sys, time; sys.path.insert(0, %r); from govcloud import engine; "
-            "engine.StackLock(engine.StackLocation(*sys.argv[1:5]), 'govcloud deploy x').acquire(); "
+    code = ("import sys, time; sys.path.insert(0, %r); from govcloud.engine.locks import StackLock; "
+            "from govcloud.engine.stack import StackLocation; "
+            "StackLock(StackLocation(*sys.argv[1:5]), 'govcloud deploy x').acquire(); "
             "print('held', flush=True); time.sleep(30)") % str(REPO)
     child = subprocess.Popen([sys.executable, "-c", code, *loc.to_json().values()], stdout=subprocess.PIPE,
                              text=True)
     try:
         assert child.stdout.readline().strip() == "held"
-        with pytest.raises(engine.StackLockedError, match=rf"pid {child.pid}"):
-            engine.StackLock(loc, "y").acquire()
+        with pytest.raises(StackLockedError, match=rf"pid {child.pid}"):
+            StackLock(loc, "y").acquire()
     finally:
         child.kill()
         child.wait()
-    engine.StackLock(loc, "y").acquire().release()  # the kernel released it with the process
+    StackLock(loc, "y").acquire().release()  # the kernel released it with the process
 
 
 def _engine_lock(loc, pid, host=None):
@@ -456,7 +469,7 @@ def test_stale_engine_lock_is_removed_live_one_reported(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     stale = _engine_lock(loc, dead.pid)
-    notes = engine.clear_stale_engine_locks(loc)
+    notes = clear_stale_engine_locks(loc)
     assert len(notes) == 1 and "no longer runs" in notes[0] and not stale.exists()
     assert not Path(str(stale) + ".attrs").exists()
 
@@ -467,8 +480,8 @@ def test_stale_engine_lock_is_removed_live_one_reported(tmp_path):
                 break
             time.sleep(0.02)
         _engine_lock(loc, live.pid)
-        with pytest.raises(engine.StackLockedError, match=rf"ops@{socket.gethostname()} \(pid {live.pid}\)"):
-            engine.clear_stale_engine_locks(loc)
+        with pytest.raises(StackLockedError, match=rf"ops@{socket.gethostname()} \(pid {live.pid}\)"):
+            clear_stale_engine_locks(loc)
     finally:
         live.kill()
         live.wait()
@@ -477,8 +490,8 @@ def test_stale_engine_lock_is_removed_live_one_reported(tmp_path):
 def test_engine_lock_of_another_host_is_never_removed(tmp_path):
     loc = _loc(tmp_path)
     f = _engine_lock(loc, 12345, host="ci-runner-7")
-    with pytest.raises(engine.StackLockedError, match="ci-runner-7.*unlock FILE --force"):
-        engine.clear_stale_engine_locks(loc)
+    with pytest.raises(StackLockedError, match="ci-runner-7.*unlock FILE --force"):
+        clear_stale_engine_locks(loc)
     assert f.exists()
 
 
@@ -487,34 +500,20 @@ def _change(key, type_, op, changed=()):
                              changed=tuple(changed))
 
 
-def test_data_loss_risks():
-    risks = engine.data_loss_risks([
-        _change("volume-web-2-data", engine.VOLUME, "delete"),
-        _change("bucket-uploads", engine.CONTAINER, "replace"),
-        _change("volume-web-1-data", engine.VOLUME, "update", ["size"]),
-        _change("server-web-1", engine.INSTANCE, "update", ["imageName"]),
-        _change("server-web-2", engine.INSTANCE, "update", ["flavorName", 'metadata["x"]']),
-        _change("port-web-2", engine.PORT, "delete"),
-    ], protected=["volume-other"])
-    assert [(r.key, r.op) for r in risks] == [("volume-web-2-data", "delete"), ("bucket-uploads", "replace"),
-                                              ("server-web-1", "update"), ("volume-other", "delete")]
-    assert "root disk" in risks[2].describe()
-
-
 def test_user_data_drift(portal):
     server = portal.get("server-web-1")
     dep = {"deployment": {"resources": [
-        {"urn": f"urn:pulumi:s::p::{engine.INSTANCE}::server-web-1", "type": engine.INSTANCE,
+        {"urn": f"urn:pulumi:s::p::{INSTANCE}::server-web-1", "type": INSTANCE,
          "inputs": {"userData": server.inputs["user_data"]}},
-        {"urn": f"urn:pulumi:s::p::{engine.INSTANCE}::server-web-2", "type": engine.INSTANCE,
+        {"urn": f"urn:pulumi:s::p::{INSTANCE}::server-web-2", "type": INSTANCE,
          "inputs": {"userData": "#cloud-config\nold: true\n"}},
     ]}}
-    assert engine.user_data_drift(portal, dep) == ["server-web-2"]
-    assert engine.user_data_drift(portal, None) == []
+    assert user_data_drift(portal, dep) == ["server-web-2"]
+    assert user_data_drift(portal, None) == []
 
 
 def test_cli_error_keeps_the_error_lines():
     class Exc:
         stderr = "warning: x\nerror: the stack is currently locked by 1 lock(s).\n  file://a: created by r@h\n"
         stdout = ""
-    assert engine._cli_error(Exc()) == "the stack is currently locked by 1 lock(s)."
+    assert cli_error_text(Exc()) == "the stack is currently locked by 1 lock(s)."

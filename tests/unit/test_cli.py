@@ -67,16 +67,60 @@ def test_schema_is_json_schema_of_the_contract():
     assert schema["$defs"]["IngressRule"]["properties"]["from"]
 
 
-def test_schema_accepts_every_example():
+def _schema_validator():
     import jsonschema
-    import yaml
 
     schema = json.loads(run("schema").stdout)
-    for f in EXAMPLES.rglob("*.yaml"):
-        data = yaml.safe_load(f.read_text())
-        if "blueprint" in data["spec"]:
-            continue  # blueprint defaults are merged before the schema applies
-        jsonschema.validate(data, schema)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _schema_errors(validator, data) -> list[str]:
+    return sorted(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(data))
+
+
+def test_schema_accepts_every_example_init_sample_and_policy_case(tmp_path):
+    import yaml
+
+    from govcloud.check import Workspace
+    from govcloud.scaffold import init_config_repo
+
+    validator = _schema_validator()
+    files = sorted(EXAMPLES.rglob("*.yaml")) + sorted((REPO / "tests" / "policy_cases").glob("GC*.yaml"))
+    registry = Workspace.for_paths([]).inventory.registry
+    for agency in registry.agencies:  # the sample `govcloud init` writes, for every agency and site it allows
+        for site in agency.allowed_sites:
+            target = tmp_path / f"{agency.id}-{site}"
+            files += [p for p in init_config_repo(target, agency.id, site) if "manifests" in p.parts]
+    assert len(files) > 30 and sum("blueprint" in f.read_text() for f in files) >= 4
+    for f in files:
+        assert _schema_errors(validator, yaml.safe_load(f.read_text())) == [], f
+
+
+def test_schema_requires_without_a_blueprint_what_only_a_blueprint_may_supply():
+    import yaml
+
+    validator = _schema_validator()
+    data = yaml.safe_load(VALID)
+    del data["spec"]["servers"][0]["size"]
+    assert _schema_errors(validator, data) == ["spec.servers.0: 'size' is a required property"]
+    data["spec"]["blueprint"] = "web-app"
+    assert _schema_errors(validator, data) == []
+    del data["spec"]["servers"][0]["name"]  # what merging matches on stays required
+    data["spec"]["servers"][0]["sise"] = "large"  # and unknown keys stay errors
+    assert _schema_errors(validator, data) == [
+        "spec.servers.0: 'name' is a required property",
+        "spec.servers.0: Additional properties are not allowed ('sise' was unexpected)"]
+
+
+def test_a_field_neither_manifest_nor_blueprint_gives_is_a_located_error(write):
+    # web-app gives its server `web` a size; a server of the manifest's own, `app`, has none
+    bad = write("portal.yaml", VALID.replace("spec:\n  site: thr1", "spec:\n  blueprint: web-app\n  site: thr1")
+                .replace("    - name: web\n      size: medium\n", "    - name: app\n"))
+    result = run("validate", str(bad))
+    assert result.exit_code == 1
+    # line 18 is `- name: app` in the agency's file; the path counts the merged list (the blueprint's web first)
+    assert f"{bad}:18:7: error: spec.servers[1].size: required field 'size' is missing" in result.stderr
 
 
 def test_init_scaffold_validates(tmp_path):

@@ -9,7 +9,7 @@ import yaml
 from govcloud.config import ConfigRepo
 from govcloud.load.inventory import Inventory, RateCard
 from govcloud.metering.periods import Period, hours, overlap_hours
-from govcloud.metering.rating import Exchange, Rater, RatingError, format_amount, rate_records, round_money
+from govcloud.metering.rating import Exchange, Rater, RatingError, format_amount, round_money
 from govcloud.metering.store import UsageRecord
 
 from ..conftest import REPO
@@ -18,6 +18,11 @@ UTC = timezone.utc
 CARD = RateCard(currency="IRR", vcpu_hour=9000, ram_gb_hour=2500, volume_gb_month=40000, bucket_gb_month=15000,
                 floating_ip_hour=2000)
 AGENCY_OF = {"gov-moh": "moh", "gov-mefa": "mefa"}
+
+
+def rate_records(records, rate_cards, agency_of, exchange=None):
+    """The records through a Rater, as report.build_report drives it."""
+    return Rater(rate_cards, agency_of, exchange).add(records).rate()
 
 
 def rec(meter, qty, *, project="gov-moh", service="portal", env="prod", site="devcloud", day=date(2026, 3, 1),

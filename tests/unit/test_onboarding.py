@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from govcloud.cli import cli
 from govcloud.config import ConfigRepo
-from govcloud.engine import plan_from_json
+from govcloud.plan.model import ResourcePlan
 from govcloud.load.inventory import Inventory, Quotas
 from govcloud.tenancy import BUCKETS_NOTE, Allocation, LiveStatus, OnboardingError, allocations, bind_lookups, default_manifest_dirs, live_status, lookups, onboarding_plan, project_quotas
 from govcloud.check import Workspace
@@ -101,7 +101,7 @@ def test_plan_is_plain_data_and_round_trips(inventory):
     """What the engine's worker receives: JSON, back to the same plan."""
     plan = plan_of(inventory, "sci", "ist1")
     text = plan.dumps()
-    back = plan_from_json(json.loads(text))
+    back = ResourcePlan.from_json(json.loads(text))
     assert back.service == plan.service
     assert [(r.key, r.type, r.name, dict(r.inputs), r.stateful) for r in back.resources] == \
            [(r.key, r.type, r.name, dict(r.inputs), r.stateful) for r in plan.resources]

@@ -23,6 +23,8 @@ import pytest
 import yaml
 
 from govcloud.engine import events as ev
+from govcloud.engine.runner import OperationResult
+from govcloud.engine.stack import StackState
 from govcloud import review as rv
 from govcloud.config import ConfigRepo
 from govcloud.errors import GovcloudError, Problem, SourceLocation
@@ -43,11 +45,17 @@ def fixture(name: str) -> dict:
     return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
 
 
+def preview_of(events: list) -> OperationResult:
+    """What the engine's run_operation returns for these raw events (as it received them from the engine)."""
+    return OperationResult.from_events("preview", events)
+
+
 @pytest.fixture
 def build(tmp_path):
-    """build(name, **kw) -> (review, plan, site) for a recorded preview."""
+    """build(name, **kw) -> (review, plan, site) for a recorded preview: of its events, of other raw `events`,
+    or of typed `changes` (an OperationResult or change records)."""
 
-    def _build(name: str, events=None, manifest=None, **kw):
+    def _build(name: str, events=None, manifest=None, changes=None, **kw):
         fx = fixture(name)
         path = tmp_path / "manifests" / "portal.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +63,9 @@ def build(tmp_path):
         ws = Workspace(ConfigRepo(None))
         plan = ws.plan(path)
         site = ws.inventory.site(plan.service.site)
-        return rv.build_review(plan, site, fx["events"] if events is None else events, **kw), plan, site
+        if changes is None:
+            changes = preview_of(fx["events"] if events is None else events)
+        return rv.build_review(plan, site, changes, **kw), plan, site
 
     return _build
 
@@ -157,10 +167,14 @@ def test_before_comes_from_the_old_inputs_not_the_manifest(build):
     assert other.monthly_before == BASELINE
 
 
-def test_without_raw_events_the_old_values_come_from_the_change_records(build):
+def test_without_the_engines_old_inputs_the_old_values_come_from_the_changed_fields(build):
+    """Change records without old inputs (an engine that reported none): the plan's inputs, with the old values
+    of the changed fields laid over them, still price the deployed servers as small."""
+    import dataclasses
+
     fx = fixture("update-size")
-    changes = ev.EventLog().extend(fx["events"]).changes()
-    review, _, _ = build("update-size", events=changes)
+    changes = [dataclasses.replace(c, old_inputs=None) for c in preview_of(fx["events"]).changes]
+    review, _, _ = build("update-size", changes=changes)
     r = by_key(review)["server-web-1"]
     assert (r.monthly_before, r.monthly_after) == (SMALL, MEDIUM)
     assert review.monthly_before == BASELINE
@@ -292,9 +306,9 @@ def test_failed_preview_of_protected_deletes_still_reviews(build):
     """The engine refuses to preview deleting protected volumes/buckets, yet its events hold the change."""
     fx = fixture("delete-protected")
     assert fx["recorded"]["ok"] is False
-    log = ev.EventLog().extend(fx["events"])
-    assert rv.protected_deletes(log) == ["volume-web-2-data", "bucket-uploads"]
-    assert rv.only_protection_errors(log)
+    result = preview_of(fx["events"])
+    assert not result.ok and result.protected == ("volume-web-2-data", "bucket-uploads")
+    assert result.blocked_only_by_protection
     review, _, _ = build("delete-protected")
     assert review.errors == ()  # the data-loss list says it better than the engine's error
     assert {d.key for d in review.data_loss} == {"volume-web-2-data", "bucket-uploads"}
@@ -322,9 +336,9 @@ def test_data_loss_is_a_pure_function_of_changes_and_plan(build):
     review, plan, _ = build("delete")
     from_changes = rv.data_loss(changes, plan)
     assert [(d.key, d.op) for d in from_changes] == [("bucket-uploads", "delete"), ("volume-web-2-data", "delete")]
-    assert {d.key for d in rv.data_loss(review, plan)} == {d.key for d in from_changes}
-    assert rv.data_loss(fx["events"]) == rv.data_loss(changes)  # raw events, no plan needed
-    assert rv.data_loss(ev.EventLog().extend(fixture("update-size")["events"]), plan) == []
+    assert {d.key for d in review.data_loss} == {d.key for d in from_changes}
+    assert [(d.key, d.name) for d in rv.data_loss(changes)] == [("bucket-uploads", ""), ("volume-web-2-data", "")]
+    assert rv.data_loss(preview_of(fixture("update-size")["events"]).changes, plan) == []
 
 
 def test_data_loss_of_a_stateful_plan_entry_and_of_a_replaced_volume(build):
@@ -370,17 +384,19 @@ def test_destroy_review_from_the_stack_export(build):
     fx = fixture("deploy-up")
     # the state the deploy left: what `pulumi stack export` holds for each resource
     resources = [e["resOutputsEvent"]["metadata"]["new"] for e in fx["events"] if "resOutputsEvent" in e]
+    stateful = {"openstack:blockstorage/volume:Volume", "openstack:objectstorage/container:Container"}
     for r in resources:
-        if r["type"] in (rv.VOLUME, rv.CONTAINER):
+        if r["type"] in stateful:
             r["protect"] = True
     export = {"version": 3, "deployment": {"manifest": {}, "resources": resources}}
-    review, _, _ = build("create", events=rv.destroy_changes(export), operation="destroy")
+    state = StackState.from_export(export)
+    review, _, _ = build("create", changes=rv.destroy_changes(state), operation="destroy")
     assert review.counts() == {"delete": 23}
     assert review.monthly_before == BASELINE and review.monthly_after == 0
     # the state decides, not the manifest: a third server in the manifest was never deployed
     bigger = copy.deepcopy(fx["manifest"])
     bigger["spec"]["servers"][0]["count"] = 3
-    other, _, _ = build("create", events=rv.destroy_changes(export), operation="destroy", manifest=bigger)
+    other, _, _ = build("create", changes=rv.destroy_changes(state), operation="destroy", manifest=bigger)
     assert other.monthly_before == BASELINE and other.counts() == {"delete": 23}
     assert {d.key for d in review.data_loss} == {"volume-web-1-data", "volume-web-2-data", "bucket-uploads"}
     assert review.verdict.startswith("23 to delete (DATA LOSS: bucket-uploads, volume-web-1-data, "
@@ -465,8 +481,10 @@ def test_secrets_never_appear(build, fmt):
     server = by_key(review)["server-web-1"]
     admin = next(f for f in server.fields if f.path == "adminPass")
     assert (admin.old, admin.new) == ("[secret]", "[secret]")
+    render = {"text": rv.render_text, "markdown": rv.render_markdown,
+              "json": lambda r, show_same: json.dumps(r.to_json(show_same=show_same))}[fmt]
     for show_same in (False, True):
-        out = rv.render(review, fmt, show_same=show_same)
+        out = render(review, show_same=show_same)
         assert SECRET_VALUE not in out and "fixture-secret-not-real" not in out
         assert "v1:" not in out
         assert "[secret]" in out
@@ -579,23 +597,23 @@ def test_markdown_helpers():
 def test_json_follows_the_documented_schema(build, name):
     review, _, _ = build(name)
     for show_same in (False, True):
-        doc = json.loads(rv.dumps(review, show_same=show_same))
-        jsonschema.validate(doc, rv.REVIEW_JSON_SCHEMA)
+        doc = json.loads(json.dumps(review.to_json(show_same=show_same)))
+        jsonschema.Draft202012Validator(rv.REVIEW_JSON_SCHEMA).validate(doc)
         assert doc["schemaVersion"] == 1 and doc["kind"] == "govcloud.Review"
 
 
 def test_json_schema_is_documented():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "review.md").read_text(encoding="utf-8")
-    for key in rv.REVIEW_JSON_SCHEMA["required"]:
-        assert f"`{key}`" in doc, key
-    for key in rv.REVIEW_JSON_SCHEMA["properties"]["changes"]["items"]["required"]:
+    schema = rv.REVIEW_JSON_SCHEMA
+    assert schema["properties"]["changes"]["items"] == {"$ref": "#/$defs/ChangeDocument"}
+    for key in [*schema["required"], *schema["$defs"]["ChangeDocument"]["required"]]:
         assert f"`{key}`" in doc, key
 
 
 def test_json_is_stable(build):
     a, _, _ = build("multi")
     b, _, _ = build("multi")
-    assert rv.dumps(a) == rv.dumps(b)
+    assert json.dumps(a.to_json()) == json.dumps(b.to_json())
     doc = a.to_json()
     assert list(doc) == ["schemaVersion", "kind", "operation", "stack", "manifest", "service", "ok", "verdict",
                          "blocked", "blockers", "counts", "cost", "dataLoss", "allowDataLoss", "cautions",
@@ -616,28 +634,30 @@ def test_computed_values_are_known_after_deploy(build):
 # ---------------------------------------------------------------- inputs the builder accepts
 
 
-def test_review_from_an_operation_result_and_its_saved_events(build, tmp_path):
-    """The engine's OperationResult: the raw events are read from `<log>.events.jsonl` next to its log."""
+def test_the_old_inputs_ride_on_the_result_and_nothing_is_read_from_disk(build, tmp_path):
+    """The engine's OperationResult carries each resource's old inputs (scrubbed, from the step events): the
+    review prices what is deployed from them, and never reads the raw events the engine saved next to its log."""
+    import dataclasses
+
     fx = fixture("update-size")
+    result = preview_of(fx["events"])
+    server = next(c for c in result.changes if c.key == "server-web-1")
+    assert server.old_inputs["flavorName"] == "gc.small" and server.old_inputs["name"].endswith("-web-1")
+    assert all(c.old_inputs is None for c in preview_of(fixture("create")["events"]).changes if c.op == "create")
+    # the saved events of this "run" say something else entirely: the review does not look
     log_file = tmp_path / "govcloud-moe--x--preview--1.log"
     log_file.write_text("")
-    log_file.with_suffix(".events.jsonl").write_text("\n".join(json.dumps(e) for e in fx["events"]) + "\n")
+    retired = json.dumps(fx["events"]).replace('"gc.small"', '"m1.retired"')
+    log_file.with_suffix(".events.jsonl").write_text("\n".join(json.dumps(e) for e in json.loads(retired)) + "\n")
+    review, _, _ = build("update-size", changes=dataclasses.replace(result, log_file=str(log_file)))
+    assert review.monthly_before == BASELINE and review.unpriced == ()
 
-    class Result:  # the fields of govcloud.engine.OperationResult the review reads
-        ok = True
-        error = None
-        changes = ev.EventLog().extend(fx["events"]).changes()
-        diagnostics = ()
 
-    res = Result()
-    res.log_file = str(log_file)
-    review, _, _ = build("update-size", events=res)
-    assert review.monthly_before == BASELINE
-    assert rv.load_events(log_file.with_suffix(".events.jsonl"))[0] == json.dumps(fx["events"][0])
-    assert len(rv.load_events(FIXTURES / "update-size.json")) == len(fx["events"])
-    res.log_file = str(tmp_path / "gone.log")  # no saved events: the change records alone
-    review2, _, _ = build("update-size", events=res)
-    assert review2.monthly_before == BASELINE and review2.verdict == review.verdict
+def test_old_inputs_are_scrubbed_of_secrets():
+    events = _with_secret_fields(fixture("update-size")["events"])
+    server = next(c for c in preview_of(events).changes if c.key == "server-web-1")
+    assert server.old_inputs["adminPass"] == "[secret]"
+    assert SECRET_VALUE not in repr(server)
 
 
 def test_fixtures_are_real_engine_event_logs():
@@ -667,15 +687,15 @@ def _deployment_with_volume(plan, key: str, size: int) -> dict:
 
 
 def test_a_shrinking_volume_is_forced_to_replace_and_says_why(build):
-    from govcloud import engine
+    from govcloud.engine.stack import volume_shrinks
     from govcloud.engine.events import ResourceChange
 
     _, plan, site = build("create")
     assert plan.get("volume-web-1-data").inputs["size"] == 1
-    forced = engine.volume_shrinks(plan, _deployment_with_volume(plan, "volume-web-1-data", 3))
+    forced = volume_shrinks(plan, _deployment_with_volume(plan, "volume-web-1-data", 3))
     assert forced == {"volume-web-1-data": "size 3 -> 1 GB: a volume cannot shrink"}
-    assert engine.volume_shrinks(plan, _deployment_with_volume(plan, "volume-web-1-data", 1)) == {}  # same size
-    assert engine.volume_shrinks(plan, None) == {}  # nothing deployed
+    assert volume_shrinks(plan, _deployment_with_volume(plan, "volume-web-1-data", 1)) == {}  # same size
+    assert volume_shrinks(plan, None) == {}  # nothing deployed
 
     urn = "urn:pulumi:x::y::openstack:blockstorage/volume:Volume::volume-web-1-data"
     # a targeted replace (pulumi up --replace): the engine names no field, only "id"
@@ -689,3 +709,41 @@ def test_a_shrinking_volume_is_forced_to_replace_and_says_why(build):
     assert loss.reason.startswith(
         "replaced by a new, empty one (size 3 -> 1 GB: a volume cannot shrink): its data is lost")
     assert review.blocked
+
+
+# ---------------------------------------------------------------- what a resource is, in a few words
+
+
+def test_a_server_group_policy_is_one_word_in_the_plan_and_the_review(build, tmp_path):
+    """The plan holds a server group's one policy as text, the state as a list: both read as the policy (the
+    plan table and the review used to spell it out letter by letter: `s, o, f, t, -, ...`)."""
+    from click.testing import CliRunner
+
+    from govcloud.cli import cli
+    from govcloud.plan.describe import describe, describe_deployed
+
+    review, plan, _ = build("update-size")
+    entry = plan.get("server-group-web")
+    assert entry.inputs["policies"] == "soft-anti-affinity"
+    assert describe(entry) == "soft-anti-affinity"
+    assert by_key(review)["server-group-web"].summary == "soft-anti-affinity"
+    assert describe_deployed(entry.type, {"policies": ("anti-affinity",)}) == "anti-affinity"
+    out = CliRunner().invoke(cli, ["plan", str(tmp_path / "manifests" / "portal.yaml")], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert "soft-anti-affinity" in out.output and "s, o, f, t" not in out.output
+
+
+def test_deployed_resources_are_described_from_the_state_s_inputs():
+    from govcloud.plan import resources as rt
+    from govcloud.plan.describe import describe_deployed
+
+    ids = {"0f3c5e9a-7d1b-4c2e-9f00-1234567890ab": "server-web-1"}
+    assert describe_deployed(rt.VOLUME_ATTACH, {"volumeId": "vol-9", "instanceId": next(iter(ids))}, ids) == \
+        "vol-9 on server-web-1"
+    assert describe_deployed(rt.SECGROUP_RULE, {"direction": "ingress", "protocol": "tcp", "portRangeMin": 80,
+                                                "portRangeMax": 81, "remoteIpPrefix": "0.0.0.0/0"}) == \
+        "tcp:80-81 from 0.0.0.0/0"
+    assert describe_deployed(rt.CONTAINER, {"metadata": {"Quota-Bytes": str(5 * 1024 ** 3)},
+                                            "containerRead": ".r:*"}) == "5 GB quota, public read"
+    assert describe_deployed(rt.ROUTER, {"externalNetworkId": "3f2a"}) == ""  # the state holds only an id
+    assert describe_deployed(rt.INSTANCE, None) == ""

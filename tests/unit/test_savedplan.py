@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from govcloud.engine import events as ev
+from govcloud.engine.runner import OperationResult
 from govcloud import review as rv
 from govcloud.review import savedplan as sp
 from govcloud.config import ConfigRepo
@@ -32,8 +32,9 @@ def change(tmp_path):
     manifest.write_text(yaml.safe_dump(fx["manifest"], sort_keys=False), encoding="utf-8")
     ws = Workspace(ConfigRepo(None))
     plan = ws.plan(manifest)
-    review = rv.build_review(plan, ws.inventory.site(plan.service.site), fx["events"])
-    return manifest, plan, review, ev.EventLog().extend(fx["events"]).changes()
+    preview = OperationResult.from_events("preview", fx["events"])
+    review = rv.build_review(plan, ws.inventory.site(plan.service.site), preview)
+    return manifest, plan, review, preview.changes
 
 
 def save(tmp_path, change, **kw):
@@ -126,7 +127,7 @@ def test_refuses_when_the_stack_moved(tmp_path, change):
 def test_refuses_when_the_fresh_preview_differs(tmp_path, change):
     manifest, plan, _, fresh = change
     saved = save(tmp_path, change)
-    other = ev.EventLog().extend(fixture("delete")["events"]).changes()
+    other = OperationResult.from_events("preview", fixture("delete")["events"]).changes
     err = _moved(saved, manifest, plan, other)
     text = "\n".join(err.moved)
     assert "server-web-3: the plan says create, the preview now leaves it unchanged" in text
@@ -178,7 +179,8 @@ def test_stack_fingerprint():
 def test_expected_changes_from_review_and_records_agree(change):
     _, _, review, fresh = change
     assert sp.expected_changes(review) == sp.expected_changes(fresh)
-    assert sp.expected_changes(ev.EventLog().extend(fixture("multi")["events"])) == sp.expected_changes(fresh)
+    assert sp.expected_changes(OperationResult.from_events("preview", fixture("multi")["events"])) == \
+        sp.expected_changes(fresh)
     assert all(c.op != "same" for c in sp.expected_changes(fresh))
 
 
@@ -208,20 +210,30 @@ def test_load_wrong_fields_are_located(tmp_path, change):
     data = json.loads(path.read_text())
     data["manifest"]["sha256"] = "abc"
     del data["stack"]["fingerprint"]
+    data["changes"][0]["changed"] = [7]
     data["changes"][1]["op"] = "explode"
     data["changes"][2]["changed"] = "flavorName"
+    data["reviewedBy"] = "someone"
     path.write_text(json.dumps(data, indent=2))
     text = path.read_text().splitlines()
     probs = _problems(path)
-    sha_line, op_line, changed_line = (next(i for i, l in enumerate(text, 1) if needle in l)
-                                       for needle in ('"abc"', '"explode"', '"changed": "flavorName"'))
-    assert any(p.startswith(f"{path}:{sha_line}:") and "manifest.sha256: must be a sha256" in p
-               for p in probs), probs
-    assert any("stack.fingerprint: missing stack fingerprint" in p for p in probs), probs
-    assert any(p.startswith(f"{path}:{op_line}:") and "changes[1].op: unknown op 'explode'" in p
-               for p in probs), probs
-    assert any(p.startswith(f"{path}:{changed_line}:") and
-               "changes[2].changed: changed fields must be a list" in p for p in probs), probs
+    stack_line, sha_line, op_line, changed_line, extra_line = (
+        next(i for i, line in enumerate(text, 1) if needle in line)
+        for needle in ('"stack": {', '"abc"', '"explode"', '"changed": "flavorName"', '"reviewedBy"'))
+    seven_line = next(i for i, line in enumerate(text, 1) if line.strip() == "7")
+    expected = [
+        (sha_line, "manifest.sha256: must be a sha256 (64 lowercase hex digits)"),
+        (stack_line, "stack.fingerprint: required field 'fingerprint' is missing"),  # where it belongs
+        (seven_line, "changes[0].changed[0]: must be a string, got a number"),
+        (op_line, "changes[1].op: must be 'create', 'update', 'replace', 'delete', 'same', 'read', 'refresh', "
+                  "'import', 'discard' or 'unknown'"),
+        (changed_line, "changes[2].changed: must be a list, got a string"),
+        (extra_line, "reviewedBy: unknown field 'reviewedBy' (allowed: kind, planVersion, manifest, resourcePlan, "
+                     "stack, changes, verdict, created, govcloudVersion)"),
+    ]
+    assert len(probs) == len(expected), probs
+    for line, message in expected:
+        assert any(p.startswith(f"{path}:{line}:") and p.endswith(f"error: {message}") for p in probs), (message, probs)
 
 
 def test_load_not_a_plan(tmp_path):

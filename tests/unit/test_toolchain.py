@@ -1,4 +1,4 @@
-"""govcloud.toolchain: version reading, cache layout, discovery, idempotent install, token mapping.
+"""govcloud.engine.toolchain: version reading, cache layout, discovery, status (the build: test_toolchain_build.py).
 
 Discovery is tested with small fake executables (shell scripts that print a
 version) in temporary directories; nothing here builds or runs real Pulumi.
@@ -9,14 +9,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from govcloud import toolchain as tc
-from govcloud.toolchain import ToolchainError, ToolchainVersions
+from govcloud.engine import toolchain as tc
+from govcloud.engine.toolchain import ToolchainError, ToolchainVersions
 
 REPO = Path(__file__).resolve().parents[2]
 V = ToolchainVersions(pulumi="3.272.0", pulumi_openstack="5.5.3")
@@ -82,12 +81,13 @@ def test_the_real_pyproject_pins_both_and_installed_packages_agree():
         assert installed == pin, f"{dist} {installed} installed but pyproject pins {pin}: reinstall the deps"
 
 
-def test_cli_candidates_prefer_exact_then_oldest_newer_minor_last_patch():
-    listed = ["v3.260.0", "v3.272.0", "v3.274.0", "v3.274.1", "v3.276.0", "v2.99.0", "v4.0.0"]
-    assert tc.cli_candidates("3.272.0", listed)[0] == "v3.272.0"
-    served = [v for v in listed if v != "v3.272.0"]
-    assert tc.cli_candidates("3.272.0", served) == ["v3.272.0", "v3.274.1", "v3.274.0", "v3.276.0"]
-    assert tc.cli_candidates("3.272.0", []) == ["v3.272.0"]
+def test_version_key_orders_semantic_versions():
+    assert tc.version_key("v3.274.1") == tc.version_key("3.274.1")
+    assert tc.version_key("3.274.1") > tc.version_key("3.272.0") > tc.version_key("3.100.9")
+    assert tc.version_key("3.274.1-alpha.1") < tc.version_key("3.274.1")
+    assert tc.version_key("3.274.1")[0] == tc.version_key("3.274.1").major == 3  # doctor indexes it
+    with pytest.raises(ValueError):
+        tc.version_key("segfault")
 
 
 # ---------------------------------------------------------------- paths
@@ -212,84 +212,7 @@ def test_engine_env_uses_users_pulumi_dir(env):
     assert tc.engine_env(V)["PATH"].split(os.pathsep)[0] == str(env / "userbin")
 
 
-# ---------------------------------------------------------------- install
-
-
-def test_install_with_everything_present_only_reuses_and_is_fast(env, monkeypatch):
-    fake_exe(env / "userbin" / "pulumi", "v3.272.0")
-    _cached_plugin()
-    monkeypatch.setattr(tc, "pinned_versions", lambda: V)
-
-    def no_build(*a, **k):
-        raise AssertionError("install() built something although everything was present")
-
-    monkeypatch.setattr(tc, "_build_pulumi", no_build)
-    monkeypatch.setattr(tc, "_build_openstack", no_build)
-    monkeypatch.setattr(tc, "_install_plugin", no_build)
-    said: list[str] = []
-    t0 = time.monotonic()
-    got = tc.install(log=said.append)
-    assert time.monotonic() - t0 < 1.0
-    assert got.pulumi.source == tc.SOURCE_PATH and got.openstack.source == tc.SOURCE_PLUGIN_CACHE
-    assert any("reusing" in s and "pulumi" in s for s in said)
-    assert any("reusing" in s and "openstack" in s for s in said)
-
-
-def test_install_installs_a_built_plugin_without_rebuilding(env, monkeypatch):
-    fake_exe(env / "userbin" / "pulumi", "v3.272.0")
-    built = fake_exe(tc.openstack_plugin_path("5.5.3"), "5.5.3")
-    (built.parent.parent / "govcloud-build.json").write_text(json.dumps({"recipe": tc.PLUGIN_RECIPE}))
-    monkeypatch.setattr(tc, "pinned_versions", lambda: V)
-    monkeypatch.setattr(tc, "_build_openstack", lambda *a, **k: pytest.fail("rebuilt"))
-    installed = []
-
-    def fake_install(pulumi, binary, version, base, log):
-        installed.append((binary, version))
-        _cached_plugin(version)
-
-    monkeypatch.setattr(tc, "_install_plugin", fake_install)
-    got = tc.install(log=lambda s: None)
-    assert installed == [(built, "5.5.3")]
-    assert got.openstack.source == tc.SOURCE_PLUGIN_CACHE
-
-
-def test_install_rebuilds_a_plugin_of_an_older_recipe(env, monkeypatch):
-    fake_exe(env / "userbin" / "pulumi", "v3.272.0")
-    exe = _cached_plugin()
-    (exe.parent / "govcloud-build.json").write_text(json.dumps({"recipe": "something-older"}))
-    monkeypatch.setattr(tc, "pinned_versions", lambda: V)
-    calls = []
-    monkeypatch.setattr(tc, "_build_openstack", lambda v, base, log: calls.append("built") or tc.ToolInfo(
-        tc.openstack_plugin_path("5.5.3"), "5.5.3", tc.SOURCE_BUILD_CACHE))
-
-    def fake_install(pulumi, binary, version, base, log):
-        (exe.parent / "govcloud-build.json").write_text(json.dumps({"recipe": tc.PLUGIN_RECIPE}))
-
-    monkeypatch.setattr(tc, "_install_plugin", fake_install)
-    tc.install(log=lambda s: None)
-    assert calls == ["built"]
-
-
-def test_failed_step_raises_toolchain_error_naming_the_log(env):
-    b = tc._Build("demo", env / "tc", log=lambda s: None)
-    with pytest.raises(ToolchainError) as ei:
-        b.run("the demo step", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"])
-    b.close()
-    msg = str(ei.value)
-    assert "the demo step failed (exit 3)" in msg
-    assert str(b.log_path) in msg and b.log_path.parent == env / "tc" / "logs"
-    assert "boom" in b.log_path.read_text()
-
-
-def test_main_reports_errors_without_traceback(monkeypatch, capsys):
-    def broken(**k):
-        raise ToolchainError("pulumi: go build failed (exit 1); log: /x/logs/pulumi.log")
-
-    monkeypatch.setattr(tc, "install", broken)
-    assert tc.main(["install"]) == 1
-    err = capsys.readouterr().err
-    assert "error: pulumi: go build failed" in err and "Traceback" not in err
-    assert tc.main(["frobnicate"]) == 2
+# ---------------------------------------------------------------- status, telling the user
 
 
 def test_status_prints_each_tool_version_and_source(env, monkeypatch):
@@ -311,101 +234,44 @@ def test_status_says_missing(env, monkeypatch):
     assert any(l.startswith("openstack plugin: missing") for l in lines)
 
 
-# ---------------------------------------------------------------- plugin token mapping
+def test_status_says_how_to_install_a_built_but_uninstalled_plugin(env, monkeypatch):
+    fake_exe(env / "userbin" / "pulumi", "v3.272.0")
+    built = fake_exe(tc.openstack_plugin_path("5.5.3"), "5.5.3")
+    (built.parent.parent / tc.PROVENANCE).write_text(json.dumps({"terraform_provider": "tf@v3.4.0"}))
+    monkeypatch.setattr(tc, "pinned_versions", lambda: V)
+    lines: list[str] = []
+    assert tc.status(log=lines.append) is False
+    text = "\n".join(lines)
+    assert "built by govcloud from tf@v3.4.0" in text
+    assert f"pulumi plugin install resource openstack 5.5.3 --file {built}" in text
 
 
-def test_derive_mapping_rules_aliases_and_overrides():
-    tf = {
-        "resources": {n: {"fields": []} for n in [
-            "openstack_networking_network_v2", "openstack_db_instance_v1", "openstack_fw_policy_v2",
-            "openstack_fw_policy_v1", "openstack_objectstorage_object_v1", "openstack_bgpvpn_v2",
-            "openstack_brandnew_thing_v9",
-        ]},
-        "dataSources": {n: {"fields": []} for n in [
-            "openstack_networking_network_v2", "openstack_fw_group_v2", "openstack_workflow_workflow_v2",
-        ]},
-    }
-    sdk = {
-        "resources": {t: {} for t in [
-            "openstack:networking/network:Network", "openstack:database/instance:Instance",
-            "openstack:firewall/policyV2:PolicyV2", "openstack:firewall/policy:Policy",
-            "openstack:objectstorage/containerObject:ContainerObject", "openstack:bgpvpn/v2:V2",
-            "openstack:index/bgpvpnV2:BgpvpnV2", "openstack:gone/old:Old",
-        ]},
-        "functions": [
-            "openstack:networking/getNetwork:getNetwork", "openstack:firewall/getGroupV2:getGroupV2",
-            "openstack:index/getFwGroupV2:getFwGroupV2", "openstack:index/workflowWorkflowV2:WorkflowWorkflowV2",
-        ],
-    }
-    m, report = tc.derive_mapping(tf, sdk)
-    r = m["resources"]
-    assert r["openstack_networking_network_v2"] == {"token": "openstack:networking/network:Network"}
-    assert r["openstack_db_instance_v1"]["token"] == "openstack:database/instance:Instance"
-    assert r["openstack_fw_policy_v2"]["token"] == "openstack:firewall/policyV2:PolicyV2"
-    assert r["openstack_fw_policy_v1"]["token"] == "openstack:firewall/policy:Policy"
-    assert r["openstack_objectstorage_object_v1"]["token"] == "openstack:objectstorage/containerObject:ContainerObject"
-    assert r["openstack_bgpvpn_v2"] == {"token": "openstack:bgpvpn/v2:V2", "aliases": ["openstack:index/bgpvpnV2:BgpvpnV2"]}
-    assert report["resources"]["terraform_without_sdk_token"] == ["openstack_brandnew_thing_v9"]
-    assert report["resources"]["sdk_tokens_without_terraform"] == ["openstack:gone/old:Old"]
-    d = m["dataSources"]
-    assert d["openstack_networking_network_v2"]["token"] == "openstack:networking/getNetwork:getNetwork"
-    assert d["openstack_fw_group_v2"] == {"token": "openstack:firewall/getGroupV2:getGroupV2",
-                                          "aliases": ["openstack:index/getFwGroupV2:getFwGroupV2"]}
-    assert d["openstack_workflow_workflow_v2"]["token"] == "openstack:index/workflowWorkflowV2:WorkflowWorkflowV2"
-    assert m["configEnv"]["region"] == ["OS_REGION_NAME"]
+def test_install_hint_speaks_to_a_user_of_the_installed_package():
+    hint = tc.install_hint(V)
+    assert "Pulumi CLI 3.x (>= 3.272.0)" in hint and "PATH" in hint
+    assert "`pulumi plugin install resource openstack 5.5.3`" in hint
+    assert "govcloud doctor" in hint
+    assert "in a govcloud checkout, scripts/install-toolchain" in hint  # only as the checkout's way
 
 
-def test_sdk_tokens_reads_resources_properties_and_functions(tmp_path):
-    pkg = tmp_path / "pulumi_openstack" / "networking"
-    pkg.mkdir(parents=True)
-    (pkg / "network.py").write_text('''
-import pulumi
-from typing import Optional, Sequence, Mapping
-
-class Network(pulumi.CustomResource):
-    def __init__(__self__, resource_name, opts=None):
-        super(Network, __self__).__init__('openstack:networking/network:Network', resource_name, {}, opts)
-
-    @property
-    @pulumi.getter(name="adminStateUp")
-    def admin_state_up(self) -> pulumi.Output[Optional[bool]]: ...
-
-    @property
-    @pulumi.getter
-    def segments(self) -> pulumi.Output[Sequence['outputs.NetworkSegment']]: ...
-
-    @property
-    @pulumi.getter(name="valueSpecs")
-    def value_specs(self) -> pulumi.Output[Optional[Mapping[str, str]]]: ...
-
-def get_network(name=None, opts=None):
-    return pulumi.runtime.invoke('openstack:networking/getNetwork:getNetwork', {}, opts=opts)
-''')
-    got = tc.sdk_tokens(tmp_path / "pulumi_openstack")
-    assert got == {
-        "resources": {"openstack:networking/network:Network":
-                      {"adminStateUp": "one", "segments": "list", "valueSpecs": "map"}},
-        "functions": ["openstack:networking/getNetwork:getNetwork"],
-    }
+def test_build_provenance_beside_or_above_the_binary(tmp_path):
+    exe = fake_exe(tmp_path / "openstack-v5.5.3" / "bin" / "pulumi-resource-openstack", "5.5.3")
+    assert tc.build_provenance(exe) == {}
+    (exe.parent.parent / tc.PROVENANCE).write_text('{"recipe": "above"}')
+    assert tc.build_provenance(exe) == {"recipe": "above"}
+    (exe.parent / tc.PROVENANCE).write_text('{"recipe": "beside"}')  # as copied into the plugin cache
+    assert tc.build_provenance(exe) == {"recipe": "beside"}
 
 
-def test_compare_schema_reports_names_and_shapes():
-    sdk = {"resources": {"openstack:a/b:B": {"x": "one", "ys": "list", "onlySdk": "one"},
-                         "openstack:a/c:C": {}}}
-    schema = {"resources": {"openstack:a/b:B": {"properties": {
-        "x": {"type": "string"}, "ys": {"$ref": "#/types/openstack:a/B:Y"}, "onlyPlugin": {"type": "string"}}}}}
-    got = tc.compare_schema(schema, sdk)
-    assert got["openstack:a/c:C"] == {"missing_resource": True}
-    assert got["openstack:a/b:B"] == {"sdk_only": ["onlySdk"], "plugin_only": ["onlyPlugin"],
-                                      "shape": ["ys: SDK list, plugin one"]}
-
-
-def test_plugin_wrapper_module_repeats_the_replaces():
-    gomod = tc._PLUGIN_GO_MOD.format(bridge=tc.BRIDGE_MODULE, bridge_version=tc.BRIDGE_VERSION,
-                                     tf=tc.TF_OPENSTACK_MODULE, tf_version=tc.TF_OPENSTACK_VERSION)
-    assert f"\t{tc.TF_OPENSTACK_MODULE} {tc.TF_OPENSTACK_VERSION}" in gomod
-    assert "github.com/hashicorp/terraform-plugin-sdk/v2" in tc.PLUGIN_REPLACES
-    assert '//go:embed schema-embed.json' in tc._PLUGIN_MAIN_GO
+def test_module_main_install_points_to_the_script_without_traceback(capsys):
+    assert tc.main(["install"]) == 2
+    err = capsys.readouterr().err
+    assert "scripts/install-toolchain" in err and "pulumi plugin install resource openstack" in err
+    assert "Traceback" not in err
+    assert tc.main(["frobnicate"]) == 2
+    out = subprocess.run([sys.executable, "-m", "govcloud.engine.toolchain", "install", "--force"], cwd=REPO,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "scripts/install-toolchain" in out.stderr and "Traceback" not in out.stderr
 
 
 # ---------------------------------------------------------------- import cost
@@ -413,7 +279,7 @@ def test_plugin_wrapper_module_repeats_the_replaces():
 
 def test_importing_toolchain_pulls_in_no_heavy_module():
     code = (
-        "import sys, json; before = set(sys.modules); import govcloud.toolchain; "
+        "import sys, json; before = set(sys.modules); import govcloud.engine.toolchain; "
         "print(json.dumps(sorted(set(sys.modules) - before)))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)

@@ -1,103 +1,63 @@
-"""The Pulumi toolchain govcloud drives: the `pulumi` CLI and the OpenStack resource plugin.
+"""Build the Pulumi toolchain govcloud drives from Go modules: the `pulumi` CLI and the OpenStack resource plugin.
 
-Nothing here downloads a prebuilt binary. Both tools are Go programs built
-from Go modules (the Go module proxy is the one place they come from), once,
-into a versioned build cache, and the plugin is then installed into Pulumi's
-own plugin cache so the engine never tries to acquire it:
+    python scripts/toolchain/build.py install [--force]   build what is missing (idempotent), install the plugin
+    python scripts/toolchain/build.py status              what govcloud finds (python -m govcloud.engine.toolchain status)
+
+scripts/install-toolchain runs `install` (docs/toolchain.md). Nothing here downloads a prebuilt
+binary: the Go module proxy is the one place both tools come from. They are built once into
+govcloud's versioned build cache, and the plugin is then installed into Pulumi's own plugin cache
+so the engine never tries to acquire it:
 
     <toolchain_dir>/pulumi-v<cli>/bin/pulumi
     <toolchain_dir>/openstack-v<plugin>/bin/pulumi-resource-openstack
     <toolchain_dir>/logs/<what>-<time>.log
     $PULUMI_HOME/plugins/resource-openstack-v<plugin>/   (via `pulumi plugin install --file`)
 
-Versions are written in one place only, the pins of `pulumi` and
-`pulumi-openstack` in pyproject.toml; they are read back from the installed
-packages' metadata (or, without them, from the pins themselves).
-
-A user's own `pulumi` on PATH with the same major version wins over a build.
-
-This module imports only the standard library, and little of it at import time:
-`import govcloud.toolchain` must stay cheap for every CLI command.
-
-    python -m govcloud.toolchain status     what is found, its version and where from
-    python -m govcloud.toolchain install    build what is missing (idempotent)
+Finding the tools is the package's (govcloud.engine.toolchain): this script builds what it does not find.
+The plugin is a small Go module, plugin/main.go and plugin/go.mod.tmpl beside this file.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
+import stat
+import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from string import Template
 from typing import Callable, Iterable
 
-__all__ = [
-    "SOURCE_BUILD_CACHE",
-    "SOURCE_PATH",
-    "SOURCE_PLUGIN_CACHE",
-    "ToolInfo",
-    "Toolchain",
-    "ToolchainError",
-    "ToolchainVersions",
-    "engine_env",
-    "find_openstack_plugin",
-    "find_pulumi",
-    "install",
-    "openstack_plugin_path",
-    "pinned_versions",
-    "plugin_cache_dir",
-    "pulumi_build_path",
-    "status",
-    "toolchain_dir",
-]
+HERE = Path(__file__).resolve().parent
+PLUGIN_SOURCE = HERE / "plugin"
+CHECKOUT = HERE.parent.parent
+if str(CHECKOUT) not in sys.path:
+    sys.path.insert(0, str(CHECKOUT))  # this checkout's govcloud, not another one installed in the same Python
 
-SOURCE_PATH = "user's PATH"
-SOURCE_BUILD_CACHE = "govcloud build cache"
-SOURCE_PLUGIN_CACHE = "pulumi plugin cache"
+from govcloud.engine import toolchain as tc  # noqa: E402
+from govcloud.engine.toolchain import (  # noqa: E402
+    PROVENANCE, SOURCE_BUILD_CACHE, SOURCE_PATH, SOURCE_PLUGIN_CACHE, ToolchainError, ToolchainVersions, ToolInfo,
+)
 
 PULUMI_PKG_MODULE = "github.com/pulumi/pulumi/pkg/v3"
-PULUMI_SDK_MODULE = "github.com/pulumi/pulumi/sdk/v3"
 PULUMI_VERSION_VAR = "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version"
 
 # The OpenStack plugin is the upstream Terraform OpenStack provider served
 # through pulumi-terraform-bridge, with the resource and function tokens of the
 # installed pulumi_openstack SDK. (pulumi-openstack's own provider module is not
 # served by the Go module proxy these machines reach; see docs/toolchain.md.)
-# These three are build inputs of the plugin, like the lines of a go.mod.
+# These are build inputs of the plugin, filled into plugin/go.mod.tmpl.
 TF_OPENSTACK_MODULE = "github.com/terraform-provider-openstack/terraform-provider-openstack/v3"
 TF_OPENSTACK_VERSION = "v3.4.0"
 BRIDGE_MODULE = "github.com/pulumi/pulumi-terraform-bridge/v3"
 BRIDGE_VERSION = "v3.120.0"
-# replace directives the wrapper module must repeat (replaces of dependencies
-# are ignored by Go): the bridge needs Pulumi's fork of the plugin SDK.
-PLUGIN_REPLACES = {
-    "github.com/hashicorp/terraform-plugin-sdk/v2": (
-        "github.com/pulumi/terraform-plugin-sdk/v2",
-        "v2.0.0-20250923233607-7f1981c8674a",
-    ),
-}
-# Bump when the plugin recipe (wrapper source, mapping rules) changes: a
-# plugin built by another recipe is rebuilt.
+# Bump when the plugin recipe (plugin/main.go, go.mod.tmpl, mapping rules) changes: a plugin
+# built by another recipe is rebuilt. It is recorded in each plugin's govcloud-build.json.
 PLUGIN_RECIPE = f"bridge-{BRIDGE_VERSION}+tf-openstack-{TF_OPENSTACK_VERSION}+r1"
-
-_PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
-
-
-class ToolchainError(Exception):
-    """A tool could not be found, built or installed; the message says what and where the log is."""
-
-
-@dataclass(frozen=True)
-class ToolchainVersions:
-    pulumi: str  # the pulumi Python SDK, e.g. "3.272.0"
-    pulumi_openstack: str  # the pulumi_openstack SDK = the plugin version, e.g. "5.5.3"
-
-
-@dataclass(frozen=True)
-class ToolInfo:
-    path: Path
-    version: str  # as the tool reports it, without a leading "v"
-    source: str  # SOURCE_PATH | SOURCE_BUILD_CACHE | SOURCE_PLUGIN_CACHE
 
 
 @dataclass(frozen=True)
@@ -106,264 +66,36 @@ class Toolchain:
     openstack: ToolInfo
 
 
-# ---------------------------------------------------------------- versions
-
-
-def _pin_from_pyproject(dist: str, pyproject: Path = _PYPROJECT) -> str | None:
-    try:
-        text = pyproject.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    want = _normalize_dist(dist)
-    for m in re.finditer(r"""["']\s*([A-Za-z0-9_.\-]+)\s*==\s*([^"';,\s]+)\s*["']""", text):
-        if _normalize_dist(m.group(1)) == want:
-            return m.group(2)
-    return None
-
-
-def _normalize_dist(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _installed_version(dist: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def pinned_versions(pyproject: Path | None = None) -> ToolchainVersions:
-    """The pulumi and pulumi-openstack versions: installed metadata first, else the pins."""
-    found = {}
-    for dist in ("pulumi", "pulumi_openstack"):
-        v = _installed_version(dist) or _pin_from_pyproject(dist, pyproject or _PYPROJECT)
-        if not v:
-            raise ToolchainError(
-                f"cannot tell which {dist} version to use: it is not installed and "
-                f"{pyproject or _PYPROJECT} has no '{dist.replace('_', '-')}==X.Y.Z' pin"
-            )
-        found[dist] = v
-    return ToolchainVersions(pulumi=found["pulumi"], pulumi_openstack=found["pulumi_openstack"])
-
-
-def _vkey(v: str) -> tuple[int, ...]:
-    nums = re.findall(r"\d+", v.lstrip("v").split("-")[0].split("+")[0])
-    return tuple(int(n) for n in nums[:3]) + (0,) * (3 - len(nums[:3]))
-
-
-def _major(v: str) -> int:
-    return _vkey(v)[0]
-
-
 def cli_candidates(sdk_version: str, available: Iterable[str]) -> list[str]:
     """CLI versions to try for an SDK version, best first.
 
-    The exact SDK version first; then (when the module proxy does not serve it)
-    newer releases of the same major version, oldest minor first and within a
-    minor its last patch. A newer CLI serves an older SDK (the Automation API
-    only requires a minimum version); an older one is never picked.
+    The exact SDK version first (always: a version list can be incomplete); then
+    (when the module proxy does not serve it) newer releases of the same major
+    version, oldest minor first and within a minor its last patch. A newer CLI
+    serves an older SDK (the Automation API only requires a minimum version); an
+    older one is never picked, nor a pre-release.
     """
-    want = _vkey(sdk_version)
-    vs = {("v" + a.lstrip("v")) for a in available if re.fullmatch(r"v?\d+\.\d+\.\d+", a.strip())}
-    out = []
-    exact = "v" + sdk_version.lstrip("v")
-    if exact in vs:
-        out.append(exact)
-    newer = [v for v in vs if _vkey(v)[0] == want[0] and _vkey(v) > want]
-    newer.sort(key=lambda v: (_vkey(v)[1], -_vkey(v)[2]))
-    out += [v for v in newer if v not in out]
-    if exact not in out:
-        out.insert(0, exact)  # always try the exact one: a version list can be incomplete
-    return out
-
-
-# ---------------------------------------------------------------- where things go
-
-
-def toolchain_dir() -> Path:
-    env = os.environ.get("GOVCLOUD_TOOLCHAIN_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "govcloud" / "toolchain"
-
-
-def pulumi_build_path(cli_version: str, base: Path | None = None) -> Path:
-    return (base or toolchain_dir()) / f"pulumi-v{cli_version.lstrip('v')}" / "bin" / "pulumi"
-
-
-def openstack_plugin_path(plugin_version: str, base: Path | None = None) -> Path:
-    return (base or toolchain_dir()) / f"openstack-v{plugin_version.lstrip('v')}" / "bin" / "pulumi-resource-openstack"
-
-
-def plugin_cache_dir() -> Path:
-    home = os.environ.get("PULUMI_HOME")
-    return (Path(home).expanduser() if home else Path.home() / ".pulumi") / "plugins"
-
-
-def _built_pulumis(base: Path) -> list[tuple[str, Path]]:
-    out = []
-    for d in base.glob("pulumi-v*"):
-        exe = d / "bin" / "pulumi"
-        if exe.is_file() and os.access(exe, os.X_OK):
-            out.append((d.name[len("pulumi-v"):], exe))
-    return out
-
-
-# ---------------------------------------------------------------- discovery
-
-
-def _run_version(cmd: list[str], timeout: float = 20) -> str | None:
-    import subprocess
-
-    env = dict(os.environ, PULUMI_SKIP_UPDATE_CHECK="true")
-    try:
-        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if cp.returncode != 0:
-        return None
-    m = re.search(r"v?(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.\-+]*)?)", cp.stdout.strip())
-    return m.group(1) if m else None
-
-
-VERSION_CACHE = "cli-versions.json"
-
-
-def cli_version(exe: str | os.PathLike[str]) -> str | None:
-    """`<exe> version`, remembered per binary (path, size, mtime) in the toolchain dir.
-
-    Running `pulumi version` costs a sixth of a second on every command that uses the engine; a binary
-    that is replaced or rebuilt has another size or mtime, so it is asked again.
-    """
-    import json
-
-    try:
-        st = Path(exe).resolve().stat()
-    except OSError:
-        return None
-    key = f"{Path(exe).resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    cache_file = toolchain_dir() / VERSION_CACHE
-    try:
-        cache = json.loads(cache_file.read_text(encoding="utf-8"))
-        if not isinstance(cache, dict):
-            cache = {}
-    except (OSError, ValueError):
-        cache = {}
-    if isinstance(cache.get(key), str):
-        return cache[key]
-    v = _run_version([str(exe), "version"])
-    if v:
-        cache = {k: x for k, x in cache.items() if not k.startswith(f"{Path(exe).resolve()}|")}
-        cache[key] = v
+    want = tc.version_key(sdk_version)
+    releases = set()
+    for a in available:
         try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_name(f".{VERSION_CACHE}.{os.getpid()}")
-            tmp.write_text(json.dumps(cache, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, cache_file)
-        except OSError:
-            pass  # a read-only cache dir: asked again next time
-    return v
+            v = tc.version_key(a)
+        except ValueError:
+            continue
+        if not v.prerelease and not v.build:
+            releases.add(v)
+    newer = sorted((v for v in releases if v.major == want.major and v > want), key=lambda v: (v.minor, -v.patch))
+    exact = f"v{want}"
+    return [exact, *(f"v{v}" for v in newer if f"v{v}" != exact)]
 
 
-def _inside(path: Path, base: Path) -> bool:
-    try:
-        path.resolve().relative_to(base.resolve())
-        return True
-    except (ValueError, OSError):
-        return False
-
-
-def find_pulumi(versions: ToolchainVersions | None = None) -> ToolInfo | None:
-    """The `pulumi` CLI to use: the user's own on PATH (same major version), else govcloud's build."""
-    import shutil
-
-    versions = versions or pinned_versions()
-    base = toolchain_dir()
-    on_path = shutil.which("pulumi")
-    if on_path and not _inside(Path(on_path), base):
-        v = cli_version(on_path)
-        if v and _major(v) == _major(versions.pulumi):
-            return ToolInfo(Path(on_path), v, SOURCE_PATH)
-    built = _built_pulumis(base)
-    # the exact SDK version, else the oldest newer build of the same major
-    ranked = sorted(
-        (b for b in built if _major(b[0]) == _major(versions.pulumi) and _vkey(b[0]) >= _vkey(versions.pulumi)),
-        key=lambda b: (_vkey(b[0]) != _vkey(versions.pulumi), _vkey(b[0])[1], -_vkey(b[0])[2]),
-    )
-    for _, exe in ranked:
-        v = cli_version(exe)
-        if v:
-            return ToolInfo(exe, v, SOURCE_BUILD_CACHE)
-    return None
-
-
-def _plugin_in_cache(version: str) -> Path | None:
-    d = plugin_cache_dir() / f"resource-openstack-v{version}"
-    exe = d / "pulumi-resource-openstack"
-    if exe.is_file() and not (d.parent / f"resource-openstack-v{version}.partial").exists():
-        return exe
-    return None
-
-
-def find_openstack_plugin(versions: ToolchainVersions | None = None) -> ToolInfo | None:
-    """The OpenStack plugin the engine will load for the pinned SDK version, or None.
-
-    Order as the engine looks: a `pulumi-resource-openstack` of that version on
-    PATH (an ambient plugin), then Pulumi's plugin cache, then govcloud's build
-    cache (built but not installed yet).
-    """
-    import shutil
-
-    versions = versions or pinned_versions()
-    want = versions.pulumi_openstack
-    on_path = shutil.which("pulumi-resource-openstack")
-    if on_path and not _inside(Path(on_path), toolchain_dir()):
-        v = _run_version([on_path, "-version"])
-        if v and _vkey(v) == _vkey(want):
-            return ToolInfo(Path(on_path), v, SOURCE_PATH)
-    cached = _plugin_in_cache(want)
-    if cached:
-        return ToolInfo(cached, want, SOURCE_PLUGIN_CACHE)
-    built = openstack_plugin_path(want)
-    if built.is_file() and os.access(built, os.X_OK):
-        return ToolInfo(built, want, SOURCE_BUILD_CACHE)
-    return None
-
-
-def engine_env(versions: ToolchainVersions | None = None) -> dict[str, str]:
-    """Environment additions for running the Pulumi engine (Automation API, `pulumi` itself).
-
-    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK is deliberately not set: the CLI is
-    built at the SDK's version (or a newer one of the same major), so the check passes.
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION exists in this Pulumi (sdk/go/common/env,
-    DisableAutomaticPluginAcquisition): a missing plugin is an error, never a download.
-    """
-    info = find_pulumi(versions)
-    if info is not None:
-        bin_dir = str(info.path.parent)
-    else:
-        v = (versions or pinned_versions()).pulumi
-        bin_dir = str(pulumi_build_path(v).parent)
-    path = os.environ.get("PATH", "")
-    parts = [p for p in path.split(os.pathsep) if p and p != bin_dir]
-    return {
-        "PATH": os.pathsep.join([bin_dir, *parts]),
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-    }
-
-
-# ---------------------------------------------------------------- building
+# ---------------------------------------------------------------- running the build
 
 
 class _Build:
     """One logged build step sequence: every command's output goes to one log file."""
 
     def __init__(self, name: str, base: Path, log: Callable[[str], object]):
-        import time
-
         self.name = name
         self.log = log
         logs = base / "logs"
@@ -377,9 +109,6 @@ class _Build:
 
     def run(self, what: str, cmd: list[str], cwd: Path | None = None, env: dict | None = None,
             stdout_path: Path | None = None) -> None:
-        import subprocess
-        import time
-
         self.note(f"{what}: {' '.join(cmd)} (in {cwd or os.getcwd()})")
         t0 = time.monotonic()
         out = open(stdout_path, "w", encoding="utf-8") if stdout_path else self._fh
@@ -409,8 +138,6 @@ class _Build:
 
 
 def _go() -> str:
-    import shutil
-
     for cand in (os.environ.get("GO"), shutil.which("go"), "/usr/local/go/bin/go"):
         if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
             return cand
@@ -431,9 +158,6 @@ def _go_env(extra: dict | None = None) -> dict:
 
 def _go_json(go: str, args: list[str], b: _Build, what: str, cwd: Path | None = None) -> list[dict]:
     """Run a go command that prints JSON objects (one or several) and parse them."""
-    import json
-    import tempfile
-
     with tempfile.NamedTemporaryFile("w+", suffix=".json", delete=False) as tf:
         out = Path(tf.name)
     try:
@@ -463,9 +187,6 @@ def _go_json(go: str, args: list[str], b: _Build, what: str, cwd: Path | None = 
 
 
 def _writable_copy(src: Path, dst: Path) -> None:
-    import shutil
-    import stat
-
     if dst.exists():
         shutil.rmtree(dst, onerror=_force_remove)
     shutil.copytree(src, dst, symlinks=True)
@@ -478,8 +199,6 @@ def _writable_copy(src: Path, dst: Path) -> None:
 
 
 def _force_remove(func, path, _exc):
-    import stat
-
     try:
         os.chmod(os.path.dirname(path), 0o755)
         os.chmod(path, stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)
@@ -489,31 +208,26 @@ def _force_remove(func, path, _exc):
 
 
 def _rmtree(p: Path) -> None:
-    import shutil
-
     if p.exists():
         shutil.rmtree(p, onerror=_force_remove)
 
 
 def _write_provenance(path: Path, data: dict) -> None:
-    import json
-
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _read_provenance(path: Path) -> dict:
-    import json
-
+def _same_version(reported: str | None, want: str) -> bool:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+        return reported is not None and tc.version_key(reported) == tc.version_key(want)
+    except ValueError:
+        return False
+
+
+# ---------------------------------------------------------------- the CLI
 
 
 def _build_pulumi(versions: ToolchainVersions, base: Path, log: Callable[[str], object]) -> ToolInfo:
     """Build the `pulumi` CLI from github.com/pulumi/pulumi/pkg/v3 at the SDK's version."""
-    import time
-
     go = _go()
     b = _Build("pulumi", base, log)
     t0 = time.monotonic()
@@ -559,7 +273,7 @@ def _build_pulumi(versions: ToolchainVersions, base: Path, log: Callable[[str], 
                 b.note(f"replace {old} => {new['Path']} becomes require {old} {cli}")
         if edits:
             b.run("editing go.mod", [go, "mod", "edit", *edits], cwd=src, env=_go_env())
-        out = pulumi_build_path(cli, base)
+        out = tc.pulumi_build_path(cli, base)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name("pulumi.tmp")
         log(f"pulumi: compiling {PULUMI_PKG_MODULE}/cmd/pulumi {cli} (several minutes on a cold cache); "
@@ -569,12 +283,12 @@ def _build_pulumi(versions: ToolchainVersions, base: Path, log: Callable[[str], 
             "-ldflags", f"-s -w -X {PULUMI_VERSION_VAR}={cli}",
             "-o", str(tmp), "./cmd/pulumi",
         ], cwd=src, env=_go_env())
-        v = _run_version([str(tmp), "version"])
-        if v is None or _vkey(v) != _vkey(cli):
+        v = tc.run_version([str(tmp), "version"])
+        if not _same_version(v, cli):
             raise ToolchainError(f"pulumi: the built CLI reports version {v!r}, expected {cli}; log: {b.log_path}")
         tmp.replace(out)
         took = time.monotonic() - t0
-        _write_provenance(out.parent.parent / "govcloud-build.json", {
+        _write_provenance(out.parent.parent / PROVENANCE, {
             "tool": "pulumi", "module": PULUMI_PKG_MODULE, "version": cli,
             "for_sdk": versions.pulumi, "built_seconds": round(took, 1),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "log": str(b.log_path),
@@ -586,207 +300,7 @@ def _build_pulumi(versions: ToolchainVersions, base: Path, log: Callable[[str], 
         b.close()
 
 
-# -- the OpenStack plugin ---------------------------------------------------
-
-_PLUGIN_GO_MOD = """module govcloud.local/pulumi-resource-openstack
-
-go 1.24.7
-
-require (
-\t{bridge} {bridge_version}
-\t{tf} {tf_version}
-)
-"""
-
-_PLUGIN_MAIN_GO = r'''// pulumi-resource-openstack, as built by govcloud.toolchain.
-//
-// The upstream Terraform OpenStack provider served through
-// pulumi-terraform-bridge. Resource and function tokens (and aliases) come
-// from mapping.json, which govcloud derives from the installed pulumi_openstack
-// Python SDK, so the tokens the SDK sends are the tokens this plugin serves.
-//
-//	pulumi-resource-openstack              serve the plugin (what the engine runs)
-//	pulumi-resource-openstack -version     print the version
-//	pulumi-resource-openstack dump-tf      Terraform resource/data source names and fields, as JSON
-//	pulumi-resource-openstack tfgen ARGS   the bridge's schema generator (tfgen schema --out DIR ...)
-package main
-
-import (
-	_ "embed"
-	"encoding/json"
-	"fmt"
-	"os"
-	"sort"
-
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge/tokens"
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfgen"
-	shim "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfshim"
-	shimv2 "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfshim/sdk-v2"
-	ptokens "github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
-	"github.com/terraform-provider-openstack/terraform-provider-openstack/v3/openstack"
-)
-
-// Version is set with -ldflags "-X main.Version=...".
-var Version = "0.0.0-dev"
-
-//go:embed mapping.json
-var mappingJSON []byte
-
-//go:embed schema-embed.json
-var schemaJSON []byte
-
-//go:embed bridge-metadata.json
-var metadataJSON []byte
-
-type entry struct {
-	Token   string            `json:"token"`
-	Aliases []string          `json:"aliases,omitempty"`
-	Fields  map[string]string `json:"fields,omitempty"`
-}
-
-type mapping struct {
-	Resources   map[string]entry    `json:"resources"`
-	DataSources map[string]entry    `json:"dataSources"`
-	ConfigEnv   map[string][]string `json:"configEnv"`
-}
-
-func loadMapping() mapping {
-	data := mappingJSON
-	if path := os.Getenv("GOVCLOUD_OPENSTACK_MAPPING"); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "reading %s: %v\n", path, err)
-			os.Exit(2)
-		}
-		data = b
-	}
-	var m mapping
-	if err := json.Unmarshal(data, &m); err != nil {
-		fmt.Fprintf(os.Stderr, "parsing the token mapping: %v\n", err)
-		os.Exit(2)
-	}
-	return m
-}
-
-func fields(f map[string]string) map[string]*tfbridge.SchemaInfo {
-	if len(f) == 0 {
-		return nil
-	}
-	out := map[string]*tfbridge.SchemaInfo{}
-	for tf, name := range f {
-		out[tf] = &tfbridge.SchemaInfo{Name: name}
-	}
-	return out
-}
-
-func aliasName(name string, i int) string {
-	if i == 0 {
-		return name + tfbridge.RenamedEntitySuffix
-	}
-	return fmt.Sprintf("%s%s%d", name, tfbridge.RenamedEntitySuffix, i+1)
-}
-
-func providerInfo() tfbridge.ProviderInfo {
-	m := loadMapping()
-	p := shimv2.NewProvider(openstack.Provider())
-	info := tfbridge.ProviderInfo{
-		P:            p,
-		Name:         "openstack",
-		Version:      Version,
-		Description:  "OpenStack resources: the Terraform OpenStack provider bridged to Pulumi (built by govcloud).",
-		Keywords:     []string{"pulumi", "openstack"},
-		License:      "Apache-2.0",
-		GitHubOrg:    "terraform-provider-openstack",
-		Repository:   "https://github.com/terraform-provider-openstack/terraform-provider-openstack",
-		MetadataInfo: tfbridge.NewProviderMetadata(metadataJSON),
-		Config:       map[string]*tfbridge.SchemaInfo{},
-		Resources:    map[string]*tfbridge.ResourceInfo{},
-		DataSources:  map[string]*tfbridge.DataSourceInfo{},
-	}
-	for key, envs := range m.ConfigEnv {
-		info.Config[key] = &tfbridge.SchemaInfo{Default: &tfbridge.DefaultInfo{EnvVars: envs}}
-	}
-	var names []string
-	p.ResourcesMap().Range(func(name string, _ shim.Resource) bool { names = append(names, name); return true })
-	for _, name := range names {
-		e, ok := m.Resources[name]
-		if !ok {
-			continue
-		}
-		info.Resources[name] = &tfbridge.ResourceInfo{Tok: ptokens.Type(e.Token), Fields: fields(e.Fields)}
-		for i, alias := range e.Aliases {
-			an := aliasName(name, i)
-			if err := shim.CloneResource(p.ResourcesMap(), name, an); err != nil {
-				panic(err)
-			}
-			info.Resources[an] = &tfbridge.ResourceInfo{Tok: ptokens.Type(alias), Fields: fields(e.Fields)}
-		}
-	}
-	names = nil
-	p.DataSourcesMap().Range(func(name string, _ shim.Resource) bool { names = append(names, name); return true })
-	for _, name := range names {
-		e, ok := m.DataSources[name]
-		if !ok {
-			continue
-		}
-		info.DataSources[name] = &tfbridge.DataSourceInfo{Tok: ptokens.ModuleMember(e.Token), Fields: fields(e.Fields)}
-		for i, alias := range e.Aliases {
-			an := aliasName(name, i)
-			if err := shim.CloneResource(p.DataSourcesMap(), name, an); err != nil {
-				panic(err)
-			}
-			info.DataSources[an] = &tfbridge.DataSourceInfo{Tok: ptokens.ModuleMember(alias), Fields: fields(e.Fields)}
-		}
-	}
-	// Whatever the SDK does not name gets the bridge's standard token in the index module.
-	info.MustComputeTokens(tokens.SingleModule("openstack_", "index", tokens.MakeStandard("openstack")))
-	return info
-}
-
-func dumpTF() {
-	p := shimv2.NewProvider(openstack.Provider())
-	type item struct {
-		Fields []string `json:"fields"`
-	}
-	out := map[string]map[string]item{"resources": {}, "dataSources": {}}
-	collect := func(kind string) func(string, shim.Resource) bool {
-		return func(name string, r shim.Resource) bool {
-			var fs []string
-			r.Schema().Range(func(k string, _ shim.Schema) bool { fs = append(fs, k); return true })
-			sort.Strings(fs)
-			out[kind][name] = item{Fields: fs}
-			return true
-		}
-	}
-	p.ResourcesMap().Range(collect("resources"))
-	p.DataSourcesMap().Range(collect("dataSources"))
-	var cfg []string
-	p.Schema().Range(func(k string, _ shim.Schema) bool { cfg = append(cfg, k); return true })
-	sort.Strings(cfg)
-	out["config"] = map[string]item{"provider": {Fields: cfg}}
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", " ")
-	if err := enc.Encode(out); err != nil {
-		os.Exit(1)
-	}
-}
-
-func main() {
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "dump-tf":
-			dumpTF()
-			return
-		case "tfgen":
-			os.Args = os.Args[1:]
-			tfgen.Main("openstack", Version, providerInfo())
-			return
-		}
-	}
-	tfbridge.Main("openstack", Version, providerInfo(), schemaJSON)
-}
-'''
+# ---------------------------------------------------------------- the OpenStack plugin
 
 # Provider configuration keys that also read an environment variable (besides
 # the ones the Terraform provider reads itself, e.g. OS_AUTH_URL).
@@ -801,7 +315,7 @@ _CONFIG_ENV = {
 }
 
 # Terraform names whose SDK token no naming rule derives (spelling kept from the
-# published SDK). Everything else is matched by rule in _derive_mapping.
+# published SDK). Everything else is matched by rule in derive_mapping.
 _TOKEN_OVERRIDES = {
     "resources": {
         "openstack_blockstorage_quotaset_v3": "openstack:blockstorage/quoteSetV3:QuoteSetV3",
@@ -818,6 +332,22 @@ _TOKEN_OVERRIDES = {
 _MODULE_NAMES = {"db": "database", "lb": "loadbalancer", "fw": "firewall"}
 
 
+def plugin_go_mod() -> str:
+    """plugin/go.mod.tmpl with the bridge and Terraform provider versions filled in."""
+    return Template((PLUGIN_SOURCE / "go.mod.tmpl").read_text(encoding="utf-8")).substitute(
+        bridge=BRIDGE_MODULE, bridge_version=BRIDGE_VERSION, tf=TF_OPENSTACK_MODULE, tf_version=TF_OPENSTACK_VERSION)
+
+
+def write_plugin_module(src: Path) -> None:
+    """The wrapper module's go.mod and main.go into `src`, with empty embedded files for the first build."""
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "go.mod").write_text(plugin_go_mod(), encoding="utf-8")
+    shutil.copyfile(PLUGIN_SOURCE / "main.go", src / "main.go")
+    (src / "mapping.json").write_text('{"resources":{},"dataSources":{},"configEnv":{}}\n', encoding="utf-8")
+    (src / "schema-embed.json").write_text("{}\n", encoding="utf-8")
+    (src / "bridge-metadata.json").write_text("{}\n", encoding="utf-8")
+
+
 def _sdk_dir() -> Path:
     import importlib.util
 
@@ -825,7 +355,7 @@ def _sdk_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ToolchainError(
             "the OpenStack plugin is built against the installed pulumi_openstack SDK, which is not "
-            f"installed in {sys.executable}; install the project's dependencies first"
+            f"installed in {sys.executable}; install the project's dependencies first (scripts/setup-python)"
         )
     return Path(list(spec.submodule_search_locations)[0])
 
@@ -1013,10 +543,6 @@ def _plugin_provenance(versions: ToolchainVersions) -> dict:
 
 
 def _build_openstack(versions: ToolchainVersions, base: Path, log: Callable[[str], object]) -> ToolInfo:
-    import json
-    import shutil
-    import time
-
     go = _go()
     sdk_dir = _sdk_dir()
     b = _Build("openstack", base, log)
@@ -1026,16 +552,8 @@ def _build_openstack(versions: ToolchainVersions, base: Path, log: Callable[[str
         work = base / "work" / f"openstack-v{want}"
         src = work / "src"
         _rmtree(work)
-        src.mkdir(parents=True)
-        (src / "go.mod").write_text(_PLUGIN_GO_MOD.format(
-            bridge=BRIDGE_MODULE, bridge_version=BRIDGE_VERSION, tf=TF_OPENSTACK_MODULE, tf_version=TF_OPENSTACK_VERSION,
-        ), encoding="utf-8")
-        (src / "main.go").write_text(_PLUGIN_MAIN_GO, encoding="utf-8")
-        (src / "mapping.json").write_text('{"resources":{},"dataSources":{},"configEnv":{}}\n', encoding="utf-8")
-        (src / "schema-embed.json").write_text("{}\n", encoding="utf-8")
-        (src / "bridge-metadata.json").write_text("{}\n", encoding="utf-8")
-        edits = [f"-replace={old}={new}@{ver}" for old, (new, ver) in PLUGIN_REPLACES.items()]
-        b.run("go mod edit (replaces)", [go, "mod", "edit", *edits], cwd=src, env=_go_env())
+        write_plugin_module(src)
+        b.note(f"wrapper module from {PLUGIN_SOURCE}: go.mod.tmpl, main.go")
         log(f"openstack: resolving {TF_OPENSTACK_MODULE}@{TF_OPENSTACK_VERSION} + {BRIDGE_MODULE}@{BRIDGE_VERSION} ...")
         b.run("go mod tidy", [go, "mod", "tidy"], cwd=src, env=_go_env())
         stage1 = work / "stage1" / "pulumi-resource-openstack"
@@ -1068,25 +586,24 @@ def _build_openstack(versions: ToolchainVersions, base: Path, log: Callable[[str
         b.note("mapping report: " + json.dumps(report, indent=1, sort_keys=True))
         log(f"openstack: {n_ok}/{n_sdk} SDK resource types match the plugin's schema property for property"
             + (f"; differences in {base / 'logs'}" if problems else ""))
-        for name in ("mapping.json",):
-            shutil.copy(work / name, src / name)
+        shutil.copy(work / "mapping.json", src / "mapping.json")
         shutil.copy(gen / "schema.json", src / "schema-embed.json")
         shutil.copy(gen / "bridge-metadata.json", src / "bridge-metadata.json")
-        out = openstack_plugin_path(want, base)
+        out = tc.openstack_plugin_path(want, base)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name("pulumi-resource-openstack.tmp")
         b.run("go build (plugin)", [
             go, "build", "-trimpath", "-buildvcs=false", "-ldflags", f"-s -w -X main.Version={want}", "-o", str(tmp), ".",
         ], cwd=src, env=_go_env())
-        v = _run_version([str(tmp), "-version"])
-        if v is None or _vkey(v) != _vkey(want):
+        v = tc.run_version([str(tmp), "-version"])
+        if not _same_version(v, want):
             raise ToolchainError(f"openstack: the built plugin reports version {v!r}, expected {want}; log: {b.log_path}")
         tmp.replace(out)
         shutil.copy(gen / "schema.json", out.parent.parent / "schema.json")
         (out.parent.parent / "mapping-report.json").write_text(
             json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         took = time.monotonic() - t0
-        _write_provenance(out.parent.parent / "govcloud-build.json", dict(
+        _write_provenance(out.parent.parent / PROVENANCE, dict(
             _plugin_provenance(versions), built_seconds=round(took, 1),
             built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), log=str(b.log_path),
             sdk_resources=n_sdk, sdk_resources_matching=n_ok,
@@ -1099,8 +616,6 @@ def _build_openstack(versions: ToolchainVersions, base: Path, log: Callable[[str
 
 
 def _install_plugin(pulumi: ToolInfo, binary: Path, version: str, base: Path, log: Callable[[str], object]) -> None:
-    import shutil
-
     b = _Build("plugin-install", base, log)
     try:
         env = dict(os.environ, PULUMI_SKIP_UPDATE_CHECK="true")
@@ -1108,16 +623,16 @@ def _install_plugin(pulumi: ToolInfo, binary: Path, version: str, base: Path, lo
             str(pulumi.path), "plugin", "install", "resource", "openstack", version,
             "--file", str(binary), "--reinstall",
         ], cwd=base, env=env)
-        prov = binary.parent.parent / "govcloud-build.json"
-        dest = plugin_cache_dir() / f"resource-openstack-v{version}"
+        prov = binary.parent.parent / PROVENANCE
+        dest = tc.plugin_cache_dir() / f"resource-openstack-v{version}"
         if prov.is_file() and dest.is_dir():
-            shutil.copy(prov, dest / "govcloud-build.json")
+            shutil.copy(prov, dest / PROVENANCE)
         log(f"openstack: installed {version} into {dest}")
     finally:
         b.close()
 
 
-# ---------------------------------------------------------------- install / status
+# ---------------------------------------------------------------- install
 
 
 class _Lock:
@@ -1141,12 +656,11 @@ class _Lock:
         self.fh.close()
 
 
-def _plugin_is_current(info: ToolInfo, versions: ToolchainVersions) -> bool:
+def _plugin_is_current(info: ToolInfo) -> bool:
     """A plugin govcloud built by another recipe is rebuilt; any other (e.g. the official one) is kept."""
     if info.source == SOURCE_PATH:
         return True
-    prov = _read_provenance(info.path.parent / "govcloud-build.json") or _read_provenance(
-        info.path.parent.parent / "govcloud-build.json")
+    prov = tc.build_provenance(info.path)
     if not prov:
         return info.source == SOURCE_PLUGIN_CACHE  # installed by someone else: theirs to manage
     return prov.get("recipe") == PLUGIN_RECIPE
@@ -1158,20 +672,18 @@ def install(log: Callable[[str], object] = print, force: bool = False) -> Toolch
     Idempotent: with everything present it only looks (well under a second) and
     says what it reuses. `force=True` rebuilds both. Raises ToolchainError.
     """
-    import time
-
     t0 = time.monotonic()
-    versions = pinned_versions()
-    base = toolchain_dir()
+    versions = tc.pinned_versions()
+    base = tc.toolchain_dir()
     with _Lock(base):
-        pulumi = None if force else find_pulumi(versions)
+        pulumi = None if force else tc.find_pulumi(versions)
         if pulumi is not None:
             log(f"pulumi {pulumi.version}: reusing {pulumi.path} ({pulumi.source})")
         else:
             pulumi = _build_pulumi(versions, base, log)
 
-        plugin = None if force else find_openstack_plugin(versions)
-        if plugin is not None and not _plugin_is_current(plugin, versions):
+        plugin = None if force else tc.find_openstack_plugin(versions)
+        if plugin is not None and not _plugin_is_current(plugin):
             log(f"openstack {plugin.version}: {plugin.path} was built by an older recipe; rebuilding")
             plugin = None
         if plugin is not None and plugin.source in (SOURCE_PATH, SOURCE_PLUGIN_CACHE):
@@ -1182,47 +694,18 @@ def install(log: Callable[[str], object] = print, force: bool = False) -> Toolch
             else:
                 log(f"openstack {plugin.version}: reusing {plugin.path} ({plugin.source})")
             _install_plugin(pulumi, plugin.path, versions.pulumi_openstack, base, log)
-            plugin = find_openstack_plugin(versions)
+            plugin = tc.find_openstack_plugin(versions)
             if plugin is None or plugin.source not in (SOURCE_PATH, SOURCE_PLUGIN_CACHE):
                 raise ToolchainError(
-                    f"openstack: `pulumi plugin install` ran but no plugin is in {plugin_cache_dir()}; "
+                    f"openstack: `pulumi plugin install` ran but no plugin is in {tc.plugin_cache_dir()}; "
                     f"logs: {base / 'logs'}")
     log(f"toolchain ready in {time.monotonic() - t0:.2f}s")
     return Toolchain(pulumi=pulumi, openstack=plugin)
 
 
-def status(log: Callable[[str], object] = print) -> bool:
-    """Print each tool, its version and where it comes from; True when both are usable."""
-    versions = pinned_versions()
-    log(f"pinned: pulumi {versions.pulumi}, pulumi-openstack {versions.pulumi_openstack}")
-    log(f"build cache: {toolchain_dir()}")
-    log(f"plugin cache: {plugin_cache_dir()}")
-    ok = True
-    p = find_pulumi(versions)
-    if p:
-        note = "" if _vkey(p.version) >= _vkey(versions.pulumi) else f" (older than the SDK {versions.pulumi})"
-        log(f"pulumi: {p.version} at {p.path} ({p.source}){note}")
-    else:
-        ok = False
-        log("pulumi: missing (run scripts/install-toolchain)")
-    o = find_openstack_plugin(versions)
-    if o:
-        prov = _read_provenance(o.path.parent / "govcloud-build.json") or _read_provenance(
-            o.path.parent.parent / "govcloud-build.json")
-        built = f"; built by govcloud from {prov['terraform_provider']}" if prov.get("terraform_provider") else ""
-        log(f"openstack plugin: {o.version} at {o.path} ({o.source}{built})")
-        if o.source == SOURCE_BUILD_CACHE:
-            ok = False
-            log("openstack plugin: built but not installed into the plugin cache (run scripts/install-toolchain)")
-    else:
-        ok = False
-        log("openstack plugin: missing (run scripts/install-toolchain)")
-    return ok
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: python -m govcloud.toolchain install [--force] | status"
+    usage = "usage: scripts/toolchain/build.py install [--force] | status"
     if not argv or argv[0] not in ("install", "status") or any(a not in ("--force",) for a in argv[1:]):
         print(usage, file=sys.stderr)
         return 2
@@ -1230,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[0] == "install":
             install(force="--force" in argv[1:])
             return 0
-        return 0 if status() else 1
+        return 0 if tc.status() else 1
     except ToolchainError as e:
         print(f"govcloud toolchain: error: {e}", file=sys.stderr)
         return 1

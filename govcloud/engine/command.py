@@ -1,0 +1,190 @@
+"""The Pulumi CLI the engine runs: found once per process through govcloud.engine.toolchain, and the
+environment every engine process gets (PATH, no update check, no plugin downloads, the passphrase
+and the backend).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from govcloud.engine.stack import StackLocation
+from govcloud.errors import EngineError, SetupError
+
+
+_COMMANDS: dict[str, Any] = {}
+
+
+_TOOLCHAIN_ENV: dict[str, str] = {}
+
+
+def _known_pulumi(path: str, version: str):
+    """A PulumiCommand for a CLI whose version is already known (the toolchain checked it): creating one
+    the usual way runs `pulumi version` again, a sixth of a second per process."""
+    from pulumi.automation import PulumiCommand
+    from semver import VersionInfo
+
+    class KnownPulumi(PulumiCommand):
+        def __init__(self):  # noqa: D107 - deliberately not calling PulumiCommand.__init__
+            self.command = path
+            self.version = VersionInfo.parse(version.lstrip("v"))
+
+    return KnownPulumi()
+
+
+def pulumi_command(known: Mapping[str, str] | None = None):
+    """PulumiCommand for the toolchain's CLI; SetupError (how to fix) when the CLI or plugin is missing.
+
+    Found once per process. `known` ({"path", "version"}, as the parent process found them) skips the
+    search in engine children.
+    """
+    if "cmd" in _COMMANDS:
+        return _COMMANDS["cmd"]
+    if known:
+        _COMMANDS["cmd"] = _known_pulumi(known["path"], known["version"])
+        return _COMMANDS["cmd"]
+    from govcloud.engine import toolchain
+
+    try:
+        info = toolchain.find_pulumi()
+        plugin = toolchain.find_openstack_plugin()
+    except toolchain.ToolchainError as exc:
+        raise SetupError(str(exc)) from None
+    if info is None:
+        raise SetupError(f"the Pulumi CLI is missing: {toolchain.install_hint()}")
+    if plugin is None or plugin.source == toolchain.SOURCE_BUILD_CACHE:
+        raise SetupError("the OpenStack resource plugin is not installed where the engine looks: "
+                         + toolchain.install_hint())
+    _COMMANDS["cmd"] = _known_pulumi(str(info.path), info.version)
+    if not _TOOLCHAIN_ENV:
+        # toolchain.engine_env() for this CLI (it would search for the CLI once more)
+        bin_dir = str(info.path.parent)
+        parts = [x for x in os.environ.get("PATH", "").split(os.pathsep) if x and x != bin_dir]
+        _TOOLCHAIN_ENV.update({"PATH": os.pathsep.join([bin_dir, *parts]), "PULUMI_SKIP_UPDATE_CHECK": "true",
+                               "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"})
+    return _COMMANDS["cmd"]
+
+
+def engine_env(loc: StackLocation, passphrase: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The engine's environment: the toolchain's (PATH, no update check, no plugin downloads; computed once
+    per process, or `base` as the parent computed it) plus the passphrase and the backend."""
+    if base is None:
+        if not _TOOLCHAIN_ENV:
+            pulumi_command()
+        base = _TOOLCHAIN_ENV
+    env = dict(base)
+    env.update({
+        "PULUMI_CONFIG_PASSPHRASE": passphrase,
+        "PULUMI_BACKEND_URL": loc.backend_url,
+        "PULUMI_SKIP_CONFIRMATIONS": "true",
+        "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+    })
+    return env
+
+
+def ensure_workdir(loc: StackLocation) -> Path:
+    """The Pulumi project directory of the stack (Pulumi.yaml written once, atomically), and the directory of
+    a file:// backend (the engine does not create it)."""
+    wd = loc.work_dir
+    wd.mkdir(parents=True, exist_ok=True)
+    backend = loc.backend_path()
+    if backend is not None:
+        backend.mkdir(parents=True, exist_ok=True)
+    want = (f"name: {loc.project}\nruntime: python\n"
+            f"description: govcloud stacks of agency {loc.project.removeprefix('govcloud-')} (managed by govcloud)\n"
+            f"backend:\n  url: {json.dumps(loc.backend_url)}\n")
+    path = wd / "Pulumi.yaml"
+    if not path.is_file() or path.read_text(encoding="utf-8") != want:
+        tmp = wd / f".Pulumi.yaml.{os.getpid()}"
+        tmp.write_text(want, encoding="utf-8")
+        os.replace(tmp, path)
+    return wd
+
+
+class PulumiCli:
+    """The Pulumi CLI for one stack, for operations that do not run the program (state, outputs, history)."""
+
+    def __init__(self, loc: StackLocation, passphrase: str | None = None):
+        self.loc = loc
+        self.cmd = pulumi_command()
+        self.env = engine_env(loc, passphrase or "")
+        if not passphrase:
+            self.env.pop("PULUMI_CONFIG_PASSPHRASE", None)
+        ensure_workdir(loc)
+
+    def run(self, *args: str, stack: bool = True) -> str:
+        from pulumi.automation.errors import CommandError
+
+        argv = list(args) + (["--stack", self.loc.stack] if stack else [])
+        try:
+            return self.cmd.run(argv, str(self.loc.work_dir), self.env).stdout
+        except CommandError as exc:
+            raise EngineError(cli_error_text(exc)) from None
+
+    def exists(self) -> bool:
+        base = self.loc.backend_path()
+        if base is not None:
+            d = base / ".pulumi" / "stacks" / self.loc.project
+            return any(d.glob(f"{self.loc.stack}.json*"))
+        out = self.run("stack", "ls", "--json", stack=False)
+        return any(s.get("name") in (self.loc.stack, self.loc.name) or
+                   str(s.get("name", "")).endswith("/" + self.loc.name) for s in json.loads(out or "[]"))
+
+    def export(self) -> dict | None:
+        """The stack's deployment (secrets stay encrypted), or None when the stack does not exist.
+
+        A file:// backend's checkpoint is read directly (what `pulumi stack export` prints, without
+        starting the CLI: half a second saved on every deploy); other backends go through the CLI.
+        """
+        base = self.loc.backend_path()
+        if base is not None:
+            path = base / ".pulumi" / "stacks" / self.loc.project / f"{self.loc.stack}.json"
+            if not path.is_file():
+                return None if not self.exists() else json.loads(self.run("stack", "export"))
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                return {"version": data["version"], "deployment": data["checkpoint"]["latest"] or {}}
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # another layout (a newer CLI): ask the CLI
+        if not self.exists():
+            return None
+        return json.loads(self.run("stack", "export"))
+
+    def import_(self, deployment: dict) -> None:
+        tmp = Path(self.loc.state_dir) / f".import-{self.loc.stack}-{os.getpid()}.json"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(deployment, f)
+        try:
+            self.run("stack", "import", "--file", str(tmp))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def outputs(self) -> dict:
+        return json.loads(self.run("stack", "output", "--json") or "{}")
+
+    def history(self, limit: int | None = None) -> list[dict]:
+        args = ["stack", "history", "--json"]
+        if limit:
+            args += ["--page-size", str(limit), "--page", "1"]
+        return json.loads(self.run(*args) or "[]")
+
+    def cancel(self) -> None:
+        self.run("cancel", "--yes")
+
+
+def cli_error_text(exc: Any) -> str:
+    """The useful lines of a failed CLI command: its `error:` lines, else the tail of its output.
+
+    The Automation API's CommandError carries only its text (" code: N\n stdout: ...\n stderr: ...").
+    """
+    text = "\n".join(x for x in (getattr(exc, "stderr", "") or "", getattr(exc, "stdout", "") or "") if x)
+    text = text or str(exc)
+    lines = [re.sub(r"^(?:code: \d+|stdout:|stderr:)\s*", "", ln.strip()) for ln in text.splitlines()]
+    errs = [ln[len("error:"):].strip() for ln in lines if ln.startswith("error:")]
+    if errs:
+        return "\n".join(dict.fromkeys(errs))
+    tail = [ln for ln in lines if ln][-8:]
+    return "\n".join(tail) or str(exc).strip()

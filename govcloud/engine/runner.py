@@ -1,0 +1,297 @@
+"""Run one engine operation in a child process and turn its raw events into an OperationResult.
+
+Inline Python programs keep global state in the pulumi runtime, so every operation that runs the
+program (preview, up, refresh, destroy) runs in a child process, `python -m govcloud.engine --worker`,
+in its own process group. It streams the engine's raw events back as JSON lines; the parent parses
+them with govcloud.engine.events. Ctrl-C (SIGINT/SIGTERM) in the parent is forwarded to the child's
+group: the Pulumi CLI then stops starting new resource operations, waits for the ones in flight and
+exits with the state consistent (Ctrl-C twice: the CLI stops at once; three times: the child is
+killed). If the parent dies, the child finishes its operation.
+Work over many manifests runs such children in parallel threads, sharing one Interrupts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from govcloud.engine import events as ev
+from govcloud.config import ConfigRepo
+from govcloud.plan.model import ResourcePlan
+
+from govcloud.engine.command import engine_env, pulumi_command
+from govcloud.engine.locks import StackLock
+from govcloud.engine.command import ensure_workdir
+from govcloud.engine.stack import locate, urn_of
+from govcloud.settings import read_passphrase
+from govcloud.errors import EngineError, EngineInterrupted, SetupError, StackLockedError
+
+
+
+
+
+
+class EngineOp(StrEnum):
+    """The engine operations that run the program. REFRESH_PREVIEW reads the cloud like a refresh but records
+    nothing (refresh --check)."""
+
+    PREVIEW = "preview"
+    UP = "up"
+    REFRESH = "refresh"
+    REFRESH_PREVIEW = "refresh-preview"
+    DESTROY = "destroy"
+
+
+class ErrorKind(StrEnum):
+    """Why an operation failed, as the engine child reports it; each maps to one error class."""
+
+    ENGINE = "engine"  # the provider or the engine: its messages say what (exit 3)
+    LOCKED = "locked"  # another run holds the stack
+    INTERRUPTED = "interrupted"  # Ctrl-C: stopped after the operations in flight
+    SETUP = "setup"  # something the engine needs is missing (exit 1)
+    CRASH = "crash"  # the child died without a word (its log says why)
+
+
+_ERROR_CLASS = {ErrorKind.LOCKED: StackLockedError, ErrorKind.INTERRUPTED: EngineInterrupted,
+                ErrorKind.SETUP: SetupError}
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    op: str
+    stack: str  # project/stack
+    ok: bool
+    changes: tuple[ev.ResourceChange, ...] = ()
+    failed: tuple[ev.ResourceChange, ...] = ()
+    diagnostics: tuple[ev.Diagnostic, ...] = ()
+    protected: tuple[str, ...] = ()  # keys the engine refused to delete/replace because they are protected
+    other_errors: tuple[str, ...] = ()  # errors besides those
+    summary: ev.Summary | None = None
+    outputs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    duration: float = 0.0
+    timing: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))  # the child's phases
+    log_file: str | None = None
+
+    @classmethod
+    def from_log(cls, op: str, stack: str, log: ev.EventLog, *, ok: bool, **fields: Any) -> "OperationResult":
+        """The result of an operation whose events `log` collected: its changes (each with the old inputs the
+        engine reported), failures, diagnostics, summary and protection errors; `fields` sets the rest."""
+        return cls(op=op, stack=stack, ok=ok, changes=log.changes(), failed=log.failed(),
+                   diagnostics=tuple(log.diagnostics), summary=log.summary, protected=log.protection_blocked(),
+                   other_errors=tuple(log.other_errors()), **fields)
+
+    @classmethod
+    def from_events(cls, op: str, events: Iterable[Any], *, stack: str = "") -> "OperationResult":
+        """What run_operation returns for these raw engine events (a recorded log, a replayed fixture): failed,
+        with the engine's error messages, when they hold an error diagnostic."""
+        log = ev.EventLog().extend(events)
+        messages = log.error_messages()
+        if not log.errors():
+            return cls.from_log(op, stack, log, ok=True)
+        return cls.from_log(op, stack, log, ok=False, error="\n".join(messages) or f"{op} failed",
+                            error_kind=ErrorKind.ENGINE)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.changes:
+            out[c.op] = out.get(c.op, 0) + 1
+        return out
+
+    @property
+    def blocked_only_by_protection(self) -> bool:
+        """A preview that computed every change and failed only because protected data would be lost."""
+        return not self.ok and self.error_kind == "engine" and bool(self.protected) and not self.other_errors
+
+    def changing(self) -> tuple[ev.ResourceChange, ...]:
+        return tuple(c for c in self.changes if c.op in ev.CHANGING_OPS)
+
+    def raise_for_error(self) -> "OperationResult":
+        if self.ok:
+            return self
+        cls = _ERROR_CLASS.get(self.error_kind, EngineError)
+        raise cls(self.error or f"{self.op} failed")
+
+    def to_json(self) -> dict:
+        return {"operation": self.op, "stack": self.stack, "ok": self.ok, "error": self.error,
+                "durationSeconds": round(self.duration, 2), "counts": self.counts(),
+                "summary": self.summary.to_json() if self.summary else None,
+                "changes": [c.to_json() for c in self.changes],
+                "failed": [c.key for c in self.failed],
+                "diagnostics": [{"severity": d.severity, "resource": d.key, "message": d.message}
+                                for d in self.diagnostics if d.severity in ("error", "warning")]}
+
+
+class Interrupts:
+    """Ctrl-C and SIGTERM while engine children run: forwarded to their process groups, counted.
+
+    The first signal asks the Pulumi CLI to stop after the resource operations in flight, the second
+    to stop at once, the third kills the children. Owned by the caller of `run_operation` (one per
+    command), never by the module, so tests and workers can run operations side by side. `notice`
+    tells the user what happens (the CLI prints it above its progress display). Handlers are only
+    installed in the main thread (Python's rule); elsewhere signals keep their defaults.
+    """
+
+    def __init__(self, notice: Callable[[str], None] | None = None):
+        self.notice = notice
+        self.count = 0
+        self._live: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+        self._saved: dict | None = None
+        self._depth = 0
+
+    def __enter__(self) -> "Interrupts":
+        self._depth += 1
+        if self._depth == 1 and threading.current_thread() is threading.main_thread():
+            self.count = 0
+            self._saved = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._saved:
+            for s, h in self._saved.items():
+                signal.signal(s, h)
+            self._saved = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.count > 0
+
+    def track(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._live.add(proc)
+
+    def untrack(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._live.discard(proc)
+
+    def _on_signal(self, signum, frame) -> None:  # pragma: no cover - exercised by the e2e interrupt test
+        self.count += 1
+        n = self.count
+        sig = signal.SIGKILL if n >= 3 else signal.SIGINT
+        with self._lock:
+            procs = list(self._live)
+        for p in procs:
+            try:
+                os.killpg(p.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        msg = ("interrupted: the engine stops after the resource operations in flight (Ctrl-C again to stop at "
+               "once)" if n == 1 else "interrupted again: stopping the engine now" if n == 2 else "killing the engine")
+        if self.notice is not None:
+            self.notice(msg)
+
+
+def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data_loss: bool = False,
+                  replace: Sequence[str] = (), on_event: Callable[[ev.Event], None] | None = None,
+                  message: str | None = None, lock: StackLock | None = None,
+                  passphrase: str | None = None, refresh_first: bool = False,
+                  interrupts: Interrupts | None = None) -> OperationResult:
+    """Run preview | up | refresh | destroy of the plan's stack in a child process; events go to `on_event`."""
+    op = EngineOp(op)
+    interrupts = interrupts or Interrupts()
+    loc = locate(plan, config)
+    passphrase = passphrase or read_passphrase()
+    cmd = pulumi_command()  # fail early, with how to fix it, when the toolchain is missing
+    ensure_workdir(loc)
+    logs = loc.state.logs
+    logs.mkdir(parents=True, exist_ok=True)
+    _prune_logs(logs, f"{loc.project}--{loc.stack}--")
+    log_file = logs / f"{loc.project}--{loc.stack}--{op}--{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    req = {"op": op, "plan": plan.to_json(), "location": loc.to_json(), "allowDataLoss": allow_data_loss,
+           "replace": [urn_of(loc, plan.get(k)) if not k.startswith("urn:") else k for k in replace],
+           "message": message or f"govcloud {op} {plan.manifest_file}".strip(), "refresh": refresh_first,
+           "pulumi": {"path": cmd.command, "version": str(cmd.version)},
+           "toolchainEnv": {k: v for k, v in engine_env(loc, "").items()
+                            if k not in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_BACKEND_URL")}}
+    env = dict(os.environ)
+    env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+    env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
+    env["PYTHONUNBUFFERED"] = "1"
+    log = ev.EventLog()
+    result: dict = {}
+    error: dict = {}
+    started = time.monotonic()
+    events_file = log_file.with_suffix(".events.jsonl")
+    with open(log_file, "w", encoding="utf-8") as logf, open(events_file, "w", encoding="utf-8") as evf, \
+            interrupts:
+        os.chmod(log_file, 0o600)
+        os.chmod(events_file, 0o600)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "govcloud.engine", "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=logf, env=env, start_new_session=True, text=True, encoding="utf-8",
+            pass_fds=(lock.fd,) if lock is not None and lock.fd is not None else ())
+        interrupts.track(proc)
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(json.dumps(req))
+            proc.stdin.close()
+            for line in proc.stdout:
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                kind = msg.get("t")
+                if kind == "event":
+                    evf.write(json.dumps(msg.get("e"), ensure_ascii=False) + "\n")
+                    event = log.add(msg.get("e"))
+                    if on_event is not None:
+                        try:
+                            on_event(event)
+                        except Exception:  # noqa: BLE001 - a display problem must not stop reading the engine
+                            on_event = None
+                elif kind == "result":
+                    result = msg
+                elif kind == "error":
+                    error = msg
+            proc.wait()
+        finally:
+            interrupts.untrack(proc)
+    duration = time.monotonic() - started
+    interrupted = interrupts.interrupted
+    ok = bool(result) and not error and proc.returncode == 0
+    err_text = kind_ = None
+    if not ok:
+        kind_ = error.get("kind") or ("interrupted" if interrupted else "crash")
+        if interrupted and kind_ == "engine":
+            kind_ = "interrupted"
+        messages = log.error_messages()
+        if kind_ in ("locked", "setup"):
+            err_text = error.get("message")
+        elif kind_ == "interrupted":
+            err_text = (f"{op} of {loc.name} was interrupted; the engine stopped after the operations in flight "
+                        f"and recorded what it did. Run the same command again to finish")
+        elif messages:
+            err_text = "\n".join(messages)
+        else:
+            err_text = error.get("message") or (f"the engine child exited with code {proc.returncode}; "
+                                                f"see {log_file}")
+    outputs = result.get("outputs") or {}
+    return OperationResult.from_log(op, loc.name, log, ok=ok, outputs=MappingProxyType(outputs), error=err_text,
+                                    error_kind=ErrorKind(kind_) if kind_ else None,
+                                    timing=MappingProxyType(result.get("timing") or {}),
+                                    duration=duration, log_file=str(log_file))
+
+
+KEEP_LOGS = 40  # engine logs kept per stack (each operation writes a .log and an .events.jsonl)
+
+
+def _prune_logs(logs: Path, prefix: str) -> None:
+    try:
+        files = sorted(logs.glob(prefix + "*.log"), key=lambda f: f.stat().st_mtime)
+    except OSError:
+        return
+    for old in files[:-KEEP_LOGS] if len(files) > KEEP_LOGS else []:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".events.jsonl").unlink(missing_ok=True)

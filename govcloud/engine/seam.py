@@ -1,0 +1,127 @@
+"""The seam between the workflows (govcloud.ops) and the engine: one stack's engine as a small protocol.
+
+The workflows (deploy, destroy, refresh, diff) only ever talk to an `Engine`:
+lock the stack, repair what a killed run left, read the state, run one
+operation, clear protection. `StackEngine` is the real one (the Pulumi CLI in a
+child process per operation, the file or DIY backend, the passphrase);
+tests/unit/fake_engine.py replays recorded real event logs, so every branch of
+the choreography is unit-tested in milliseconds.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, ContextManager, Iterable, Iterator, Protocol, Sequence
+
+from govcloud.config import ConfigRepo
+from govcloud.engine import events as ev
+from govcloud.engine.locks import StackLock, clear_stale_engine_locks, engine_locks
+from govcloud.engine.recovery import Recovery
+from govcloud.engine.runner import EngineOp, Interrupts, OperationResult
+from govcloud.engine.stack import StackLocation, StackState
+from govcloud.plan.model import ResourcePlan
+
+
+class Engine(Protocol):
+    """One stack's engine, as the workflows drive it."""
+
+    @property
+    def name(self) -> str:
+        """project/stack"""
+
+    def lock(self, command: str) -> ContextManager[None]:
+        """Hold the stack for the whole workflow; StackLockedError when another run holds it."""
+
+    def recover(self) -> Recovery:
+        """Clear stale engine locks, repair pending operations; says whether a refresh must follow."""
+
+    def state(self) -> StackState | None:
+        """The stack's state (None when it was never deployed)."""
+
+    def run(self, op: EngineOp, *, allow_data_loss: bool = False, replace: Sequence[str] = (),
+            refresh_first: bool = False, message: str | None = None,
+            on_event: Callable[[ev.Event], None] | None = None) -> OperationResult:
+        """Run one operation of the program; failures are in the result, never raised."""
+
+    def unprotect(self, urns: Iterable[str] | None = None) -> list[str]:
+        """Clear protect/retainOnDelete in the state (all resources when urns is None)."""
+
+
+class StackEngine:
+    """The real engine of one plan's stack: the Pulumi CLI and a child process per operation."""
+
+    def __init__(self, plan: ResourcePlan, config: ConfigRepo, *, passphrase: str | None = None,
+                 interrupts: Interrupts | None = None, need_passphrase: bool = True):
+        from govcloud.engine.stack import locate
+        from govcloud.settings import read_passphrase
+
+        self.plan = plan
+        self.config = config
+        self.location: StackLocation = locate(plan, config)
+        self.passphrase = passphrase or (read_passphrase() if need_passphrase else None)
+        self.interrupts = interrupts or Interrupts()
+        self._lock: StackLock | None = None
+        self._cli = None
+
+    @property
+    def name(self) -> str:
+        return self.location.name
+
+    @property
+    def cli(self):
+        """The Pulumi CLI for this stack's state operations (created on first use: it finds the toolchain)."""
+        if self._cli is None:
+            from govcloud.engine.command import PulumiCli
+
+            self._cli = PulumiCli(self.location, self.passphrase)
+        return self._cli
+
+    @contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        with StackLock(self.location, command) as held:
+            self._lock = held
+            try:
+                yield
+            finally:
+                self._lock = None
+
+    def recover(self) -> Recovery:
+        from govcloud.engine.recovery import recover
+
+        return recover(self.plan, self.config, self.cli)
+
+    def state(self) -> StackState | None:
+        return StackState.from_export(self.cli.export())
+
+    def run(self, op: EngineOp, *, allow_data_loss: bool = False, replace: Sequence[str] = (),
+            refresh_first: bool = False, message: str | None = None,
+            on_event: Callable[[ev.Event], None] | None = None) -> OperationResult:
+        from govcloud.engine.runner import run_operation
+
+        return run_operation(op, self.plan, self.config, allow_data_loss=allow_data_loss, replace=replace,
+                             on_event=on_event, message=message, lock=self._lock, passphrase=self.passphrase,
+                             refresh_first=refresh_first, interrupts=self.interrupts)
+
+    def unprotect(self, urns: Iterable[str] | None = None) -> list[str]:
+        from govcloud.engine.stack import unprotect
+
+        return unprotect(self.cli, urns)
+
+    # state operations the inspection commands use (not part of the workflows' protocol)
+
+    def exists(self) -> bool:
+        return self.cli.exists()
+
+    def outputs(self) -> dict:
+        return self.cli.outputs()
+
+    def history(self, limit: int | None = None) -> list[dict]:
+        return self.cli.history(limit)
+
+    def engine_locks(self):
+        return engine_locks(self.location)
+
+    def clear_stale_locks(self) -> list[str]:
+        return clear_stale_engine_locks(self.location)
+
+    def cancel(self) -> None:
+        self.cli.cancel()

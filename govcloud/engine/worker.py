@@ -1,0 +1,205 @@
+"""The engine child: `python -m govcloud.engine --worker` runs one operation with the Automation API.
+
+The request (plan, location, options) comes as JSON on stdin; the engine's raw events, then a result
+or an error, go back as JSON lines on the protocol pipe. Anything libraries print goes to the log.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable, Mapping
+
+from govcloud.errors import GovcloudError
+from govcloud.plan.model import ResourcePlan
+
+from govcloud.cloud.credentials import provider_config
+from govcloud.engine.command import engine_env, pulumi_command
+from govcloud.engine.stack import StackLocation
+from govcloud.engine.command import cli_error_text, ensure_workdir
+from govcloud.errors import EngineError, SetupError, StackLockedError
+
+
+
+
+
+
+def _install_raw_event_hook() -> bool:
+    """Make the Automation API hand our callback the engine's raw JSON events.
+
+    The SDK turns each raw event into EngineEvent.from_json(...) before calling
+    on_event; that parser has broken on real events (detailedDiff, unknown ops),
+    dropping them. We replace the class it calls with one that keeps the raw
+    dict (plus the two attributes the SDK itself reads: summary_event for
+    preview results, cancel_event to stop watching a log file).
+    """
+    try:
+        from pulumi.automation import _stack
+    except ImportError:  # pragma: no cover
+        return False
+    if not hasattr(_stack, "EngineEvent"):
+        return False
+
+    class _Summary:
+        def __init__(self, data: Mapping):
+            rc = data.get("resourceChanges")
+            self.resource_changes = dict(rc) if isinstance(rc, Mapping) else {}
+            self.duration_seconds = data.get("durationSeconds")
+            self.maybe_corrupt = data.get("maybeCorrupt")
+
+    class RawEngineEvent:
+        def __init__(self, data: Any):
+            self.raw = data if isinstance(data, Mapping) else {}
+            self.cancel_event = True if "cancelEvent" in self.raw else None
+            s = self.raw.get("summaryEvent")
+            self.summary_event = _Summary(s) if isinstance(s, Mapping) else None
+
+        @classmethod
+        def from_json(cls, data: Any) -> "RawEngineEvent":
+            return cls(data)
+
+    _stack.EngineEvent = RawEngineEvent
+    return True
+
+
+def main() -> int:
+    """`python -m govcloud.engine --worker`: one engine operation; the request is JSON on stdin."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)  # anything printed by libraries goes to the log, never into the protocol
+    sys.stdout = sys.stderr
+    signal.signal(signal.SIGINT, lambda s, f: None)  # the parent forwards Ctrl-C to the CLI; we keep serving
+    signal.signal(signal.SIGTERM, lambda s, f: None)
+    lock = threading.Lock()
+    dead = {"pipe": False}
+
+    def send(obj: dict) -> None:
+        if dead["pipe"]:
+            return
+        with lock:
+            try:
+                proto.write(json.dumps(obj, default=str) + "\n")
+            except (BrokenPipeError, OSError):
+                dead["pipe"] = True  # the parent is gone: finish the operation anyway
+
+    try:
+        req = json.loads(sys.stdin.read())
+        result = _worker_run(req, send)
+        send({"t": "result", **result})
+        return 0
+    except GovcloudError as exc:
+        send({"t": "error", "kind": "setup" if isinstance(exc, SetupError) else
+              "locked" if isinstance(exc, StackLockedError) else "engine", "message": str(exc)})
+        return 1
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, traceback in the log
+        import traceback
+
+        traceback.print_exc()
+        kind, message = "crash", f"{type(exc).__name__}: {exc}"
+        try:
+            from pulumi.automation import errors as auto_errors
+
+            if isinstance(exc, auto_errors.CommandError):
+                message = cli_error_text(exc)
+                kind = "locked" if ("currently locked" in message or isinstance(
+                    exc, auto_errors.ConcurrentUpdateError)) else "engine"
+                if "incorrect passphrase" in message:
+                    kind = "setup"
+                    message = ("the passphrase (GOVCLOUD_PASSPHRASE / GOVCLOUD_PASSPHRASE_FILE) is not the one "
+                               "this stack's secrets were encrypted with: " + message)
+        except ImportError:  # pragma: no cover
+            pass
+        send({"t": "error", "kind": kind, "message": message})
+        return 1
+
+
+def _worker_run(req: dict, send: Callable[[dict], None]) -> dict:
+    t_start = time.monotonic()
+    from pulumi import automation as auto
+
+    from govcloud.engine.program import build_program
+
+    t_imports = time.monotonic()
+
+    op = req["op"]
+    loc = StackLocation(req["location"]["project"], req["location"]["stack"], req["location"]["backendUrl"],
+                        req["location"]["stateDir"])
+    plan = ResourcePlan.from_json(req["plan"])
+    program = build_program(plan, provider_config(plan), allow_data_loss=bool(req.get("allowDataLoss")))
+    passphrase = os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")
+    env = engine_env(loc, passphrase, req.get("toolchainEnv"))
+    if op == "refresh-preview":
+        # the CLI reads PULUMI_SKIP_CONFIRMATIONS as --yes, which it refuses next to --preview-only
+        env.pop("PULUMI_SKIP_CONFIRMATIONS", None)
+        os.environ.pop("PULUMI_SKIP_CONFIRMATIONS", None)
+    os.environ.update(env)
+    ensure_workdir(loc)
+    ws = auto.LocalWorkspace(work_dir=str(loc.work_dir), program=program, env_vars=env,
+                             secrets_provider="passphrase", pulumi_command=pulumi_command(req.get("pulumi")))
+    try:
+        stack = auto.Stack.select(loc.stack, ws)
+    except auto.StackNotFoundError:
+        if op in ("refresh", "refresh-preview", "destroy"):
+            raise EngineError(f"stack {loc.name} does not exist: nothing was deployed from this manifest yet")
+        stack = auto.Stack.create(loc.stack, ws)
+    settings = loc.work_dir / f"Pulumi.{loc.stack}.yaml"
+    if "pulumi:disable-default-providers" not in (settings.read_text() if settings.is_file() else ""):
+        # every resource names the program's provider: one without it fails instead of using OS_* defaults
+        stack.set_config("pulumi:disable-default-providers[0]", auto.ConfigValue("openstack"), path=True)
+
+    hooked = _install_raw_event_hook()
+    t_ready = time.monotonic()
+    timing = {"imports": round(t_imports - t_start, 3), "setup": round(t_ready - t_imports, 3)}
+
+    def on_event(event: Any) -> None:
+        raw = getattr(event, "raw", None)
+        if raw is None and not hooked:  # pragma: no cover - an SDK without the hook point
+            raw = _sdk_event_to_raw(event)
+        send({"t": "event", "e": raw})
+
+    def on_output(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    common = {"on_event": on_event, "on_output": on_output, "on_error": on_output, "color": "never"}
+    out: dict = {}
+    if op == "preview":
+        stack.preview(diff=False, refresh=bool(req.get("refresh")) or None, replace=req.get("replace") or None,
+                      **common)
+    elif op == "up":
+        res = stack.up(replace=req.get("replace") or None, message=req.get("message"),
+                       refresh=bool(req.get("refresh")) or None, **common)
+        out["outputs"] = {k: ("[secret]" if v.secret else v.value) for k, v in res.outputs.items()}
+    elif op == "refresh":
+        stack.refresh(message=req.get("message"), run_program=True, **common)
+    elif op == "refresh-preview":
+        stack.preview_refresh(run_program=True, **common)
+    elif op == "destroy":
+        stack.destroy(message=req.get("message"), run_program=True, **common)
+    else:
+        raise ValueError(f"unknown operation {op}")
+    timing["engine"] = round(time.monotonic() - t_ready, 3)
+    out["timing"] = timing
+    return out
+
+
+def _sdk_event_to_raw(event: Any) -> dict:  # pragma: no cover - fallback only
+    """Best effort when the SDK offers no raw events: enough for summaries and diagnostics."""
+    out: dict = {"sequence": getattr(event, "sequence", 0)}
+    s = getattr(event, "summary_event", None)
+    if s is not None:
+        out["summaryEvent"] = {"resourceChanges": {str(getattr(k, "value", k)): v for k, v in
+                                                   (s.resource_changes or {}).items()}}
+    d = getattr(event, "diagnostic_event", None)
+    if d is not None:
+        out["diagnosticEvent"] = {"message": d.message, "severity": d.severity, "urn": d.urn or ""}
+    for attr, key in (("resource_pre_event", "resourcePreEvent"), ("res_outputs_event", "resOutputsEvent")):
+        e = getattr(event, attr, None)
+        if e is not None and e.metadata is not None:
+            md = e.metadata
+            out[key] = {"metadata": {"op": str(getattr(md.op, "value", md.op)), "urn": md.urn, "type": md.type,
+                                     "diffs": md.diffs or []}}
+    if getattr(event, "cancel_event", None) is not None:
+        out["cancelEvent"] = {}
+    return out

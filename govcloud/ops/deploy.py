@@ -1,0 +1,114 @@
+"""deploy: preview, review, guard, confirm, apply, audit, as one library call.
+
+    check (offline, policy) -> lock -> recover -> preview -> review -> saved-plan check (stale: refused, audited)
+    -> data-loss guard -> nothing to do? -> confirm -> unprotect what may be lost -> up (audited)
+
+Every refusal is a typed exception (DataLossError, PlanMovedError, NotConfirmed, StackLockedError) and
+nothing changes before it; an engine failure after the apply began is EngineFailed with the provider's
+messages. The CLI's `govcloud deploy` is this function plus rendering.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from govcloud.check import CheckedPlan, check_manifest
+from govcloud.engine.runner import EngineOp, OperationResult
+from govcloud.engine.seam import Engine, StackEngine
+from govcloud.errors import GovcloudError
+from govcloud.ops.workflow import Hooks, Timings, confirm, ensure_ok, recover_stack
+
+
+class UnknownResource(GovcloudError):
+    """--replace names a key the plan does not have (a usage error)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    stack: str
+    review: object  # govcloud.review.Review
+    result: OperationResult | None  # None: nothing to deploy
+    timings: Timings = field(default_factory=Timings)
+
+    @property
+    def applied(self) -> bool:
+        return self.result is not None
+
+
+EngineFactory = Callable[[CheckedPlan, Hooks], Engine]
+
+
+def stack_engine(checked: CheckedPlan, hooks: Hooks) -> Engine:
+    """The real engine of the checked plan's stack; Ctrl-C notices go to the hooks."""
+    from govcloud.engine.runner import Interrupts
+
+    return StackEngine(checked.plan, checked.workspace.config,
+                       interrupts=Interrupts(notice=lambda msg: hooks.note(f"\n{msg}")))
+
+
+def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, replace: Sequence[str] = (),
+           refresh: bool = False, plan_file: str | None = None, hooks: Hooks | None = None,
+           engine_factory: EngineFactory = stack_engine) -> DeployResult:
+    """Deploy one manifest. `plan_file`: apply exactly that saved plan or refuse (fail closed)."""
+    from govcloud import review
+    from govcloud.ops import audit
+    from govcloud.review import savedplan
+
+    hooks = hooks or Hooks()
+    timings = Timings()
+    saved = savedplan.load_plan(plan_file) if plan_file else None
+    checked = check_manifest(file)
+    hooks.checked(checked)
+    plan = checked.plan
+    unknown = [k for k in replace if k not in plan.by_key()]
+    if unknown:
+        raise UnknownResource(f"--replace: no resource {', '.join(unknown)} in the plan")
+    engine = engine_factory(checked, hooks)
+    config = checked.workspace.config
+    timings.lap("check")
+    with engine.lock(f"govcloud deploy {file}"):
+        state = recover_stack(engine, hooks)
+        timings.lap("state")
+        forced = state.volume_shrinks(plan) if state else {}
+        replace = tuple(dict.fromkeys([*replace, *forced]))
+        with hooks.phase("previewing", engine.name, lines=False) as on_event:
+            preview = engine.run(EngineOp.PREVIEW, allow_data_loss=allow_data_loss, replace=replace,
+                                 refresh_first=refresh, on_event=on_event)
+        timings.lap("preview", preview)
+        if not preview.blocked_only_by_protection:  # protected data: the guard below explains and refuses
+            ensure_ok(preview)
+        drift = [k for k in (state.user_data_drift(plan) if state else []) if k not in replace]
+        rv = review.build_review(plan, checked.site, preview, checked.problems, allow_data_loss=allow_data_loss,
+                                 user_data_drift=drift, forced=forced)
+        hooks.review(rv)
+        if saved is not None:
+            try:
+                savedplan.verify_plan(saved, savedplan.manifest_hash(file), savedplan.plan_hash(plan),
+                                      savedplan.stack_fingerprint(state.raw if state else None), preview,
+                                      stack=engine.name)
+            except savedplan.PlanMovedError as exc:
+                audit.record_operation(config, operation="deploy", stack=engine.name, result="refused",
+                                       manifest=file, changes=preview, error="; ".join(exc.moved),
+                                       plan_file=plan_file)
+                raise
+        risks = review.guard_data_loss(rv, allow=allow_data_loss)  # DataLossError when not allowed
+        if preview.blocked_only_by_protection and not risks:  # protected, but not a kind the guard knows
+            ensure_ok(preview)
+        if not preview.changing() and not replace:
+            return DeployResult(engine.name, rv, None, timings)
+        confirm(hooks, yes, f"Deploy these changes to {engine.name}?", "deploy")
+        if risks:
+            lost = {r.key for r in risks}
+            engine.unprotect([c.urn for c in preview.changes if c.key in lost])
+        timings.lap("confirm")
+        with audit.recording(config, "deploy", file, engine.name, plan_file=plan_file or "",
+                             allow_data_loss=allow_data_loss) as rec:
+            with hooks.phase("deploying", engine.name, total=len(plan.resources)) as on_event:
+                result = engine.run(EngineOp.UP, allow_data_loss=allow_data_loss, replace=replace,
+                                    refresh_first=refresh, on_event=on_event, message=f"govcloud deploy {file}")
+            rec.result(result)
+            timings.lap("up", result)
+            ensure_ok(result)
+    return DeployResult(engine.name, rv, result, timings)

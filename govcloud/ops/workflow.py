@@ -1,0 +1,125 @@
+"""What every stack workflow shares: the caller's hooks, the typed refusals, recovery, engine failures.
+
+A workflow (deploy, destroy, refresh, diff) never prints and never exits: it
+tells its caller what happens through `Hooks` (progress of each engine phase,
+notes, the review before a confirmation, the confirmation itself) and ends with
+a typed result or a typed exception. The CLI implements the hooks for a
+terminal; a queue worker or a test passes its own (or none: `Hooks()` shows
+nothing and confirms nothing, so only `yes=True` applies a change).
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from govcloud.errors import EngineError, EngineInterrupted, RefusedError
+
+if TYPE_CHECKING:  # the CLI imports this module at start-up: the engine's modules load when a workflow runs
+    from govcloud.engine import events as ev
+    from govcloud.engine.runner import OperationResult
+    from govcloud.engine.seam import Engine
+    from govcloud.engine.stack import StackState
+
+
+class NotConfirmed(RefusedError):
+    """Nobody confirmed the change (declined at the prompt, or no terminal to ask on and no --yes)."""
+
+
+class ProdDestroyRefused(RefusedError):
+    """A prod stack is destroyed only with its name given (`--confirm STACK`)."""
+
+
+class EngineFailed(EngineError):
+    """An engine operation failed: the provider's messages, the failed resources and the engine log."""
+
+    def __init__(self, result: OperationResult):
+        self.result = result
+        lines = [f"{result.op} of {result.stack} failed:"]
+        lines += [f"  {line}" for line in (result.error or "").splitlines()]
+        if result.failed:
+            lines.append(f"  failed resources: {', '.join(c.key for c in result.failed)}")
+        if result.log_file:
+            lines.append(f"  engine log: {result.log_file}")
+        super().__init__("\n".join(lines))
+
+
+def ensure_ok(result: OperationResult) -> OperationResult:
+    """The result of an operation that must have succeeded; its typed error otherwise."""
+    from govcloud.engine.runner import ErrorKind
+
+    if result.ok:
+        return result
+    if result.error_kind in (ErrorKind.LOCKED, ErrorKind.SETUP):
+        result.raise_for_error()
+    if result.error_kind == ErrorKind.INTERRUPTED:
+        raise EngineInterrupted(result.error or f"{result.op} was interrupted")
+    raise EngineFailed(result)
+
+
+class Hooks:
+    """How a workflow talks to its caller. The defaults show nothing and confirm nothing."""
+
+    @contextmanager
+    def phase(self, verb: str, stack: str, total: int | None = None,
+              lines: bool = True) -> Iterator[Callable[[ev.Event], None] | None]:
+        """Around one engine operation ("previewing", "deploying", ...): yields its event callback."""
+        yield None
+
+    def checked(self, checked) -> None:
+        """The manifest passed the offline check (govcloud.check.CheckedPlan; its warnings in .problems)."""
+
+    def note(self, text: str) -> None:
+        """Something the user should know (recovery notes, where a plan was saved)."""
+
+    def review(self, review) -> None:
+        """The review of a change, before it is confirmed or refused."""
+
+    def confirm(self, question: str, what: str) -> bool:
+        """Ask before a change (`what` says it, e.g. "deploy"); False refuses it. Raise NotConfirmed to say why."""
+        return False
+
+
+@dataclass
+class Timings:
+    """Phase timings of a workflow (the CLI prints them when GOVCLOUD_TIMINGS is set; benchmarks read them)."""
+
+    laps: list[tuple[str, float]] = field(default_factory=list)
+    t0: float = field(default_factory=time.monotonic)
+    last: float = 0.0
+
+    def lap(self, name: str, result: OperationResult | None = None) -> None:
+        now = time.monotonic()
+        self.laps.append((name, now - (self.last or self.t0)))
+        self.last = now
+        for k, v in (result.timing if result is not None else {}).items():  # inside the engine child
+            self.laps.append((f"{name}.{k}", v))
+
+    def text(self) -> str:
+        parts = " ".join(f"{n}={t:.3f}" for n, t in self.laps)
+        return f"timings: {parts} total={time.monotonic() - self.t0:.3f}"
+
+
+def confirm(hooks: Hooks, yes: bool, question: str, what: str) -> None:
+    """NotConfirmed unless `yes` or the caller confirms."""
+    if yes:
+        return
+    if not hooks.confirm(question, what):
+        raise NotConfirmed("nothing was changed")
+
+
+def recover_stack(engine: Engine, hooks: Hooks) -> StackState | None:
+    """Clear what an interrupted run left (stale locks, pending operations), refresh when that was needed.
+
+    Returns the stack's state as found (None when it was never deployed)."""
+    from govcloud.engine.runner import EngineOp
+    from govcloud.engine.stack import StackState
+
+    rec = engine.recover()
+    for note in rec.notes:
+        hooks.note(f"recovery: {note}")
+    if rec.needs_refresh:
+        hooks.note("recovery: refreshing the state from the cloud ...")
+        ensure_ok(engine.run(EngineOp.REFRESH, message="govcloud: recovery after an interrupted run"))
+    return StackState.from_export(rec.deployment)

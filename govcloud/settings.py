@@ -1,0 +1,311 @@
+"""govcloud's own configuration, in one place: what `govcloud.yaml` may say, which environment variables
+govcloud reads, and where it keeps its state (`.govcloud/`).
+
+- `GovcloudSettings`: the strict model of a config repo's `govcloud.yaml`. It is checked like a
+  manifest (unknown keys are errors at file:line:column naming the allowed keys), because a typo such
+  as `backnd:` would otherwise silently deploy to the default backend.
+- `ENVIRONMENT`: every environment variable govcloud reads, with its meaning and default; `env()` reads
+  only these (an unlisted name is a programming error), so the table and docs/configuration.md
+  (generated from it: `python -m govcloud.settings docs/configuration.md`) stay the whole story.
+- `StateDir`: the layout of the state directory, one name per path. Naming a path never creates it:
+  whoever writes there creates it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Mapping
+
+from pydantic import Field, field_validator
+
+from govcloud.errors import InputError, Problem, SetupError
+from govcloud.load.validation import StrictModel, validate_model
+
+CONFIG_FILE = "govcloud.yaml"
+API_VERSION = "govcloud/v1"
+
+
+# ---------------------------------------------------------------- govcloud.yaml
+
+
+class ExchangeSetting(StrictModel):
+    currency: str = Field(description="ISO 4217 code of the second currency, e.g. EUR")
+    rate: str | float = Field(description="units of `currency` per unit of the rate-card currency")
+
+
+class MeteringSettings(StrictModel):
+    exchange: str | ExchangeSetting | None = Field(
+        None, description="default of `usage report --exchange`: `CODE=RATE` or {currency, rate}")
+
+    @field_validator("exchange")
+    @classmethod
+    def _parses(cls, value: str | ExchangeSetting | None) -> str | ExchangeSetting | None:
+        if value is not None:
+            from govcloud.metering.rating import Exchange  # the one parser of CODE=RATE
+
+            Exchange.parse(exchange_text(value))  # ValueError: a located problem
+        return value
+
+    @property
+    def exchange_text(self) -> str | None:
+        """The exchange as `usage report --exchange` takes it (CODE=RATE), or None."""
+        return None if self.exchange is None else exchange_text(self.exchange)
+
+
+def exchange_text(value: str | ExchangeSetting) -> str:
+    return value if isinstance(value, str) else f"{value.currency}={value.rate}"
+
+
+class GovcloudSettings(StrictModel):
+    """govcloud.yaml, the marker and settings file of a config repo (made by `govcloud init`)."""
+
+    api_version: Literal["govcloud/v1"] = Field(API_VERSION, description="always govcloud/v1")
+    kind: Literal["Config"] = Field("Config", description="always Config")
+    backend: str | None = Field(
+        None, description="Pulumi state backend URL (any DIY backend: file://, s3://, postgres://); "
+                          "a relative file:// path is relative to the config repo. Default: file://<state dir>/state")
+    metering: MeteringSettings = Field(default_factory=MeteringSettings, description="usage and chargeback")
+
+
+def load_settings(path: str | os.PathLike[str]) -> GovcloudSettings:
+    """govcloud.yaml at `path`, checked; InputError with every problem located."""
+    from govcloud.load.yamlsource import load_yaml_file
+
+    doc = load_yaml_file(path)
+    if not isinstance(doc.data, dict):
+        raise InputError([Problem(f"{CONFIG_FILE} must be a mapping (apiVersion, kind, backend, ...)",
+                                  location=doc.locate(()), code="schema")])
+    return validate_model(GovcloudSettings, doc.data, doc.locate)
+
+
+# ---------------------------------------------------------------- the environment
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    meaning: str
+    default: str = ""  # what govcloud does when it is unset ("" = nothing)
+    reader: str = ""  # where it is read
+    secret: bool = False  # its value is masked wherever govcloud prints or records text
+    also: tuple[str, ...] = ()  # names read together with this one (a CI system's identity)
+
+
+ENVIRONMENT: tuple[EnvVar, ...] = (
+    EnvVar("GOVCLOUD_CONFIG", "the config repo to use (a directory with a govcloud.yaml)",
+           "the nearest directory at or above the working directory that holds a govcloud.yaml; "
+           "else the shipped defaults only", "govcloud/config.py find_config_repo"),
+    EnvVar("GOVCLOUD_STATE_DIR", "the state directory (Pulumi file backend, workspaces, locks, logs, audit log, "
+           "usage store)", "`.govcloud/` in the config repo; without one `$XDG_STATE_HOME/govcloud`",
+           "govcloud/settings.py state_dir_for"),
+    EnvVar("XDG_STATE_HOME", "base of the state directory when there is no config repo", "~/.local/state",
+           "govcloud/settings.py state_dir_for"),
+    EnvVar("GOVCLOUD_PASSPHRASE", "the passphrase that encrypts the secrets in stack state",
+           "GOVCLOUD_PASSPHRASE_FILE; without either, commands that run the engine refuse (exit 1)",
+           "govcloud/settings.py read_passphrase", secret=True),
+    EnvVar("GOVCLOUD_PASSPHRASE_FILE", "a file holding the passphrase (its first line; keep it mode 600)", "",
+           "govcloud/settings.py read_passphrase"),
+    EnvVar("GOVCLOUD_TOOLCHAIN_DIR", "where govcloud's own build of the Pulumi CLI and OpenStack plugin lives",
+           "~/.cache/govcloud/toolchain", "govcloud/engine/toolchain.py toolchain_dir"),
+    EnvVar("PULUMI_HOME", "Pulumi's home; the engine looks for the OpenStack plugin in its plugins/",
+           "~/.pulumi", "govcloud/engine/toolchain.py plugin_cache_dir"),
+    EnvVar("GOVCLOUD_TIMINGS", "when set, deploy prints the time of each phase to stderr (benchmarks use it)",
+           "", "govcloud/cli/stack.py"),
+    EnvVar("NO_COLOR", "when set, the text review has no colour (https://no-color.org)",
+           "colour on a terminal", "govcloud/review"),
+    EnvVar("OS_CLOUD", "the clouds.yaml entry to use when a site's own `cloud` entry is not found",
+           "", "govcloud/cloud/credentials.py cloud_region"),
+    EnvVar("OS_AUTH_URL", "with the other OS_* variables (read by openstacksdk): credentials without clouds.yaml",
+           "", "govcloud/cloud/credentials.py cloud_region"),
+    EnvVar("OS_CLIENT_CONFIG_FILE", "a clouds.yaml elsewhere than ./, ~/.config/openstack/ or /etc/openstack/ "
+           "(read by openstacksdk)", "", "openstacksdk"),
+    EnvVar("OS_PASSWORD", "OpenStack password (read by openstacksdk)", "", "openstacksdk", secret=True),
+    EnvVar("OS_APPLICATION_CREDENTIAL_SECRET", "OpenStack application credential secret (read by openstacksdk)",
+           "", "openstacksdk", secret=True),
+    EnvVar("OS_TOKEN", "OpenStack token (read by openstacksdk)", "", "openstacksdk", secret=True),
+    EnvVar("PULUMI_CONFIG_PASSPHRASE", "set by govcloud for its engine child from GOVCLOUD_PASSPHRASE; never "
+           "needed by users", "", "govcloud/engine/worker.py", secret=True),
+    EnvVar("SUDO_USER", "recorded next to the user in audit records when govcloud runs through sudo", "",
+           "govcloud/ops/audit.py who"),
+    EnvVar("GITLAB_CI", "a GitLab CI job: audit records keep its identity (names, ids and URLs, never tokens)",
+           "", "govcloud/ops/audit.py ci_identity",
+           also=("GITLAB_USER_LOGIN", "CI_PIPELINE_URL", "CI_JOB_URL", "CI_COMMIT_REF_NAME", "CI_MERGE_REQUEST_IID")),
+    EnvVar("GITHUB_ACTIONS", "a GitHub Actions run: audit records keep its identity (names, ids and URLs, "
+           "never tokens)", "", "govcloud/ops/audit.py ci_identity",
+           also=("GITHUB_ACTOR", "GITHUB_RUN_ID", "GITHUB_REPOSITORY", "GITHUB_REF_NAME", "GITHUB_WORKFLOW")),
+)
+_LISTED = {n for v in ENVIRONMENT for n in (v.name, *v.also)}
+
+
+def env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of one of the variables in ENVIRONMENT (None when unset or empty)."""
+    if name not in _LISTED:
+        raise KeyError(f"{name} is not listed in govcloud.settings.ENVIRONMENT")
+    return (os.environ if environ is None else environ).get(name) or None
+
+
+def read_passphrase(environ: Mapping[str, str] | None = None) -> str:
+    """The stack secrets passphrase: GOVCLOUD_PASSPHRASE, else the file named by GOVCLOUD_PASSPHRASE_FILE."""
+    value = env("GOVCLOUD_PASSPHRASE", environ)
+    if value:
+        return value
+    file = env("GOVCLOUD_PASSPHRASE_FILE", environ)
+    if file:
+        try:
+            text = Path(file).expanduser().read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise SetupError(f"cannot read the passphrase file GOVCLOUD_PASSPHRASE_FILE={file}: "
+                             f"{exc.strerror or exc}") from None
+        if not text:
+            raise SetupError(f"the passphrase file GOVCLOUD_PASSPHRASE_FILE={file} is empty")
+        return text
+    raise SetupError(
+        "no passphrase for the stack's secrets: set GOVCLOUD_PASSPHRASE, or GOVCLOUD_PASSPHRASE_FILE to a file "
+        "holding it (e.g. `umask 077; head -c 32 /dev/urandom | base64 > ~/.govcloud-passphrase`). It encrypts "
+        "secrets such as the OpenStack password in the stack state: keep it, the state cannot be used without it")
+
+
+def passphrase_source(environ: Mapping[str, str] | None = None) -> str:
+    """Where the passphrase comes from, for `govcloud doctor` (never the value)."""
+    if env("GOVCLOUD_PASSPHRASE", environ):
+        return "GOVCLOUD_PASSPHRASE"
+    return f"GOVCLOUD_PASSPHRASE_FILE ({env('GOVCLOUD_PASSPHRASE_FILE', environ)})"
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The secret values this process knows (secret variables and the passphrase file), to mask in text."""
+    values = [value for v in ENVIRONMENT if v.secret and (value := env(v.name, environ))]
+    if env("GOVCLOUD_PASSPHRASE_FILE", environ):
+        try:
+            values.append(read_passphrase({"GOVCLOUD_PASSPHRASE_FILE": env("GOVCLOUD_PASSPHRASE_FILE", environ)}))
+        except SetupError:
+            pass  # unreadable: nothing of it can leak
+    return values
+
+
+# ---------------------------------------------------------------- the state directory
+
+
+@dataclass(frozen=True)
+class StateDir:
+    """The state directory's layout. Every path is only a name: the writer creates what it writes."""
+
+    root: Path
+
+    @property
+    def file_backend(self) -> Path:
+        """The default Pulumi backend (file://), when govcloud.yaml names none."""
+        return self.root / "state"
+
+    @property
+    def workspaces(self) -> Path:
+        return self.root / "workspaces"
+
+    def workspace(self, project: str, stack: str) -> Path:
+        """The Pulumi project directory of one stack (Pulumi.yaml, Pulumi.<stack>.yaml with the salt)."""
+        return self.workspaces / project / stack
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    def stack_lock(self, project: str, stack: str) -> Path:
+        """govcloud's own lock of one stack (engine/locks.py StackLock)."""
+        return self.locks / f"{project}--{stack}.lock"
+
+    @property
+    def logs(self) -> Path:
+        """Engine logs: <project>--<stack>--<op>--<time>-<pid>.log and .events.jsonl (engine/runner.py)."""
+        return self.root / "logs"
+
+    @property
+    def audit_log(self) -> Path:
+        """The append-only audit log of deploys and destroys (ops/audit.py)."""
+        return self.root / "audit.log"
+
+    @property
+    def usage_store(self) -> Path:
+        """The metered usage (metering/store.py)."""
+        return self.root / "usage.sqlite"
+
+
+# (path under the state dir, what it holds) for the docs
+STATE_LAYOUT: tuple[tuple[str, str], ...] = (
+    ("state/", "the Pulumi file backend, when govcloud.yaml names no `backend:`"),
+    ("workspaces/<project>/<stack>/", "the Pulumi project directory of each stack (Pulumi.yaml, the secrets salt)"),
+    ("locks/<project>--<stack>.lock", "govcloud's lock of a stack, held for a whole command"),
+    ("logs/", "the engine's log and event file of each operation (the last 40 per stack are kept)"),
+    ("audit.log", "one JSON line per deploy and destroy: who, what, the result (append-only)"),
+    ("usage.sqlite", "the usage store that `usage collect` fills and `usage report` prices"),
+)
+
+
+def state_dir_for(root: Path | None, environ: Mapping[str, str] | None = None) -> StateDir:
+    """GOVCLOUD_STATE_DIR, else `.govcloud/` of the config repo at `root`, else $XDG_STATE_HOME/govcloud."""
+    override = env("GOVCLOUD_STATE_DIR", environ)
+    if override:
+        return StateDir(Path(override))
+    if root is not None:
+        return StateDir(root / ".govcloud")
+    base = env("XDG_STATE_HOME", environ)
+    return StateDir((Path(base) if base else Path.home() / ".local" / "state") / "govcloud")
+
+
+# ---------------------------------------------------------------- docs/configuration.md
+
+DOCS_BEGIN = "<!-- generated by `python -m govcloud.settings docs/configuration.md`: do not edit below -->"
+DOCS_END = "<!-- end of generated section -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _model_rows(model: type[StrictModel], prefix: str = "") -> list[str]:
+    rows = []
+    for name, field in model.model_fields.items():
+        key = prefix + (field.alias or name)
+        inner = field.annotation
+        if isinstance(inner, type) and issubclass(inner, StrictModel):
+            rows.append(f"| `{key}` | {_cell(field.description or '')} | |")
+            rows += _model_rows(inner, key + ".")
+            continue
+        default = field.get_default(call_default_factory=True)
+        shown = "" if default is None else f"`{default}`"
+        rows.append(f"| `{key}` | {_cell(field.description or '')} | {shown} |")
+    return rows
+
+
+def render_docs() -> str:
+    """The generated section of docs/configuration.md: govcloud.yaml keys, environment, state layout."""
+    out = [DOCS_BEGIN, "", "### govcloud.yaml keys", "", "| key | meaning | default |", "|---|---|---|"]
+    out += _model_rows(GovcloudSettings)
+    out += ["", "### Environment variables", "", "| variable | meaning | when unset | read by |",
+            "|---|---|---|---|"]
+    for v in ENVIRONMENT:
+        name = f"`{v.name}`" + (" (with " + ", ".join(f"`{n}`" for n in v.also) + ")" if v.also else "")
+        meaning = v.meaning + (" (secret: masked in output, logs and audit records)" if v.secret else "")
+        out.append(f"| {name} | {_cell(meaning)} | {_cell(v.default)} | {_cell(v.reader)} |")
+    out += ["", "### The state directory", "", "| path | holds |", "|---|---|"]
+    out += [f"| `{p}` | {_cell(what)} |" for p, what in STATE_LAYOUT]
+    out += ["", DOCS_END]
+    return "\n".join(out) + "\n"
+
+
+def update_docs(text: str) -> str:
+    """`text` (a markdown file) with its generated section replaced by render_docs()."""
+    head, sep, rest = text.partition(DOCS_BEGIN)
+    if not sep:
+        return text.rstrip("\n") + "\n\n" + render_docs()
+    _, sep2, tail = rest.partition(DOCS_END)
+    return head + render_docs() + (tail.lstrip("\n") if sep2 else "")
+
+
+if __name__ == "__main__":  # python -m govcloud.settings [FILE]: print the section, or rewrite it in FILE
+    if len(sys.argv) > 1:
+        target = Path(sys.argv[1])
+        target.write_text(update_docs(target.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        sys.stdout.write(render_docs())

@@ -1,0 +1,59 @@
+"""The Jinja2 templates govcloud renders, from one sandboxed environment per config repo.
+
+cloud-init user data (templates/cloud-init/), the `govcloud init` scaffolds (templates/init/), the
+review's markdown (templates/review/) and the HTML usage report (templates/reports/) all come from the
+config repo's templates/ over the shipped ones, through `ConfigRepo.templates` (compiled once per
+config repo, held by it: no process-wide cache).
+
+Templates run in Jinja2's immutable sandbox with StrictUndefined: a typo in a template is an error, not
+an empty string, and templates cannot reach Python internals. Values reach templates only as variables,
+which Jinja2 never evaluates as template code. `*.html.j2` templates are autoescaped (select_autoescape
+by name); the others write values with the `tojson` filter (plain JSON, a subset of YAML) so that a value
+cannot break out of its YAML string either.
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jinja2 import Environment, Template
+
+    from govcloud.config import ConfigRepo
+
+AUTOESCAPED = ("html.j2",)  # template names ending in .html.j2 are HTML
+
+
+def _tojson(value: Any) -> str:
+    # Plain JSON (a subset of YAML): Jinja2's own tojson escapes for HTML, which
+    # cloud-config does not need, and mangles nothing but costs more.
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+class Templates:
+    """The templates of one config repo. Jinja2 is imported and templates compiled on first use."""
+
+    def __init__(self, config: "ConfigRepo"):
+        self.config = config
+        self._environment: Environment | None = None
+
+    @property
+    def environment(self) -> "Environment":
+        if self._environment is None:
+            from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+            env = ImmutableSandboxedEnvironment(
+                loader=FileSystemLoader([str(d) for d in self.config.search_dirs("templates")]),
+                undefined=StrictUndefined, autoescape=select_autoescape(AUTOESCAPED, default_for_string=False),
+                keep_trailing_newline=True, auto_reload=False)
+            env.filters["tojson"] = _tojson
+            self._environment = env
+        return self._environment
+
+    def get(self, name: str) -> "Template":
+        """The template `name` (e.g. cloud-init/web.yaml.j2); jinja2.TemplateNotFound when there is none."""
+        return self.environment.get_template(name)
+
+    def render(self, name: str, /, **context: Any) -> str:
+        return self.get(name).render(**context)
