@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from govcloud.check import Workspace  # noqa: E402
 from govcloud.config import ConfigRepo  # noqa: E402
-from tests.fuzzing import SEEDS, FuzzStats, adversarial_corpus, check_case, mutate  # noqa: E402
+from tests.fuzzing import SEEDS, FuzzStats, adversarial_corpus, check_case, companion_files, mutate  # noqa: E402
 
 FAILURES = HERE / "out" / "fuzz-failures"
 
@@ -98,6 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         wall = time.perf_counter()
+        companion_files(tmp_path)
         stats, times, crashes, broken = fuzz(args.cases, args.seed, workspace, tmp_path / "fuzzed.yaml")
         wall = time.perf_counter() - wall
         times.sort()

@@ -57,6 +57,10 @@ class Workspace:
         data, locator = apply_blueprint(doc, self.config)
         manifest = parse_manifest(data, locator.locate)
         site, agency = check_references(manifest, self.inventory, locator.locate)
+        if manifest.spec.publish is not None:  # service levels and OpenAPI documents of the catalog entry
+            from govcloud.catalog.references import check_publish
+
+            check_publish(manifest, self.inventory, self.config, locator.locate, str(path))
         return CheckedService(str(path), manifest, site, agency, locator, self.config)
 
     def plan(self, path: str | os.PathLike[str]) -> ResourcePlan:

@@ -257,6 +257,13 @@ class FuzzStats:
             self.slowest_s, self.slowest_case = seconds, label
 
 
+def companion_files(directory: Path) -> None:
+    """Copy the files examples refer to by relative path (their OpenAPI documents) next to the fuzzed file,
+    so that an unmutated example stays valid where the fuzzer writes it."""
+    for extra in sorted((ROOT / "examples").glob("*/*.openapi.json")):
+        (directory / extra.name).write_bytes(extra.read_bytes())
+
+
 def check_case(raw: bytes, path: Path, workspace, stats: FuzzStats | None = None, label: str = "") -> bool:
     """Write `raw` to `path`, check it as `govcloud validate` does; AssertionError if a promise breaks.
 

@@ -3,19 +3,21 @@
 `inventories/sites/<name>.yaml` describes what a site offers (sizes -> flavors,
 image aliases, volume types, external network, rate card, residency);
 `inventories/agencies.yaml` says who may deploy where, into which project,
-within which quotas. Both are checked with the same located errors as
-manifests. Files are read on first use and cached per Inventory. A site is
-looked up only by a name (a DNS label): anything else is an unknown site and
-never becomes a file path.
+within which quotas; `inventories/catalog.yaml` describes the national
+services catalog (its title, publisher, service levels, retired services).
+All are checked with the same located errors as manifests. Files are read on
+first use and cached per Inventory. A site is looked up only by a name (a DNS
+label): anything else is an unknown site and never becomes a file path.
 """
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError, Problem, format_path, unknown_name
@@ -216,6 +218,67 @@ class Inventory:
 
     def agency_ids(self) -> list[str]:
         return [a.id for a in self.registry.agencies]
+
+    def catalog_path(self) -> Path | None:
+        return self.config.find_file("inventories", "catalog.yaml")
+
+    @cached_property
+    def catalog(self) -> "CatalogSettings":
+        path = self.catalog_path()
+        if path is None:
+            raise InputError([Problem("no catalog settings found (inventories/catalog.yaml)", code="inventory")])
+        doc = load_yaml_file(path)
+        return validate_model(CatalogSettings, doc.data, doc.locate)
+
+
+# -- the national services catalog (inventories/catalog.yaml) ---------------------------------------
+
+CatalogUrl = Annotated[str, Field(pattern=r"^https?://[^\s]+[^\s/]$", max_length=500)]
+def _iso_date(value: str) -> str:
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"must be a date such as 2026-03-01 (no such day: {value})") from None
+    return value
+
+
+IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValidator(_iso_date)]
+
+
+class ServiceLevel(StrictModel):
+    """A service level class the ministry offers (publish.sla of a manifest names one)."""
+
+    title: LocalizedText
+    availability: float = Field(gt=0, le=100, description="monthly availability target in percent, e.g. 99.9")
+    support: LocalizedText | None = Field(None, description="support hours, e.g. 24/7")
+
+
+class CatalogPublisher(StrictModel):
+    name: LocalizedText
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    homepage: CatalogUrl | None = None
+
+
+class RetiredService(StrictModel):
+    """A service taken out of the catalog: harvesters get a tombstone so that they delete it."""
+
+    agency: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    retired: IsoDate
+    title: LocalizedText | None = None
+    reason: LocalizedText | None = None
+    datasets: list[str] = Field(default_factory=list, description="names of the open datasets it published")
+
+
+class CatalogSettings(StrictModel):
+    base_url: CatalogUrl = Field(description="where the catalog is published; every URI is made under it")
+    title: LocalizedText
+    description: LocalizedText
+    publisher: CatalogPublisher
+    service_levels: dict[str, ServiceLevel] = Field(default_factory=dict)
+    retired: list[RetiredService] = Field(default_factory=list)
 
 
 def check_references(manifest: Manifest, inventory: Inventory, locate) -> tuple[Site, Agency]:
