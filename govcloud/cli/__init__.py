@@ -198,6 +198,7 @@ from govcloud.cli.usage import register as _register_usage; _register_usage(cli)
 from govcloud.cli.policy import register as _register_policy; _register_policy(cli)
 from govcloud.cli.stack import register as _register_stack; _register_stack(cli)
 from govcloud.cli.agency import register as _register_agency; _register_agency(cli)
+from govcloud.cli.verify import register as _register_verify; _register_verify(cli)
 
 
 def main() -> None:

@@ -104,7 +104,7 @@ def test_unknown_command_is_usage_error():
 def test_startup_does_not_import_heavy_modules():
     code = ("import sys, io, contextlib\n"
             "from govcloud.cli import cli\n"
-            "for args in (['--help'], ['validate', %r]):\n"
+            "for args in (['--help'], ['validate', %r], ['verify', '--help'], ['ssh', '--help']):\n"
             "    try:\n"
             "        with contextlib.redirect_stdout(io.StringIO()):\n"
             "            cli(args, standalone_mode=False)\n"
