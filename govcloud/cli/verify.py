@@ -23,8 +23,9 @@ def register(cli: click.Group) -> None:
     cli.add_command(ssh)
 
 
-def _access_options(f):
-    """Options verify and ssh share: where trusted host keys and the private key come from, who logs in."""
+def access_options(f):
+    """Options verify and ssh share (and `deploy --verify` may): where trusted host keys and the private key
+    come from, who logs in."""
     f = click.option("--user", help="login user (default: the site's ssh.user, else the image's cloud user)")(f)
     f = click.option("--key", type=click.Path(exists=True, dir_okay=False),
                      help=f"private key file (default: the site's ssh.keyFile, else the SSH agent); "
@@ -33,7 +34,8 @@ def _access_options(f):
                         help="trust only the host keys in this OpenSSH known_hosts file (nothing is pinned)")(f)
 
 
-def _options(known_hosts, key, user, **more):
+def verify_options(known_hosts, key, user, **more):
+    """VerifyOptions from the access options (the key's passphrase from the environment)."""
     from pathlib import Path
 
     from govcloud.verify import VerifyOptions
@@ -45,7 +47,7 @@ def _options(known_hosts, key, user, **more):
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=VERIFY_FORMAT, default="text", show_default=True)
-@_access_options
+@access_options
 @click.option("--parallel", type=click.IntRange(1, 64), default=8, show_default=True, help="servers checked at once")
 @click.option("--timeout", type=click.FloatRange(1, 3600), default=300, show_default=True,
               help="seconds per server, the retries while it boots included")
@@ -64,11 +66,11 @@ def verify(files, fmt, known_hosts, key, user, parallel, timeout, min_free_disk,
     from govcloud.verify import verify_files
     from govcloud.verify.checks import Thresholds
 
-    options = _options(known_hosts, key, user, parallel=parallel, host_timeout=timeout, repin=frozenset(repin),
+    options = verify_options(known_hosts, key, user, parallel=parallel, host_timeout=timeout, repin=frozenset(repin),
                        thresholds=Thresholds(min_free_disk, min_free_memory))
     with VerifyProgress() as progress:
         reports = verify_files(files, options, progress.event)
-    _emit(reports, fmt)
+    emit_reports(reports, fmt)
     if not all(r.ok for r in reports):
         sys.exit(1)
 
@@ -77,7 +79,7 @@ def verify(files, fmt, known_hosts, key, user, parallel, timeout, min_free_disk,
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.argument("server")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@_access_options
+@access_options
 def ssh(file, server, command, known_hosts, key, user):
     """A shell, or one COMMAND (after --), on SERVER of the deployed stack.
 
@@ -85,7 +87,7 @@ def ssh(file, server, command, known_hosts, key, user):
     """
     from govcloud.verify import open_shell, run_command
 
-    options = _options(known_hosts, key, user)
+    options = verify_options(known_hosts, key, user)
     if command:
         stdin = None if sys.stdin.isatty() else sys.stdin.buffer
         sys.exit(run_command(file, server, " ".join(command), options, stdin=stdin))
@@ -94,7 +96,8 @@ def ssh(file, server, command, known_hosts, key, user):
     sys.exit(open_shell(file, server, options))
 
 
-def _emit(reports, fmt: str) -> None:
+def emit_reports(reports, fmt: str) -> None:
+    """Verify reports on stdout: text | json | junit."""
     from govcloud.verify import render
 
     if fmt == "json":

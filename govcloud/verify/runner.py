@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from govcloud.load.inventory import Bastion
+from govcloud.ops.audit import redact
 from govcloud.verify import checks
 from govcloud.verify.console import boot_finished, console_tail
 from govcloud.verify.errors import AuthFailed, HostKeyChanged, HostKeyUnknown, StillBooting, Unreachable, VerifyError
@@ -162,9 +163,9 @@ class Run:
         notes, tail, status, fault = [], "", "", ""
         if not target.server_id:
             return Diagnostics(notes=("the server has no id in the stack outputs",))
-        try:
-            tail = console_tail(self.console.console_output(target.server_id, length=200),
-                                self.options.console_lines)
+        try:  # (cloud-init's passwords are masked by console_tail, the secrets govcloud knows by redact)
+            tail = redact(console_tail(self.console.console_output(target.server_id, length=200),
+                                       self.options.console_lines))
         except (ConsoleNotReady, ConsoleUnavailable) as exc:
             notes.append(str(exc))
         except Exception as exc:  # noqa: BLE001 - diagnosis must not hide the failure it explains

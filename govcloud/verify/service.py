@@ -148,7 +148,7 @@ def _find(name: str, servers: Sequence[ServerTarget]) -> ServerTarget:
 
 
 def _check_names(names: frozenset[str], servers: Sequence[ServerTarget], option: str) -> None:
-    known = {t.label for t in servers} | {t.name for t in servers}
-    for n in sorted(names - known):
-        raise ServerNotFound(f"{option} {n}: no such server in the stack; servers: "
+    unknown = sorted(names - ({t.label for t in servers} | {t.name for t in servers}))
+    if unknown:
+        raise ServerNotFound(f"{option} {', '.join(unknown)}: no such server in the stack; servers: "
                              f"{', '.join(t.label for t in servers) or 'none'}")

@@ -192,7 +192,7 @@ def test_an_unreachable_server_times_out_with_a_clear_error_and_novas_diagnostic
     (host,) = report.hosts
     hole.close()
     assert host.failure is Failure.UNREACHABLE
-    assert re.search(rf"{hole.host}:{hole.port}: no answer within [0-9.]+ s", host.message) and host.attempts >= 2
+    assert re.search(rf"{hole.host}:{hole.port}: no answer within [0-9.]+ s", host.message)
     d = host.diagnostics
     assert d.status == "ERROR" and "No valid host was found" in d.fault
     assert "web-1 login:" in d.console_tail
