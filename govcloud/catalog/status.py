@@ -8,15 +8,13 @@ is deployed; degraded when its last verification failed; planned otherwise.
 `EngineStatusSource` reads the engine's state through one function,
 `read_stack` (the only call into govcloud.engine here), the public URL of
 the site's object store from the Keystone catalog (`object_store_url`), and
-the last result of `govcloud verify` from the JSON file at
-`verify_result_path` (absent: "not verified").
+the last report `govcloud verify` kept for the stack (govcloud.verify.last_verify;
+none: "not verified").
 """
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from govcloud.errors import GovcloudError
@@ -104,24 +102,17 @@ class CatalogCloudError(GovcloudError):
     exit_code = 3
 
 
-def verify_result_path(config: "ConfigRepo", plan: "ResourcePlan") -> Path:
-    """Where `govcloud verify` leaves the last result of a stack (JSON: result, finishedAt, summary)."""
-    return Path(config.state_dir) / "verify" / plan.service.pulumi_project / f"{plan.service.stack}.json"
+def verify_result(config: "ConfigRepo", plan: "ResourcePlan") -> VerifyResult | None:
+    """The stack's last `govcloud verify` report as the catalog shows it (None: never verified)."""
+    from govcloud.verify import last_verify
 
-
-def read_verify_result(path: Path) -> VerifyResult | None:
-    if not path.is_file():
+    report = last_verify(config, f"{plan.service.pulumi_project}/{plan.service.stack}")
+    if report is None:
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        result = data["result"]
-        if result not in ("passed", "failed"):
-            raise ValueError(f"result must be passed or failed, got {result!r}")
-        finished = _time(data.get("finishedAt"))
-        summary = data.get("summary")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise GovcloudError(f"{path}: not a verify result ({type(exc).__name__}: {exc})") from None
-    return VerifyResult(result, finished, str(summary) if summary is not None else None)
+    finished = _time(report.started)
+    if finished is not None:
+        finished += _dt.timedelta(seconds=report.duration_seconds)
+    return VerifyResult("passed" if report.ok else "failed", finished, report.summary())
 
 
 def _time(text) -> _dt.datetime | None:
@@ -151,7 +142,7 @@ class EngineStatusSource:
     def status(self, plan: "ResourcePlan") -> DeployedStatus | None:
         from dataclasses import replace
 
-        from govcloud.plan.compile import CONTAINER
+        from govcloud.plan.resources import CONTAINER
 
         snapshot = read_stack(plan, self.config)
         found = from_history(snapshot.resources, snapshot.history) if snapshot is not None else None
@@ -159,4 +150,4 @@ class EngineStatusSource:
             return None
         store = object_store_url(plan) if any(r.type == CONTAINER for r in plan.resources) else None
         return replace(found, object_store_url=store,
-                       last_verify=read_verify_result(verify_result_path(self.config, plan)))
+                       last_verify=verify_result(self.config, plan))

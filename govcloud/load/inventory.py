@@ -12,6 +12,7 @@ label): anything else is an unknown site and never becomes a file path.
 from __future__ import annotations
 
 from datetime import date
+import ipaddress
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
@@ -77,6 +78,49 @@ class RateCard(StrictModel):
     floating_ip_hour: Money
 
 
+# `type base64 [comment]`, as in known_hosts (the key data itself is checked by govcloud.verify)
+_PUBLIC_KEY = r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}( .*)?$"
+SshPort = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Bastion(StrictModel):
+    """The jump host through which verify and ssh reach servers that have no public IP."""
+
+    host: str = Field(min_length=1, description="the bastion's address")
+    port: SshPort = 22
+    user: str = Field(min_length=1, description="the login user on the bastion")
+    host_keys: list[Annotated[str, Field(pattern=_PUBLIC_KEY)]] = Field(
+        min_length=1, description='its public host keys, "type base64" as in known_hosts: never trusted on first use')
+
+
+class LoopbackAddress(StrictModel):
+    host: str
+    port: SshPort
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, v: str) -> str:
+        try:
+            if ipaddress.ip_address(v).is_loopback:
+                return v
+        except ValueError:
+            pass
+        raise ValueError("must be a loopback address such as 127.0.0.1 (this is for development clouds only)")
+
+
+class ServerAccess(StrictModel):
+    """How govcloud logs in to the site's servers (govcloud verify, govcloud ssh); all optional."""
+
+    user: str | None = Field(None, min_length=1,
+                             description="login user (default: the image's usual cloud user, e.g. ubuntu)")
+    key_file: str | None = Field(None, min_length=1, description="private key file (default: the SSH agent)")
+    port: SshPort = 22
+    bastion: Bastion | None = None
+    address_override: LoopbackAddress | None = Field(
+        None, description="development clouds only: every server is reached at this loopback address instead of "
+                          "its own (Nova's fake driver boots nothing; a local sshd stands in)")
+
+
 class Site(StrictModel):
     name: str
     title: LocalizedText
@@ -90,6 +134,7 @@ class Site(StrictModel):
     volume_types: dict[str, VolumeTypeSpec] = Field(min_length=1)
     rate_card: RateCard  # the latest card (estimates use it); metering prices each day with the card in force
     rate_card_history: list[RateCard] = Field(default_factory=list, description="earlier cards, any order")
+    ssh: ServerAccess = Field(default_factory=ServerAccess)
 
     @model_validator(mode="after")
     def _rate_card_periods(self) -> "Site":

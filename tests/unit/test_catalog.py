@@ -13,12 +13,12 @@ from click.testing import CliRunner
 
 from govcloud.catalog.build import build
 from govcloud.catalog.model import catalog_json_schema
-from govcloud.catalog.status import DeployedStatus, NoStatus, VerifyResult, classify, read_verify_result
+from govcloud.catalog.status import DeployedStatus, NoStatus, VerifyResult, classify, verify_result
 from govcloud.catalog.validate import check, check_built
 from govcloud.check import Workspace
 from govcloud.cli import cli
 from govcloud.config import ConfigRepo
-from govcloud.errors import GovcloudError, InputError
+from govcloud.errors import InputError
 
 from ..conftest import EXAMPLES, REPO
 
@@ -311,16 +311,23 @@ def test_a_service_no_longer_live_gets_a_tombstone_in_the_next_build(write, tmp_
     assert "sci/stats" not in {r.id for r in back.document.retired}  # live again: no tombstone
 
 
-def test_verify_results_are_read_from_their_json_file(tmp_path):
-    good = tmp_path / "ok.json"
-    good.write_text('{"result": "failed", "finishedAt": "2026-03-21T08:00:00Z", "summary": "web-1: port 443"}')
-    assert read_verify_result(good) == VerifyResult("failed", dt.datetime(2026, 3, 21, 8, tzinfo=dt.timezone.utc),
-                                                    "web-1: port 443")
-    assert read_verify_result(tmp_path / "missing.json") is None  # not verified
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"result": "maybe"}')
-    with pytest.raises(GovcloudError, match="bad.json: not a verify result"):
-        read_verify_result(bad)
+def test_the_catalog_reads_the_report_verify_kept(tmp_path):
+    """What `govcloud verify` saved for a stack is what the catalog shows: failed -> degraded, with its summary."""
+    from govcloud.verify.model import CheckResult, HostResult, VerifyReport
+    from govcloud.verify.store import save_report
+
+    config = ConfigRepo(tmp_path)
+    plan = Workspace(ConfigRepo(None)).plan(EXAMPLES / "sci" / "open-data.yaml")
+    stack = f"{plan.service.pulumi_project}/{plan.service.stack}"
+    assert verify_result(config, plan) is None  # never verified
+    save_report(config, VerifyReport(stack, "sci/prod/open-data", started="2026-03-21T08:00:00+00:00",
+                                     duration_seconds=30.0,
+                                     hosts=(HostResult("sci-prod-open-data-web-1", "web-1",
+                                                       checks=(CheckResult("port 443", False, "refused"),)),)))
+    got = verify_result(config, plan)
+    assert got == VerifyResult("failed", dt.datetime(2026, 3, 21, 8, 0, 30, tzinfo=dt.timezone.utc),
+                               "1 server: 0 ok, 1 failed (check failed 1)")
+    assert classify("prod", live(verify=got)) == "degraded"
 
 
 # -- probing and the CLI --------------------------------------------------------------------------
