@@ -33,7 +33,8 @@ class Check:
                 "fix": self.fix or None}
 
 
-INSTALL = "run scripts/install-toolchain (builds the Pulumi CLI and the OpenStack plugin; see docs/toolchain.md)"
+INSTALL = ("install the Pulumi CLI so that PATH finds it, and the OpenStack resource plugin with `pulumi plugin install "
+           "resource openstack <pulumi-openstack version>`; in a govcloud checkout, scripts/install-toolchain builds both")
 
 
 def check_pulumi() -> list[Check]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal, Mapping
 
@@ -38,14 +39,14 @@ class ExchangeSetting(StrictModel):
 class MeteringSettings(StrictModel):
     exchange: str | ExchangeSetting | None = Field(
         None, description="default of `usage report --exchange`: `CODE=RATE` or {currency, rate}")
+    provider: str | None = Field(
+        None, description="the ministry's name in FOCUS exports (InvoiceIssuerName, ProviderName, PublisherName)")
 
     @field_validator("exchange")
     @classmethod
     def _parses(cls, value: str | ExchangeSetting | None) -> str | ExchangeSetting | None:
         if value is not None:
-            from govcloud.metering.rating import Exchange  # the one parser of CODE=RATE
-
-            Exchange.parse(exchange_text(value))  # ValueError: a located problem
+            parse_exchange(exchange_text(value))  # ValueError: a located problem
         return value
 
     @property
@@ -56,6 +57,22 @@ class MeteringSettings(StrictModel):
 
 def exchange_text(value: str | ExchangeSetting) -> str:
     return value if isinstance(value, str) else f"{value.currency}={value.rate}"
+
+
+def parse_exchange(text: str) -> tuple[str, Decimal]:
+    """CODE=RATE (EUR=0.0000021) -> ("EUR", rate): the second currency of usage reports, from
+    `usage report --exchange` or govcloud.yaml (metering.rating.Exchange is built from it)."""
+    code, sep, rate = text.partition("=")
+    code = code.strip().upper()
+    if not sep or len(code) != 3 or not code.isalpha():
+        raise ValueError(f"'{text}' is not CODE=RATE (e.g. EUR=0.0000021)")
+    try:
+        value = Decimal(rate.strip())
+    except InvalidOperation:
+        raise ValueError(f"'{rate}' is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"the exchange rate must be a positive number, got {rate}")
+    return code, value
 
 
 class GovcloudSettings(StrictModel):
@@ -145,6 +162,11 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
            "", "govcloud/cli/stack.py"),
     EnvVar("NO_COLOR", "when set, the text review has no colour (https://no-color.org)",
            "colour on a terminal", "govcloud/review"),
+    EnvVar("GOVCLOUD_SSH_KEY_PASSPHRASE", "the passphrase of the key file verify and ssh use (--key or the site's)",
+           "", "govcloud/cli/verify.py", secret=True),
+    EnvVar("SSH_AUTH_SOCK", "the SSH agent verify and ssh take keys from when no key file is given "
+           "(never forwarded to servers)", "a key file from the site or --key", "govcloud/verify/ssh.py"),
+    EnvVar("TERM", "the terminal type `govcloud ssh` asks the server's pty for", "xterm", "govcloud/verify/shell.py"),
     EnvVar("OS_CLOUD", "the clouds.yaml entry to use when a site's own `cloud` entry is not found",
            "", "govcloud/cloud/credentials.py cloud_region"),
     EnvVar("OS_AUTH_URL", "with the other OS_* variables (read by openstacksdk): credentials without clouds.yaml",
@@ -158,7 +180,7 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("PULUMI_CONFIG_PASSPHRASE", "set by govcloud for its engine child from GOVCLOUD_PASSPHRASE; never "
            "needed by users", "", "govcloud/engine/worker.py", secret=True),
     EnvVar("SUDO_USER", "recorded next to the user in audit records when govcloud runs through sudo", "",
-           "govcloud/ops/audit.py who"),
+           "govcloud/provenance.py who"),
     EnvVar("GITLAB_CI", "a GitLab CI job: audit records keep its identity (names, ids and URLs, never tokens)",
            "", "govcloud/ops/audit.py ci_identity",
            also=("GITLAB_USER_LOGIN", "CI_PIPELINE_URL", "CI_JOB_URL", "CI_COMMIT_REF_NAME", "CI_MERGE_REQUEST_IID")),
@@ -244,6 +266,10 @@ class StateDir:
     def stack_lock(self, project: str, stack: str) -> Path:
         """govcloud's own lock of one stack (engine/locks.py StackLock)."""
         return self.locks / f"{project}--{stack}.lock"
+
+    def verify_stack(self, project: str, stack: str) -> Path:
+        """What `govcloud verify` keeps of a stack: its pinned host keys and its last report (verify/store.py)."""
+        return self.root / "verify" / project / stack
 
     @property
     def logs(self) -> Path:

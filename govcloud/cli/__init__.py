@@ -47,9 +47,9 @@ def cli() -> None:
 
 def _register() -> None:
     """Every command module adds its commands to the group (each imports only click at load time)."""
-    from govcloud.cli import agency, fleet, offline, policy, stack, usage
+    from govcloud.cli import agency, catalog, fleet, offline, policy, stack, usage, verify
 
-    for module in (offline, usage, policy, stack, fleet, agency):
+    for module in (offline, usage, policy, stack, fleet, agency, verify, catalog):
         module.register(cli)
 
 

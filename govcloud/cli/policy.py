@@ -1,12 +1,10 @@
 """`govcloud policy list|check`: the ministry's policy pack on the command line.
 
-Registered by one line in cli.py. Only click and the standard library are
+Registered by `register(cli)`. Only click and the standard library are
 imported here; the policy engine (pydantic, the compiler) is imported when
 a policy command runs.
 """
 from __future__ import annotations
-
-import sys
 
 import click
 
@@ -43,12 +41,20 @@ def list_rules(fmt: str) -> None:
     if fmt == "json":
         from govcloud.cli.render import emit_json
 
-        emit_json({"rules": [{"id": r.id, "title": r.title, "severity": r.severity, "resource": r.resource,
-                              "hint": r.hint, "scope": r.scope, "settings": list(r.settings), "source": r.source,
-                              "description": r.description} for r in rules],
-                   "policyFile": cfg.file,
-                   "exceptions": [e.to_json() for e in cfg.exceptions]})
-        return
+        emit_json(_rules_json(rules, cfg))
+    else:
+        _print_rules(rules, cfg)
+
+
+def _rules_json(rules, cfg) -> dict:
+    return {"rules": [{"id": r.id, "title": r.title, "severity": r.severity, "resource": r.resource,
+                       "hint": r.hint, "scope": r.scope, "settings": list(r.settings), "source": r.source,
+                       "description": r.description} for r in rules],
+            "policyFile": cfg.file,
+            "exceptions": [e.to_json() for e in cfg.exceptions]}
+
+
+def _print_rules(rules, cfg) -> None:
     width = max(len(r.title) for r in rules)
     for r in rules:
         source = "" if r.source == "builtin" else f"  ({r.source})"
@@ -65,7 +71,8 @@ def list_rules(fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def check(paths: tuple[str, ...], fmt: str) -> None:
     """Check manifests (files or directories) against the policy pack; exit 1 on any mandatory finding."""
-    from govcloud.policy import check_paths
+    from govcloud.cli.offline import InvalidManifests
+    from govcloud.check import check_paths
 
     results, report = check_paths(paths, _workspace(paths))
     if not results:
@@ -79,14 +86,18 @@ def check(paths: tuple[str, ...], fmt: str) -> None:
         data["summary"].update(checked=len(results), valid=len(results) - len(bad), invalid=len(bad))
         emit_json(data)
     else:
-        from govcloud.cli.render import print_check_results
-
-        print_check_results(results, report)
-        for e in report.unused_exceptions():
-            click.echo(f"{e.location or report.policy.file}: note: exception for {e.rule} "
-                       f"({e.scope_text()}) matched nothing")
-        click.echo(report.summary())
-        click.echo(f"{len(results)} manifest{'s' if len(results) != 1 else ''} checked: "
-                   f"{len(results) - len(bad)} passed, {len(bad)} failed")
+        _print_check(results, bad, report)
     if bad:
-        sys.exit(1)
+        raise InvalidManifests(f"{len(bad)} of {len(results)} manifests failed the policy check")
+
+
+def _print_check(results, bad, report) -> None:
+    from govcloud.cli.render import print_check_results
+
+    print_check_results(results, report)
+    for e in report.unused_exceptions():
+        click.echo(f"{e.location or report.policy.file}: note: exception for {e.rule} "
+                   f"({e.scope_text()}) matched nothing")
+    click.echo(report.summary())
+    click.echo(f"{len(results)} manifest{'s' if len(results) != 1 else ''} checked: "
+               f"{len(results) - len(bad)} passed, {len(bad)} failed")

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 import click
 
 from govcloud.plan.cost import CostEstimate, format_money, money
-from govcloud.errors import Problem
+from govcloud.errors import Problem, printable
 from govcloud.plan.describe import describe
 from govcloud.plan.model import ResourcePlan
 
@@ -35,7 +35,7 @@ def print_problems(problems: Iterable[Problem]) -> None:
 
 def files_json(results) -> list[dict]:
     """The per-file part of `validate` / `policy check` JSON."""
-    return [{"file": r.file, "ok": r.ok, "problems": [p.to_dict() for p in r.problems]} for r in results]
+    return [{"file": printable(r.file), "ok": r.ok, "problems": [p.to_dict() for p in r.problems]} for r in results]
 
 
 def print_check_results(results, report) -> None:

@@ -19,6 +19,7 @@ import os
 import click
 
 from govcloud.cli.progress import TerminalHooks, err
+from govcloud.cli.verify import access_options
 from govcloud.errors import RefusedError
 
 FORMAT = click.Choice(["text", "json"])
@@ -36,7 +37,9 @@ class DriftFound(RefusedError):
 
 
 def _timings(timings) -> None:
-    if os.environ.get("GOVCLOUD_TIMINGS"):  # benchmarks read the phases of a command
+    from govcloud.settings import env
+
+    if env("GOVCLOUD_TIMINGS"):  # benchmarks read the phases of a command
         err(timings.text())
 
 
@@ -64,32 +67,38 @@ def fleet_options(fn):
 @click.option("--plan", "plan_file", type=MANIFEST, metavar="PLAN",
               help="apply exactly this saved plan (govcloud diff FILE --out PLAN); refused if the manifest, "
                    "the compiled plan, the stack or the preview moved since")
+@click.option("--verify", "then_verify", is_flag=True,
+              help="after the apply, check every server over SSH (govcloud verify); exit 1 if a check fails")
+@access_options
 @fleet_options
 @click.option("--parallel", type=int, default=None, help="DIR: stacks at once in the local pool (default: CPU count)")
 @click.option("--format", "fmt", type=REVIEW_FORMAT, default="text", show_default=True, help="DIR: the report")
 def deploy(files: tuple[str, ...], yes: bool, allow_data_loss: bool, replace: tuple[str, ...], refresh: bool,
-           plan_file: str | None, all_: bool, queue: bool, no_wait: bool, parallel: int | None, fmt: str) -> None:
+           plan_file: str | None, then_verify: bool, known_hosts, key, user, all_: bool, queue: bool,
+           no_wait: bool, parallel: int | None, fmt: str) -> None:
     """Preview, guard and apply a manifest: exit 3 when the engine fails.
 
     DIR (or several manifests): every stack whose inputs changed, locally in parallel or through the queue;
     one review per stack and a summary."""
     from govcloud.cli.fleet import is_fleet, run_fleet
-    from govcloud.cli.views import print_outputs
-    from govcloud.engine.events import done_text
+    from govcloud.cli.views import print_deployed
+    from govcloud.cli.verify import emit_reports, fail_unless_ok, verify_options
     from govcloud.ops.deploy import deploy as run
 
     if is_fleet(files, all_, queue):
+        if then_verify or plan_file or replace:
+            raise click.UsageError("--verify, --plan and --replace take one manifest, not DIR")
         return run_fleet("deploy", files, yes=yes, allow_data_loss=allow_data_loss, all_=all_, queue=queue,
                          wait=not no_wait, parallel=parallel, fmt=fmt)
     file = files[0]
     res = run(file, yes=yes, allow_data_loss=allow_data_loss, replace=replace, refresh=refresh,
-              plan_file=plan_file, hooks=TerminalHooks())
-    if not res.applied:
-        click.echo(f"{res.stack} is up to date: nothing to deploy")
-    else:
-        click.echo(f"deployed {res.stack} in {res.result.duration:.1f} s: {done_text(res.result.counts())}")
-        print_outputs(dict(res.result.outputs))
+              plan_file=plan_file, verify=verify_options(known_hosts, key, user) if then_verify else None,
+              hooks=TerminalHooks())
+    print_deployed(res)
     _timings(res.timings)
+    if res.verify is not None:
+        emit_reports([res.verify], "text")
+        fail_unless_ok([res.verify])
 
 
 @click.command()

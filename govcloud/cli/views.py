@@ -19,6 +19,15 @@ def print_outputs(data: dict) -> None:
         click.echo(f"  network {data['networkId']}")
 
 
+def print_deployed(res) -> None:
+    """`deploy`: what it did and the stack's outputs."""
+    if not res.applied:
+        click.echo(f"{res.stack} is up to date: nothing to deploy")
+        return
+    click.echo(f"deployed {res.stack} in {res.result.duration:.1f} s: {ev.done_text(res.result.counts())}")
+    print_outputs(dict(res.result.outputs))
+
+
 def print_changes(result, *, verbose: bool = False, title: str | None = None, show_same: bool = False) -> None:
     """Per resource: op and changed fields."""
     if title:
@@ -103,8 +112,7 @@ def print_diff(res, fmt: str, *, show_same: bool = False) -> None:
             click.echo(f"error: preview of {s.stack} ({s.file}) failed:", err=True)
             for line in (s.result.error or "").splitlines():
                 click.echo(f"  {line}", err=True)
-            docs.append({"schemaVersion": review.SCHEMA_VERSION, "kind": "govcloud.Review", "stack": s.stack,
-                         "manifest": s.file, "ok": False, "errors": (s.result.error or "").splitlines()})
+            docs.append(review.failed_preview_json(s.stack, s.file, (s.result.error or "").splitlines()))
         elif fmt == "json":
             docs.append(s.review.to_json(show_same=show_same))
         elif fmt == "markdown":

@@ -3,7 +3,12 @@
 A manifest with `spec.blueprint: web-app` starts from the blueprint's `spec`
 and overrides it: mappings merge key by key, lists of named items merge by
 `name` (an item the manifest names again is merged into the blueprint's,
-new names are appended), anything else the manifest sets wins.
+new names are appended), anything else the manifest sets wins. A name the
+manifest uses twice stays twice, so that the schema refuses it exactly as
+it does without a blueprint (nothing is silently collapsed).
+
+A blueprint name is checked to be a name (a DNS label) before it becomes a
+file name: `../agencies` or an absolute path never reaches the file system.
 
 Every merged value remembers which file wrote it, so an error in a merged
 manifest points at the agency's line, or at the blueprint's line when the
@@ -16,6 +21,7 @@ from typing import Any, Sequence
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError, Problem, SourceLocation, unknown_name
+from govcloud.load.manifest import DNS_LABEL_RULE, is_dns_label
 from govcloud.load.yamlsource import Locator, YamlDocument, load_yaml_file
 
 
@@ -42,6 +48,9 @@ _cache: dict[tuple, Blueprint] = {}
 
 
 def load_blueprint(config: ConfigRepo, name: str, where: SourceLocation | None = None) -> Blueprint:
+    if not is_dns_label(name):
+        raise InputError([Problem(f"blueprint {DNS_LABEL_RULE} (1-63 characters)", "spec.blueprint", where,
+                                  code="schema")])
     path = config.find_file("stacks", f"{name}.yaml")
     if path is None:
         choices = blueprint_names(config)
@@ -90,7 +99,9 @@ class MergedLocator:
 
 
 def _named_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, dict) and "name" in v for v in value)
+    """A list merged by name: every item a mapping with a string name (others are replaced whole,
+    and the schema reports what is wrong with them)."""
+    return isinstance(value, list) and all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in value)
 
 
 def merge(base: Any, over: Any, base_doc: Locator, over_doc: Locator, base_path: tuple, over_path: tuple,
@@ -113,7 +124,10 @@ def merge(base: Any, over: Any, base_doc: Locator, over_doc: Locator, base_path:
         return out
     if _named_list(base) and _named_list(over):
         loc.origins[out_path] = (over_doc, over_path)
-        over_index = {item["name"]: i for i, item in enumerate(over)}
+        over_index: dict[str, int] = {}
+        for i, item in enumerate(over):
+            over_index.setdefault(item["name"], i)  # the first of a repeated name merges, the others are appended
+        merged_into_base: set[int] = set()
         result: list[Any] = []
         for i, item in enumerate(base):
             j = over_index.pop(item["name"], None)
@@ -122,10 +136,11 @@ def merge(base: Any, over: Any, base_doc: Locator, over_doc: Locator, base_path:
                 result.append(item)
                 loc.origins[out_path + (n,)] = (base_doc, base_path + (i,))
             else:
+                merged_into_base.add(j)
                 result.append(merge(item, over[j], base_doc, over_doc, base_path + (i,), over_path + (j,),
                                     out_path + (n,), loc))
         for j, item in enumerate(over):
-            if item["name"] in over_index:
+            if j not in merged_into_base:
                 loc.origins[out_path + (len(result),)] = (over_doc, over_path + (j,))
                 result.append(item)
         return result

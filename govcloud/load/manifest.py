@@ -4,6 +4,10 @@ Field names are the users' contract (camelCase in YAML, snake_case here).
 `load_manifest` turns a file into a checked `Manifest` or raises an
 `InputError` listing every problem with file:line:column, field path and the
 allowed values.
+
+Limits come before work: every list and string has a bound that a real
+service stays far inside (docs/manifest.md, "Limits"), so that a hostile
+file is refused by the schema before it is compiled, priced or policy-checked.
 """
 from __future__ import annotations
 
@@ -14,18 +18,35 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from govcloud.errors import InputError, Problem
+from govcloud.errors import InputError, Problem, shorten
 from govcloud.load.validation import StrictModel as _Model, validate_model
 
 API_VERSION = "govcloud/v1"
 
+# Bounds of one manifest (documented in docs/manifest.md); the compiled plan grows with their product.
+MAX_SERVER_ENTRIES = 50
+MAX_INSTANCES = 500  # sum of the counts: a service larger than this is several services
+MAX_VOLUMES_PER_SERVER = 16
+MAX_INGRESS_RULES = 100  # Neutron's default quota is 100 rules per security group's project
+MAX_BUCKETS = 50
+MAX_LABELS = 64
+MAX_ENDPOINTS = 50
+MAX_OPEN_DATASETS = 200
+MAX_REF_LENGTH = 64  # a size, image or volume type name of the site
+
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+DNS_LABEL_RULE = "must be a DNS label: lowercase letters, digits and '-', starting with a letter and not ending with '-'"
+_IPV4_PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def is_dns_label(value: object) -> bool:
+    """A name that is safe as a file name, a resource name part and a URL part (1-63 chars)."""
+    return isinstance(value, str) and len(value) <= 63 and _DNS_LABEL.match(value) is not None
 
 
 def _dns_label(value: str) -> str:
     if not _DNS_LABEL.match(value):
-        raise ValueError("must be a DNS label: lowercase letters, digits and '-', "
-                         "starting with a letter and not ending with '-'")
+        raise ValueError(DNS_LABEL_RULE)
     return value
 
 
@@ -38,7 +59,7 @@ def _cidr(value: str) -> str:
 
 
 def _email(value: str) -> str:
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+    if not re.fullmatch(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+", value):  # linear: no two ways to split
         raise ValueError("must be an e-mail address such as it-ops@moh.gov.example")
     return value
 
@@ -46,14 +67,16 @@ def _email(value: str) -> str:
 DnsLabel = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_dns_label)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+SiteRef = Annotated[str, Field(min_length=1, max_length=MAX_REF_LENGTH)]
 
 
 def _unique_names(items: list[Any], what: str) -> list[Any]:
-    seen: set[str] = set()
-    for item in items:
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
         if item.name in seen:
-            raise ValueError(f"{what} name '{item.name}' is used twice; names must be unique")
-        seen.add(item.name)
+            raise ValueError(f"{what} name '{item.name}' is used twice (items {seen[item.name]} and {i}); "
+                             "names must be unique")
+        seen[item.name] = i
     return items
 
 
@@ -76,16 +99,20 @@ class IngressRule(_Model):
 
 
 class Network(_Model):
-    cidr: Cidr = Field(description="the service's private subnet, e.g. 10.42.0.0/24")
-    ingress: list[IngressRule] = Field(default_factory=list)
+    cidr: Cidr = Field(description="the service's private IPv4 subnet, e.g. 10.42.0.0/24")
+    ingress: list[IngressRule] = Field(default_factory=list, max_length=MAX_INGRESS_RULES)
 
     @field_validator("cidr")
     @classmethod
     def _private(cls, v: str) -> str:
         net = ipaddress.ip_network(v)
-        if not net.is_private:
+        # the subnet is IPv4 (compile and the address-overlap rules are); ingress sources may be IPv6
+        if net.version != 4:
+            raise ValueError("must be an IPv4 network such as 10.42.0.0/24 (IPv6 subnets are not offered)")
+        # RFC 1918 only: is_private also admits loopback, link-local, 0.0.0.0/8 and 240.0.0.0/4
+        if not any(net.subnet_of(r) for r in _IPV4_PRIVATE):
             raise ValueError("must be a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)")
-        if net.version == 4 and not 16 <= net.prefixlen <= 28:
+        if not 16 <= net.prefixlen <= 28:
             raise ValueError("prefix length must be between /16 and /28")
         return v
 
@@ -95,7 +122,7 @@ class Network(_Model):
 class Volume(_Model):
     name: DnsLabel
     size_gb: int = Field(ge=1, le=16384, description="size in GB (1-16384)")
-    type: str = Field("standard", min_length=1, description="a volume type of the site")
+    type: SiteRef = Field("standard", description="a volume type of the site")
 
 
 class HealthCheck(_Model):
@@ -111,12 +138,12 @@ class HealthCheck(_Model):
 
 class Server(_Model):
     name: Annotated[DnsLabel, Field(max_length=20)]
-    size: str = Field(min_length=1, description="a size of the site (maps to a flavor)")
-    image: str = Field(min_length=1, description="an image alias of the site")
+    size: SiteRef = Field(description="a size of the site (maps to a flavor)")
+    image: SiteRef = Field(description="an image alias of the site")
     count: int = Field(1, ge=1, le=50)
     role: DnsLabel = Field("base", description="cloud-init template templates/cloud-init/<role>.yaml.j2")
     public_ip: bool = False
-    volumes: list[Volume] = Field(default_factory=list)
+    volumes: list[Volume] = Field(default_factory=list, max_length=MAX_VOLUMES_PER_SERVER)
     health_check: HealthCheck | None = None
 
     _unique = field_validator("volumes")(classmethod(lambda cls, v: _unique_names(v, "volume")))
@@ -133,47 +160,95 @@ class LocalizedText(_Model):
     en: str = Field(min_length=1)
 
 
+Url = Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2000)]
+UPDATE_FREQUENCIES = ("continuous", "daily", "weekly", "monthly", "quarterly", "annual", "irregular", "never")
+
+
+class LocalizedKeywords(_Model):
+    fa: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=list)
+    en: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=list)
+
+
 class Endpoint(_Model):
     name: DnsLabel
-    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
+    url: Url
     kind: Literal["rest", "soap", "graphql", "grpc", "web", "sftp"]
+    version: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9.+_-]*$")] | None = \
+        Field(None, description="the API version offered at this URL, e.g. 2.1")
+    openapi: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
+        None, description="an OpenAPI 3 document in the config repo, relative to this manifest "
+                          "(published next to the catalog entry)")
 
 
 class OpenDataset(_Model):
     name: DnsLabel
     format: Literal["csv", "json", "xml", "xlsx", "geojson", "parquet"]
     license: str = Field(min_length=1)
+    title: LocalizedText | None = None
+    description: LocalizedText | None = None
+    update_frequency: Literal["continuous", "daily", "weekly", "monthly", "quarterly", "annual", "irregular",
+                              "never"] | None = None
+    bucket: DnsLabel | None = Field(None, description="a public bucket of this manifest that holds the file "
+                                                      "(its download URL comes from the site's object store)")
+    object: Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\s/][^\s]*$")] | None = Field(
+        None, description="the file's object name in the bucket (default: <name>.<format>)")
+    url: Url | None = Field(None, description="where the file is downloaded, when it is not in a bucket")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> "OpenDataset":
+        if self.bucket is not None and self.url is not None:
+            raise ValueError("give either bucket (a bucket of this manifest) or url, not both")
+        if self.object is not None and self.bucket is None:
+            raise ValueError("object names a file in a bucket: set bucket too")
+        return self
 
 
 class Publish(_Model):
     title: LocalizedText
+    description: LocalizedText | None = None
     audience: list[Literal["citizens", "businesses", "agencies"]] = Field(min_length=1)
-    endpoints: list[Endpoint] = Field(default_factory=list)
-    open_data: list[OpenDataset] = Field(default_factory=list)
+    keywords: LocalizedKeywords | None = None
+    contact: Annotated[str, AfterValidator(_email)] | None = Field(
+        None, description="who answers users of the service (default: metadata.owner)")
+    sla: DnsLabel | None = Field(None, description="a service level of inventories/catalog.yaml, e.g. gold")
+    endpoints: list[Endpoint] = Field(default_factory=list, max_length=MAX_ENDPOINTS)
+    open_data: list[OpenDataset] = Field(default_factory=list, max_length=MAX_OPEN_DATASETS)
+
+    _unique_endpoints = field_validator("endpoints")(classmethod(lambda cls, v: _unique_names(v, "endpoint")))
+    _unique_data = field_validator("open_data")(classmethod(lambda cls, v: _unique_names(v, "open dataset")))
 
 
 class Metadata(_Model):
     name: Annotated[DnsLabel, Field(min_length=3, max_length=40)]
     agency: DnsLabel
     environment: Literal["dev", "test", "staging", "prod"]
-    owner: Annotated[str, AfterValidator(_email)] | None = None
+    owner: Annotated[str, Field(max_length=254), AfterValidator(_email)] | None = None
     cost_center: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$", max_length=40)] | None = None
     classification: Literal["public", "internal", "restricted", "secret"]
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[Annotated[str, Field(min_length=1, max_length=63)], Annotated[str, Field(max_length=255)]] = Field(
+        default_factory=dict, max_length=MAX_LABELS)
 
 
 class Spec(_Model):
     blueprint: DnsLabel | None = None
-    site: str = Field(min_length=1)
+    site: DnsLabel = Field(description="a site in inventories/sites/")
     ssh_public_key: Annotated[str, Field(pattern=r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$")] | None = Field(
         None, description="optional: an SSH public key installed on every server (becomes a keypair)")
     network: Network
-    servers: list[Server] = Field(default_factory=list)
-    buckets: list[Bucket] = Field(default_factory=list)
+    servers: list[Server] = Field(default_factory=list, max_length=MAX_SERVER_ENTRIES)
+    buckets: list[Bucket] = Field(default_factory=list, max_length=MAX_BUCKETS)
     publish: Publish | None = None
 
     _unique_servers = field_validator("servers")(classmethod(lambda cls, v: _unique_names(v, "server")))
     _unique_buckets = field_validator("buckets")(classmethod(lambda cls, v: _unique_names(v, "bucket")))
+
+    @field_validator("servers")
+    @classmethod
+    def _instances(cls, v: list[Server]) -> list[Server]:
+        total = sum(s.count for s in v)
+        if total > MAX_INSTANCES:
+            raise ValueError(f"the counts add up to {total} servers; a manifest may have at most {MAX_INSTANCES}")
+        return v
 
 
 class Manifest(_Model):
@@ -190,7 +265,7 @@ def parse_manifest(data: Any, locate) -> Manifest:
                                   location=locate(()), code="schema")])
     api = data.get("apiVersion")
     if api is not None and api != API_VERSION:
-        raise InputError([Problem(f"unsupported apiVersion '{api}'; this govcloud reads {API_VERSION}",
+        raise InputError([Problem(f"unsupported apiVersion '{shorten(api)}'; this govcloud reads {API_VERSION}",
                                   "apiVersion", locate(("apiVersion",)), code="schema")])
     return validate_model(Manifest, data, locate)
 

@@ -3,7 +3,9 @@
 Pydantic reports every error with a location tuple such as
 ('spec', 'servers', 1, 'sizeGb'); this turns each into a `Problem` with the
 file:line:column of that field (through a `Locator`), the allowed values or
-fields, and a "did you mean" suggestion for misspelt keys.
+fields, and a "did you mean" suggestion for misspelt keys. At most
+`MAX_REPORTED` errors are located (each costs a walk of the document); the
+rest are counted in one last line.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
-from govcloud.errors import InputError, Problem, did_you_mean, format_path
+from govcloud.errors import MAX_REPORTED, InputError, Problem, did_you_mean, format_path, more_problems, shorten
 
 
 class StrictModel(BaseModel):
@@ -67,13 +69,13 @@ def _problem_from_pydantic(root: type[BaseModel], err: dict, locate) -> Problem:
     if etype == "extra_forbidden":
         model = _model_at(root, loc)
         allowed = _field_names(model) if model else []
-        message = f"unknown field '{loc[-1]}'"
-        hint = did_you_mean(str(loc[-1]), allowed) or ("allowed: " + ", ".join(allowed) if allowed else None)
+        message = f"unknown field '{shorten(loc[-1])}'"
+        hint = did_you_mean(shorten(loc[-1]), allowed) or ("allowed: " + ", ".join(allowed) if allowed else None)
         if hint and allowed and hint.startswith("did"):
             hint += " allowed: " + ", ".join(allowed)
         return Problem(message, format_path(loc), locate(loc, key=True), code="schema", hint=hint)
     if etype == "missing":
-        return Problem(f"required field '{loc[-1]}' is missing", format_path(loc), locate(loc), code="schema")
+        return Problem(f"required field '{shorten(loc[-1])}' is missing", format_path(loc), locate(loc), code="schema")
     msg = err["msg"]
     if etype in _TYPE_WORDS:
         got = type(err.get("input")).__name__
@@ -97,6 +99,9 @@ def validate_model(model: type[BaseModel], data: Any, locate) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [_problem_from_pydantic(model, e, locate) for e in exc.errors(include_url=False)]
+        errors = exc.errors(include_url=False)
+        problems = [_problem_from_pydantic(model, e, locate) for e in errors[:MAX_REPORTED]]
         problems.sort(key=lambda p: (p.location.line, p.location.column) if p.location else (0, 0))
+        if len(errors) > MAX_REPORTED:
+            problems.append(more_problems(len(errors) - MAX_REPORTED, locate(())))
         raise InputError(problems) from None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from govcloud.check import check_manifest
 from govcloud.engine.runner import EngineOp, OperationResult
 from govcloud.ops.deploy import EngineFactory, stack_engine
-from govcloud.ops.workflow import Hooks, ProdDestroyRefused, confirm, ensure_ok, recover_stack
+from govcloud.ops.workflow import Hooks, ProdDestroyRefused, confirm, ensure_ok, record_lifetimes, recover_stack
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ def destroy(file: str, *, yes: bool = False, confirm_name: str | None = None, al
                 result = engine.run(EngineOp.DESTROY, allow_data_loss=True, on_event=on_event,
                                     message=f"govcloud destroy {file}")
             rec.result(result)
+            record_lifetimes(checked, result, hooks)
             from govcloud.ops.digest import record_operation
 
             problem = record_operation(checked, "destroy", "ok" if result.ok else "failed", resources=0)

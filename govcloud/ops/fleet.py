@@ -163,8 +163,7 @@ class FleetResult:
 def plan_fleet(paths: Sequence[str | os.PathLike[str]], operation: str = "deploy", *, force_all: bool = False,
                allow_data_loss: bool = False) -> FleetPlan:
     """Check every manifest under `paths` once and decide which stacks run (see the module docstring)."""
-    from govcloud.check import Workspace, manifest_files, policy_context
-    from govcloud.policy import check_paths
+    from govcloud.check import Workspace, check_paths, manifest_files, policy_context
     from govcloud.shared.index import manifest_key, stack_index
 
     if operation not in OPERATIONS:

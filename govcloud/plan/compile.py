@@ -65,8 +65,11 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
 
     # -- networking
     add("network", NETWORK, "net", {"admin_state_up": True, "tags": tag_list}, "spec.network")
-    add("subnet", SUBNET, "subnet", {"network_id": Ref("network"), "cidr": spec.network.cidr, "ip_version": 4,
-                                     "enable_dhcp": True, "tags": tag_list}, "spec.network.cidr")
+    # the version follows the CIDR (the manifest model admits IPv4 subnets only, today)
+    ip_version = 6 if ":" in spec.network.cidr else 4
+    add("subnet", SUBNET, "subnet", {"network_id": Ref("network"), "cidr": spec.network.cidr,
+                                     "ip_version": ip_version, "enable_dhcp": True, "tags": tag_list},
+        "spec.network.cidr")
     add("router", ROUTER, "router", {"admin_state_up": True, "tags": tag_list,
                                      "external_network_id": Lookup("network", site.external_network)},
         "spec.network")

@@ -11,16 +11,15 @@
 The review reads only what it is given (the engine's change records carry each resource's old
 inputs); it never reads the engine's files and never imports the CLI.
 """
-from govcloud.review.build import build_review, destroy_changes, price_old
+from govcloud.review.build import build_review, destroy_changes
 from govcloud.review.dataloss import DataLossError, data_loss, guard_data_loss
 from govcloud.review.markdown import md_code, md_escape, md_fence, render_markdown
-from govcloud.review.model import DataLoss, FieldChange, ResourceReview, Review, show, signed
-from govcloud.review.schema import REVIEW_JSON_SCHEMA, SCHEMA_VERSION, review_json_schema
+from govcloud.review.model import DataLoss, FieldChange, ResourceReview, Review, show
+from govcloud.review.schema import REVIEW_JSON_SCHEMA, SCHEMA_VERSION, failed_preview_json, review_json_schema
 from govcloud.review.text import print_review, render_text
 
 __all__ = [
     "REVIEW_JSON_SCHEMA", "SCHEMA_VERSION", "DataLoss", "DataLossError", "FieldChange", "ResourceReview",
-    "Review", "build_review", "data_loss", "destroy_changes", "guard_data_loss", "md_code", "md_escape",
-    "md_fence", "price_old", "print_review", "render_markdown", "render_text", "review_json_schema", "show",
-    "signed",
+    "Review", "build_review", "data_loss", "destroy_changes", "failed_preview_json", "guard_data_loss", "md_code",
+    "md_escape", "md_fence", "print_review", "render_markdown", "render_text", "review_json_schema", "show",
 ]

@@ -14,6 +14,7 @@ The inputs are typed and come from the caller, never from disk:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
@@ -31,6 +32,21 @@ from govcloud.review.dataloss import loss_reason, lost_size
 from govcloud.review.model import DataLoss, FieldChange, ResourceReview, Review
 
 _NOISE_FIELDS = ("__defaults", "__meta")  # the engine's bookkeeping, not properties of the resource
+
+
+@dataclass(frozen=True)
+class _Change:
+    """What the review of one resource reads besides its change record."""
+
+    plan: Mapping[str, PlannedResource]  # the plan's entries by key
+    site: Site
+    after: Mapping[str, Decimal]  # the plan's monthly price per key
+    ids: Mapping[str, str]  # cloud id -> key, of the resources in the change
+    replaced_or_new: frozenset[str]  # keys that get a new id
+    protected: tuple[str, ...]  # keys the engine refused to touch: protected in the state
+    forced: Mapping[str, str]  # key -> why govcloud forces its replacement
+    drift: frozenset[str]  # servers whose user data changed but is not applied
+    notes: Mapping[str, Sequence[str]]
 
 
 def build_review(plan: ResourcePlan, site: Site, changes: OperationResult | Sequence[ResourceChange],
@@ -55,91 +71,30 @@ def build_review(plan: ResourcePlan, site: Site, changes: OperationResult | Sequ
             (changes.error or "").splitlines())
     else:
         records, protected, failed = tuple(changes), (), ()
-    forced = forced or {}
-    by_key = plan.by_key()
-    order = {r.key: i for i, r in enumerate(plan.resources)}
     after_cost = estimate(plan, site.rate_card)
-    after_by_key = after_cost.by_resource()
-    drift = set(user_data_drift)
-    extra_notes = {k: tuple(v) for k, v in (notes or {}).items()}
-    replaced_or_new = {c.key for c in records if c.op in (Op.REPLACE, Op.CREATE)}
-    ids = MappingProxyType({c.id: c.key for c in records if c.id and not c.internal and len(c.id) >= 8})
+    ctx = _Change(plan=plan.by_key(), site=site, after=after_cost.by_resource(),
+                  ids=MappingProxyType({c.id: c.key for c in records if c.id and not c.internal and len(c.id) >= 8}),
+                  replaced_or_new=frozenset(c.key for c in records if c.op in (Op.REPLACE, Op.CREATE)),
+                  protected=tuple(protected), forced=forced or {}, drift=frozenset(user_data_drift),
+                  notes={k: tuple(v) for k, v in (notes or {}).items()})
 
     reviewed: list[ResourceReview] = []
-    losses: list[DataLoss] = []
-    cautions: list[str] = []
-    unpriced: list[str] = []
     seen: set[str] = set()
     for c in records:
-        if c.internal or c.key in seen:
-            continue
-        seen.add(c.key)
-        entry = by_key.get(c.key) if c.op != Op.DELETE else None
-        old_inputs = c.old_inputs if c.old_inputs is not None else (
-            _fallback_old_inputs(c, by_key.get(c.key)) if c.op != Op.CREATE else None)
-
-        # cost
-        if c.op == Op.CREATE:
-            before: Decimal | None = Decimal(0)
-        else:
-            before = price_old(c.type, old_inputs, site)
-            if before is None and c.op == Op.SAME and entry is not None:
-                before = after_by_key.get(c.key, Decimal(0))  # unchanged: as the plan prices it
-            if before is None:
-                unpriced.append(c.key)
-        after = Decimal(0) if c.op == Op.DELETE or entry is None else after_by_key.get(c.key, Decimal(0))
-
-        # what it is
-        if entry is not None:
-            name = entry.name if "name" in entry.inputs else ""
-            source, summary = entry.source, describe(entry, links=True)
-        else:
-            old_name = (old_inputs or {}).get("name")
-            name = old_name if isinstance(old_name, str) else ""
-            source, summary = "", describe_deployed(c.type, old_inputs, ids)
-
-        fields = tuple(FieldChange(p.path, p.kind, _clean(p.old), _clean(p.new),
-                                   p.replaces or p.path in c.replace_keys, ids)
-                       for p in c.properties if split_path(p.path)[0] not in _NOISE_FIELDS)
-        reasons: list[str] = []
-        if c.op == Op.REPLACE and c.key in forced:
-            reasons.append(forced[c.key])
-        elif c.op == Op.REPLACE:
-            forcing = [f for f in fields if f.forces_replacement] or [
-                FieldChange(k, "update-replace", forces_replacement=True) for k in c.replace_keys]
-            reasons.extend(_why(forcing, entry, replaced_or_new))
-            if not reasons:
-                reasons.append("the provider replaces it (it gave no field)")
-        dbr = c.op == Op.REPLACE and c.raw_op == "delete-replaced"
-
-        rnotes: list[str] = []
-        if c.op == Op.DELETE:
-            rnotes.append("no longer in the manifest")
-        if dbr:
-            rnotes.append("deleted before its replacement is created: briefly absent")
-        if c.key in drift:
-            rnotes.append(f"user data changed in the manifest: not applied to this existing server "
-                          f"(deploy --replace {c.key} rebuilds it)")
-        rnotes.extend(extra_notes.get(c.key, ()))
-
-        reason = loss_reason(c, entry or by_key.get(c.key), size=lost_size(c.type, old_inputs), protected=protected,
-                             forced_by=forced.get(c.key, ""))
-        if reason:
-            losses.append(DataLoss(c.key, c.type, c.op, reason, name))
-        elif c.type == INSTANCE and c.op == Op.REPLACE:
-            cautions.append(f"{c.key} is recreated: the new server boots from a fresh root disk (its volumes "
-                            f"are attached again)")
-        reviewed.append(ResourceReview(
-            key=c.key, urn=c.urn, type=c.type, op=c.op, engine_op=c.raw_op, name=name, source=source,
-            summary=summary, fields=fields, replace_reasons=tuple(reasons), delete_before_replace=dbr,
-            monthly_before=before, monthly_after=after, data_loss=reason, notes=tuple(rnotes),
-            protect=c.protect))
+        if not (c.internal or c.key in seen):
+            seen.add(c.key)
+            reviewed.append(_review(c, ctx))
+    losses = [DataLoss(r.key, r.type, r.op, r.data_loss, r.name) for r in reviewed if r.data_loss]
+    cautions = [f"{r.key} is recreated: the new server boots from a fresh root disk (its volumes are attached "
+                f"again)" for r in reviewed if r.type == INSTANCE and r.op == Op.REPLACE and not r.data_loss]
+    unpriced = [r.key for r in reviewed if r.monthly_before is None]  # in the engine's order
 
     # plan entries the engine did not report (a partial log): unchanged as far as the review can tell;
     # a destroy reviews what the state holds, whatever the manifest says now
     missing_before = Decimal(0) if operation == "destroy" else sum(
-        (after_by_key.get(k, Decimal(0)) for k in by_key if k not in seen), Decimal(0))
+        (ctx.after.get(k, Decimal(0)) for k in ctx.plan if k not in seen), Decimal(0))
     rank = {op: i for i, op in enumerate(LIST_ORDER)}
+    order = {r.key: i for i, r in enumerate(plan.resources)}
     reviewed.sort(key=lambda r: (rank.get(r.op, len(rank)), order.get(r.key, len(order)), r.key))
     before_total = sum((r.monthly_before for r in reviewed if r.monthly_before is not None), Decimal(0)) \
         + missing_before
@@ -152,6 +107,65 @@ def build_review(plan: ResourcePlan, site: Site, changes: OperationResult | Sequ
         monthly_after=Decimal(0) if operation == "destroy" else after_cost.total,
         unpriced=tuple(unpriced), allow_data_loss=allow_data_loss,
         errors=tuple(errors) if errors is not None else failed)
+
+
+def _review(c: ResourceChange, ctx: _Change) -> ResourceReview:
+    """One resource: what it is, what changes and why, what it costs before and after, what it loses."""
+    entry = ctx.plan.get(c.key) if c.op != Op.DELETE else None
+    old_inputs = c.old_inputs if c.old_inputs is not None else (
+        _fallback_old_inputs(c, ctx.plan.get(c.key)) if c.op != Op.CREATE else None)
+
+    if c.op == Op.CREATE:
+        before: Decimal | None = Decimal(0)
+    else:
+        before = price_old(c.type, old_inputs, ctx.site)
+        if before is None and c.op == Op.SAME and entry is not None:
+            before = ctx.after.get(c.key, Decimal(0))  # unchanged: as the plan prices it
+    after = Decimal(0) if c.op == Op.DELETE or entry is None else ctx.after.get(c.key, Decimal(0))
+
+    if entry is not None:
+        name = entry.name if "name" in entry.inputs else ""
+        source, summary = entry.source, describe(entry, links=True)
+    else:
+        old_name = (old_inputs or {}).get("name")
+        name = old_name if isinstance(old_name, str) else ""
+        source, summary = "", describe_deployed(c.type, old_inputs, ctx.ids)
+
+    fields = tuple(FieldChange(p.path, p.kind, _clean(p.old), _clean(p.new),
+                               p.replaces or p.path in c.replace_keys, ctx.ids)
+                   for p in c.properties if split_path(p.path)[0] not in _NOISE_FIELDS)
+    delete_first = c.op == Op.REPLACE and c.raw_op == "delete-replaced"
+    reason = loss_reason(c, entry or ctx.plan.get(c.key), size=lost_size(c.type, old_inputs),
+                         protected=ctx.protected, forced_by=ctx.forced.get(c.key, ""))
+    return ResourceReview(
+        key=c.key, urn=c.urn, type=c.type, op=c.op, engine_op=c.raw_op, name=name, source=source,
+        summary=summary, fields=fields, replace_reasons=tuple(_replace_reasons(c, fields, entry, ctx)),
+        delete_before_replace=delete_first, monthly_before=before, monthly_after=after, data_loss=reason,
+        notes=tuple(_notes(c, delete_first, ctx)), protect=c.protect)
+
+
+def _replace_reasons(c: ResourceChange, fields: Sequence[FieldChange], entry: PlannedResource | None,
+                     ctx: _Change) -> list[str]:
+    if c.op != Op.REPLACE:
+        return []
+    if c.key in ctx.forced:
+        return [ctx.forced[c.key]]
+    forcing = [f for f in fields if f.forces_replacement] or [
+        FieldChange(k, "update-replace", forces_replacement=True) for k in c.replace_keys]
+    return _why(forcing, entry, ctx.replaced_or_new) or ["the provider replaces it (it gave no field)"]
+
+
+def _notes(c: ResourceChange, delete_first: bool, ctx: _Change) -> list[str]:
+    out = []
+    if c.op == Op.DELETE:
+        out.append("no longer in the manifest")
+    if delete_first:
+        out.append("deleted before its replacement is created: briefly absent")
+    if c.key in ctx.drift:
+        out.append(f"user data changed in the manifest: not applied to this existing server "
+                   f"(deploy --replace {c.key} rebuilds it)")
+    out.extend(ctx.notes.get(c.key, ()))
+    return out
 
 
 def destroy_changes(state: StackState | None) -> tuple[ResourceChange, ...]:
@@ -240,7 +254,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _why(forcing: Sequence[FieldChange], entry: PlannedResource | None, replaced_or_new: set[str]) -> list[str]:
+def _why(forcing: Sequence[FieldChange], entry: PlannedResource | None, replaced_or_new: frozenset[str]) -> list[str]:
     """Why a resource is replaced: the fields that force it, and which replaced resource a computed id follows."""
     plain: list[str] = []
     out: list[str] = []

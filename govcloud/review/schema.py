@@ -1,8 +1,9 @@
 """The review as JSON (`govcloud diff --format json`): the documents and their JSON Schema, one definition.
 
-Each pydantic model below is one object of the output; `Review.to_json()` fills them in and dumps them,
-and `review_json_schema()` is generated from the same models, so the published schema cannot drift
-from what is printed. Within `schemaVersion` 1 fields are only ever added (docs/review.md).
+Each pydantic model below is one object of the output; `Review.to_json()` fills them in and dumps them
+(`failed_preview_json()` the document of a manifest whose preview failed), and `review_json_schema()` is
+generated from the same models, so the published schema cannot drift from what is printed. Within
+`schemaVersion` 1 fields are only ever added (docs/review.md).
 
 The documents are built from the review's own data without validation (`model_construct`): a value
 the schema does not foresee (a diff kind a newer engine invents) still prints, as it always did, rather
@@ -10,9 +11,9 @@ than failing the review; the unit tests validate real outputs against the schema
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import GenerateJsonSchema
 
@@ -141,6 +142,22 @@ class ReviewDocument(_Document):
     changes: list[ChangeDocument]
 
 
+class FailedPreviewDocument(_Document):
+    """A manifest whose preview failed: no review, the engine's errors."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["govcloud.Review"] = "govcloud.Review"
+    stack: str
+    manifest: str
+    ok: Literal[False] = False
+    errors: list[str]
+
+
+def failed_preview_json(stack: str, manifest: str, errors: Sequence[str]) -> dict:
+    """The JSON document of a manifest whose preview failed (printed in place of its review)."""
+    return dump(document(FailedPreviewDocument, stack=stack, manifest=manifest, errors=list(errors)))
+
+
 def document(model: type[_Document], **fields: Any) -> Any:
     """An output document from the review's own data (not validated: see the module docstring)."""
     return model.model_construct(**fields)
@@ -157,12 +174,13 @@ class _WithoutFieldTitles(GenerateJsonSchema):
 
 
 def review_json_schema() -> dict:
-    """The JSON Schema (draft 2020-12) of `govcloud diff --format json`, generated from the documents above."""
-    schema = ReviewDocument.model_json_schema(by_alias=True, mode="serialization",
-                                              schema_generator=_WithoutFieldTitles)
+    """The JSON Schema (draft 2020-12) of `govcloud diff --format json`, generated from the documents above: a
+    review, or the document of a failed preview."""
+    schema = TypeAdapter(ReviewDocument | FailedPreviewDocument).json_schema(
+        by_alias=True, mode="serialization", schema_generator=_WithoutFieldTitles)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://govcloud.gov.example/schemas/review-v1.json", **schema,
-            "title": "govcloud review (schemaVersion 1)"}
+            "$id": "https://govcloud.gov.example/schemas/review-v1.json",
+            "title": "govcloud review (schemaVersion 1)", **schema}
 
 
 REVIEW_JSON_SCHEMA = review_json_schema()

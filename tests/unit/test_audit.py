@@ -89,6 +89,7 @@ def test_one_write_per_record_with_o_append(config, monkeypatch):
         calls.append(("fsync", fd))
         return real_fsync(fd)
 
+    config.settings  # govcloud.yaml (read through os.open too) is read once, before the spy: only the audit write
     monkeypatch.setattr(audit.os, "open", spy_open)
     monkeypatch.setattr(audit.os, "write", spy_write)
     monkeypatch.setattr(audit.os, "fsync", spy_fsync)

@@ -145,10 +145,19 @@ def test_unknown_command_is_usage_error():
     assert run("deployy").exit_code == 2
 
 
+def test_python_dash_m_govcloud_is_the_cli():
+    proc = subprocess.run([sys.executable, "-m", "govcloud", "--help"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Usage: govcloud ") and "validate" in proc.stdout and "deploy" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "govcloud", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith(__import__("govcloud").__version__)
+    assert subprocess.run([sys.executable, "-m", "govcloud", "deployy"], capture_output=True).returncode == 2
+
+
 def test_startup_does_not_import_heavy_modules():
     code = ("import sys, io, contextlib\n"
             "from govcloud.cli import cli\n"
-            "for args in (['--help'], ['validate', %r]):\n"
+            "for args in (['--help'], ['validate', %r], ['verify', '--help'], ['ssh', '--help']):\n"
             "    try:\n"
             "        with contextlib.redirect_stdout(io.StringIO()):\n"
             "            cli(args, standalone_mode=False)\n"

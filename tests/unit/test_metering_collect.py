@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 
 from govcloud.config import ConfigRepo
+from govcloud.errors import CloudError
 from govcloud.load.inventory import Inventory
 from govcloud.metering.collect import (UNMANAGED, Collector, ContainerSeen, FloatingIpSeen, ServerSeen, ServerUsage,
-                                       VolumeSeen, service_of_metadata, service_of_tags)
+                                       VolumeSeen, collect_site, service_of_metadata, service_of_tags)
 from govcloud.metering.periods import Period, day_start, overlap_hours
 from govcloud.metering.report import build_report
 from govcloud.metering.store import SCHEMA_VERSION, StoreError, UsageStore
@@ -231,11 +232,14 @@ def test_bucket_samples_are_final_once_the_day_is_over(store):
     cloud.buckets = {"p-moh": [ContainerSeen("p-moh", "docs", 3 * GIB, bucket.created_at, bucket.metadata)]}
     cloud.clock = T0 + timedelta(hours=25)
     Collector(store, "devcloud", cloud).collect(day)
-    assert total(store, "bucket_gb_hours") == 72  # open day re-sampled: 3 GiB x 24 h, now final
+    # integrated: 1 GiB until the first sample (12 h), then linear to 3 GiB at 25 h, so 1 + 2 x 12/13 GiB at the
+    # day's end: 12 + 12 x (1 + 1 + 24/13) / 2 = 12 + 300/13 GiB-hours, and final (a sample after the day exists)
+    assert total(store, "bucket_gb_hours") == (12 + Decimal(300) / 13).quantize(Decimal("0.000001"))
+    closed = total(store, "bucket_gb_hours")
     cloud.buckets = {"p-moh": [ContainerSeen("p-moh", "docs", 9 * GIB, bucket.created_at, bucket.metadata)]}
     cloud.clock = T0 + timedelta(days=5)
     res = Collector(store, "devcloud", cloud).collect(day)
-    assert total(store, "bucket_gb_hours") == 72 and res.counts.updated == 0  # a final sample stays
+    assert total(store, "bucket_gb_hours") == closed and res.counts.updated == 0  # a final day stays
     cloud.buckets = {"p-moh": []}
     Collector(store, "devcloud", cloud).collect(Period(date(2026, 4, 1), date(2026, 4, 2)))
     assert store.resources("devcloud", "bucket")["p-moh/docs"].deleted_at is not None
@@ -263,6 +267,25 @@ def test_a_failing_api_leaves_the_others_usable(store):
     assert res.failures == ["volumes not collected: ConnectionError: cinder is down"]
     assert total(store, "vcpu_hours") == 24
     assert store.collections()[-1]["notes"] == res.failures
+
+
+def test_collect_site_reads_the_swift_accounts_of_the_agencies_allowed_there_and_reports_failures(store, inventory):
+    cloud = FakeCloud()
+    cloud.buckets = {p: [ContainerSeen(p, "docs", GIB, T0, {})] for p in PROJECTS}
+    cloud.clock = T0 + timedelta(days=1)
+    day = Period(date(2026, 3, 30), date(2026, 3, 30))
+    res = collect_site(store, inventory, inventory.site("devcloud"), cloud, day)
+    res.raise_if_incomplete()  # nothing failed
+    assert {r.project for r in store.usage() if r.meter == "bucket_gb_hours"} == {"gov-moh", "gov-mefa"}  # not demo
+
+    def broken():
+        raise ConnectionError("neutron is down")
+
+    cloud.floating_ips = broken
+    res = collect_site(store, inventory, inventory.site("devcloud"), cloud, day)
+    with pytest.raises(CloudError, match="collection incomplete .*\n  floating IPs not collected: .*neutron is down"):
+        res.raise_if_incomplete()
+    assert CloudError.exit_code == 3
 
 
 def test_without_the_server_list_no_server_usage_is_recorded(store):
@@ -298,9 +321,11 @@ def test_store_migrates_in_order_and_keeps_data(tmp_path):
                  "'server','r','1.000000',0,1,'2026-03-02T00:00:00+00:00')")
     s.close()
     s2 = UsageStore(path)
-    assert s2.version() == SCHEMA_VERSION == 2
-    assert [r[0] for r in s2.db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+    assert s2.version() == SCHEMA_VERSION == 3
+    assert [r[0] for r in s2.db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
     assert s2.count() == 1 and s2.collections() == []
+    old = next(s2.usage())  # a row from before the ledger came from the cloud's API
+    assert old.source == "cloud" and old.quantity == Decimal(1) and old.project == "gov-moh"
     assert s2.migrate() == []  # nothing left to do
     s2.db.execute("INSERT INTO schema_version VALUES (99, 'from the future', 'x')")
     s2.close()
@@ -311,6 +336,9 @@ def test_store_migrates_in_order_and_keeps_data(tmp_path):
 def test_store_for_config_lives_in_the_state_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("GOVCLOUD_STATE_DIR", raising=False)
     (tmp_path / "govcloud.yaml").write_text("apiVersion: govcloud/v1\nkind: Config\n")
+    with UsageStore.for_config(ConfigRepo(tmp_path), write=False) as s:  # reading a store never collected into
+        assert s.path == tmp_path / ".govcloud" / "usage.sqlite" and s.version() > 0
+    assert not (tmp_path / ".govcloud").exists()
     with UsageStore.for_config(ConfigRepo(tmp_path)) as s:
         assert s.path == tmp_path / ".govcloud" / "usage.sqlite"
     assert (tmp_path / ".govcloud" / "usage.sqlite").is_file()

@@ -604,10 +604,32 @@ def test_json_follows_the_documented_schema(build, name):
 
 def test_json_schema_is_documented():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "review.md").read_text(encoding="utf-8")
-    schema = rv.REVIEW_JSON_SCHEMA
-    assert schema["properties"]["changes"]["items"] == {"$ref": "#/$defs/ChangeDocument"}
-    for key in [*schema["required"], *schema["$defs"]["ChangeDocument"]["required"]]:
+    defs = rv.REVIEW_JSON_SCHEMA["$defs"]
+    assert defs["ReviewDocument"]["properties"]["changes"]["items"] == {"$ref": "#/$defs/ChangeDocument"}
+    for key in [*defs["ReviewDocument"]["required"], *defs["ChangeDocument"]["required"]]:
         assert f"`{key}`" in doc, key
+
+
+def test_the_schema_is_generated_from_the_documents_that_write_the_json(build):
+    """The schema is the models': a field the output gains is in the schema, and the schema refuses what the
+    output never holds (an unknown key, an op outside the engine's vocabulary, a failed preview with a verdict)."""
+    schema = rv.REVIEW_JSON_SCHEMA
+    assert schema == rv.review_json_schema() and schema["$schema"].endswith("/2020-12/schema")
+    validator = jsonschema.Draft202012Validator(schema)
+    review, _, _ = build("multi")
+    doc = review.to_json()
+    assert set(doc) == set(schema["$defs"]["ReviewDocument"]["properties"])
+    assert set(doc["changes"][0]) == set(schema["$defs"]["ChangeDocument"]["properties"])
+    assert validator.is_valid(doc)
+    assert not validator.is_valid({**doc, "extra": 1})
+    bad_op = copy.deepcopy(doc)
+    bad_op["changes"][0]["op"] = "explode"
+    assert not validator.is_valid(bad_op)
+    failed = rv.failed_preview_json("govcloud-moe/x-dev", "portal.yaml", ["server-web-1: No valid host was found"])
+    assert list(failed) == ["schemaVersion", "kind", "stack", "manifest", "ok", "errors"] and failed["ok"] is False
+    assert validator.is_valid(failed)
+    assert not validator.is_valid({**failed, "verdict": "2 to update"})
+    assert not validator.is_valid({**failed, "ok": True})
 
 
 def test_json_is_stable(build):
@@ -747,3 +769,18 @@ def test_deployed_resources_are_described_from_the_state_s_inputs():
                                             "containerRead": ".r:*"}) == "5 GB quota, public read"
     assert describe_deployed(rt.ROUTER, {"externalNetworkId": "3f2a"}) == ""  # the state holds only an id
     assert describe_deployed(rt.INSTANCE, None) == ""
+
+
+def test_destroy_changes_scrub_the_state_s_secrets():
+    """The state holds secrets as the engine's secret objects: the destroy's old inputs hold the marker only."""
+    urn = "urn:pulumi:citizen-portal-review-dev::govcloud-moe::openstack:compute/instance:Instance::server-web-1"
+    secret = {ev.SECRET_SIG_KEY: ev.SECRET_SIG, "ciphertext": "v1:" + SECRET_VALUE}
+    state = StackState.from_export({"deployment": {"resources": [
+        {"urn": urn, "type": "openstack:compute/instance:Instance", "id": "0f3c5e9a-7d1b", "protect": False,
+         "inputs": {"flavorName": "gc.small", "adminPass": secret}},
+        {"urn": "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s", "type": "pulumi:pulumi:Stack"}]}})
+    (change,) = rv.destroy_changes(state)
+    assert (change.key, change.op, change.id) == ("server-web-1", "delete", "0f3c5e9a-7d1b")
+    assert change.old_inputs == {"flavorName": "gc.small", "adminPass": "[secret]"}
+    assert SECRET_VALUE not in repr(change)
+    assert rv.destroy_changes(None) == ()
