@@ -144,9 +144,15 @@ def setup(tmp_path_factory):
     yield ctx
     for w in ctx["workers"].values():
         kill_tree(w.pid)
-    for f in sorted((m1.root / "manifests").rglob("*.yaml")):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def destroy(f: Path) -> str:
         r = m1.run("destroy", f, "--yes", "--allow-data-loss", timeout=900)
-        print(f"cleanup {f.name}: rc {r.returncode} {r.stdout.strip()[-120:]} {r.stderr.strip()[-300:]}")
+        return f"cleanup {f.name}: rc {r.returncode} {r.stdout.strip()[-120:]} {r.stderr.strip()[-300:]}"
+
+    with ThreadPoolExecutor(2) as pool:  # two at a time, like the two workers: half the teardown on 2 cores
+        for line in pool.map(destroy, sorted((m1.root / "manifests").rglob("*.yaml"))):
+            print(line)
 
 
 def db(setup):

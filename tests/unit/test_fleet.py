@@ -290,3 +290,17 @@ def test_settings_refuse_a_password_in_a_url(tmp_path):
     f.write_text("apiVersion: govcloud/v1\nkind: Config\nbackend: postgres://gc@127.0.0.1:5544/gc\n")
     assert load_settings(f).backend.endswith("/gc")
     _ = ErrorKind  # the fake's failures carry engine error kinds
+
+
+@pytest.mark.parametrize("option", [["--verify"], ["--replace", "network"], ["--plan", "PLAN"]])
+def test_one_manifest_options_are_a_usage_error_with_a_directory(repo, monkeypatch, option):
+    from click.testing import CliRunner
+
+    from govcloud.cli import cli
+
+    network(repo, "a", 1)
+    (repo / "PLAN").write_text("{}")
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(fleet, "plan_fleet", lambda *a, **k: pytest.fail("a directory was planned"))
+    r = CliRunner().invoke(cli, ["deploy", "manifests", "--yes", *option])
+    assert r.exit_code == 2 and "take one manifest, not DIR" in r.output, r.output
