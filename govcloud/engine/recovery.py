@@ -8,7 +8,9 @@ pending create of a resource the state already holds is a replacement's new half
 delete): when found, it becomes the resource and the old one is marked for deletion, as a finished
 create-replacement leaves them. Other pending operations are dropped, and a refresh then reads every
 resource back from the cloud. When the cloud cannot answer a lookup, nothing is changed (LookupFailed):
-the next run tries again.
+the next run tries again. A resource a failed run created without finishing (`initErrors`: its create
+succeeded, reading it back failed) is refreshed too: the engine would retry it with an update, which a
+volume attachment does not support ("doesn't support update", at every later run).
 
 A create the engine reports as *failed* is as unsure as an interrupted one (the answer was lost, the
 client timed out after the cloud acted), but the engine forgets it, and `pulumi stack import` drops
@@ -57,8 +59,16 @@ def recover(plan: ResourcePlan, config: ConfigRepo, cli: PulumiCli | None = None
     urns = {(op.get("resource") or {}).get("urn") for op in pending}
     remembered = remembered_creates(loc)
     pending += [op for op in remembered if op["resource"]["urn"] not in urns]
-    if not pending or dep is None:
+    if dep is None:
         return Recovery(tuple(notes), False, dep)
+    # created by a failed run without finishing (the answer read back after the create failed): the engine
+    # would retry with an update, which types such as a volume attachment do not support; a refresh reads
+    # them back and clears the errors
+    unfinished = [ev.urn_parts(r.get("urn", ""))[1] for r in dep["deployment"].get("resources") or []
+                  if r.get("initErrors") and not r.get("delete")]
+    notes += [f"{key}: a failed run created it without finishing; the refresh reads it back" for key in unfinished]
+    if not pending:
+        return Recovery(tuple(notes), bool(unfinished), dep)
     creates = [op for op in pending if op.get("type") == "creating"]
     conn = (connect(plan.service.cloud, plan.service.project, plan.service.region, api_timeout=LOOKUP_TIMEOUT)
             if creates else None)

@@ -92,6 +92,19 @@ def test_nothing_pending_changes_nothing(plan, monkeypatch):
     assert not rec.needs_refresh and cli.imported is None
 
 
+def test_a_resource_created_without_finishing_is_refreshed_not_updated(plan, monkeypatch):
+    # found under the fault proxy: a 429 on the read-back after Nova attached a volume left the attachment
+    # with initErrors, and every later deploy failed with "doesn't support update"
+    monkeypatch.setattr(recovery, "connect", lambda *a, **k: pytest.fail("nothing to look up"))
+    attach = {"urn": URN.format("openstack:compute/volumeAttach:VolumeAttach", "attach-web-2-data"),
+              "type": "openstack:compute/volumeAttach:VolumeAttach", "id": "srv/vol",
+              "initErrors": ["Error retrieving openstack_compute_volume_attach_v2 srv/vol: 429"]}
+    cli = FakeCli({"version": 3, "deployment": {"resources": [attach]}})
+    rec = recovery.recover(plan, ConfigRepo(None), cli)
+    assert rec.needs_refresh and cli.imported is None
+    assert rec.notes == ("attach-web-2-data: a failed run created it without finishing; the refresh reads it back",)
+
+
 def test_a_rule_is_found_by_its_shape_and_tracked_ids_never_match():
     rule = SimpleNamespace(id="r-1", security_group_id="sg-1", direction="ingress", ether_type="IPv4",
                            protocol="tcp", port_range_min=443, port_range_max=443, remote_ip_prefix="0.0.0.0/0")
