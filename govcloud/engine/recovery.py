@@ -91,7 +91,8 @@ def recover(plan: ResourcePlan, config: ConfigRepo, cli: PulumiCli | None = None
         old = live.get(urn)
         if not found:
             notes.append(f"{key}: the interrupted run had not created it; the pending create was dropped"
-                         if old is None else f"{key}: dropped a pending create of a resource already in the state")
+                         if old is None else f"{key}: the interrupted run had not created its replacement; the "
+                                             f"pending create was dropped (the resource in the state stays)")
             continue
         # the state a finished create would have left: its inputs as the last known outputs (so the
         # refresh reads the resource as a known one and keeps what the cloud API cannot report back,

@@ -170,6 +170,14 @@ def test_the_new_half_of_a_replacement_is_adopted_and_the_old_one_marked_for_del
     assert any("created its replacement (vol-new)" in n and "(vol-old) is deleted by the next run" in n
                for n in rec.notes)
 
+    conn.block_storage = FakeVolumeApi([SimpleNamespace(id="vol-old", name=name)])  # the new half never came
+    cli = FakeCli({"version": 3, "deployment": {"resources": [dict(old)], "pending_operations": [
+        _pending(VOLUME, "volume-web-1-data", {"name": name, "size": 1})]}})
+    rec = recovery.recover(plan, ConfigRepo(None), cli)
+    assert [(r["id"], bool(r.get("delete"))) for r in cli.imported["deployment"]["resources"]] == [("vol-old", False)]
+    assert rec.notes == ("volume-web-1-data: the interrupted run had not created its replacement; the pending "
+                         "create was dropped (the resource in the state stays)",)
+
 
 def _failed_event(op="create", id_="", inputs=None):
     """A resOpFailedEvent as the engine streams it (cut from a real one: a reset after Nova's POST)."""
