@@ -241,6 +241,10 @@ class StateDir:
         """What `govcloud verify` keeps of a stack: its pinned host keys and its last report (verify/store.py)."""
         return self.root / "verify" / project / stack
 
+    def unsure_creates(self, project: str, stack: str) -> Path:
+        """Creates the engine reported failed that may have reached the cloud (engine/recovery.py)."""
+        return self.root / "pending" / f"{project}--{stack}.json"
+
     @property
     def logs(self) -> Path:
         """Engine logs: <project>--<stack>--<op>--<time>-<pid>.log and .events.jsonl (engine/runner.py)."""
@@ -262,6 +266,8 @@ STATE_LAYOUT: tuple[tuple[str, str], ...] = (
     ("state/", "the Pulumi file backend, when govcloud.yaml names no `backend:`"),
     ("workspaces/<project>/<stack>/", "the Pulumi project directory of each stack (Pulumi.yaml, the secrets salt)"),
     ("locks/<project>--<stack>.lock", "govcloud's lock of a stack, held for a whole command"),
+    ("pending/<project>--<stack>.json", "creates a failed run may have made in the cloud: the next run's recovery "
+     "looks them up and adopts or drops them"),
     ("logs/", "the engine's log and event file of each operation (the last 40 per stack are kept)"),
     ("audit.log", "one JSON line per deploy and destroy: who, what, the result (append-only)"),
     ("usage.sqlite", "the usage store that `usage collect` fills and `usage report` prices"),

@@ -106,9 +106,29 @@ class StackEngine:
         plan = plan or self.plan
         if locate(plan, self.config) != self.location:
             raise ValueError(f"a plan of {plan.service.pulumi_project}/{plan.service.stack} given to {self.name}")
-        return run_operation(op, plan, self.config, allow_data_loss=allow_data_loss, replace=replace,
-                             on_event=on_event, message=message, lock=self._lock, passphrase=self.passphrase,
-                             refresh_first=refresh_first, interrupts=self.interrupts)
+        result = run_operation(op, plan, self.config, allow_data_loss=allow_data_loss, replace=replace,
+                               on_event=on_event, message=message, lock=self._lock, passphrase=self.passphrase,
+                               refresh_first=refresh_first, interrupts=self.interrupts)
+        if result.unsure_creates:
+            result = self._remember_unsure_creates(result)
+        return result
+
+    def _remember_unsure_creates(self, result: OperationResult) -> OperationResult:
+        """Failed creates that may have reached the cloud become pending creates, for the next recovery."""
+        import dataclasses
+
+        from govcloud.engine.recovery import remember_unsure_creates
+        from govcloud.errors import GovcloudError
+
+        try:
+            notes = remember_unsure_creates(self.location, result.unsure_creates)
+        except (OSError, GovcloudError) as exc:  # not recorded: say what may be left
+            keys = ", ".join(ev.urn_parts(r["urn"])[1] for r in result.unsure_creates)
+            notes = [f"{keys}: the failed create may have reached the cloud, and recording it failed ({exc}); "
+                     f"look for it in the cloud before deploying again"]
+        if not notes:
+            return result
+        return dataclasses.replace(result, error="\n".join([result.error or "", *notes]).strip())
 
     def unprotect(self, urns: Iterable[str] | None = None) -> list[str]:
         from govcloud.engine.stack import unprotect

@@ -42,7 +42,10 @@ class StackStatus:
 
 
 def status(file: str) -> StackStatus:
-    """Deployed or not, resources against the plan, the last operation, pending operations, engine locks."""
+    """Deployed or not, resources against the plan, the last operation, pending operations (the state's and the
+    failed creates recovery will look up), engine locks."""
+    from govcloud.engine.recovery import remembered_creates
+
     checked, engine = _engine(file, need_passphrase=False)
     state = engine.state()
     last = engine.history(1)[:1] if state is not None else []
@@ -53,7 +56,8 @@ def status(file: str) -> StackStatus:
     return StackStatus(engine.name, engine.location.backend_url, state is not None,
                        len(state.resources) if state else 0, len(checked.plan.resources),
                        tuple(sorted(in_plan - deployed)), tuple(sorted(deployed - in_plan)), lo,
-                       len(state.pending) if state else 0, tuple(lk.describe() for lk in engine.engine_locks()))
+                       (len(state.pending) if state else 0) + len(remembered_creates(engine.location)),
+                       tuple(lk.describe() for lk in engine.engine_locks()))
 
 
 def outputs(file: str) -> dict[str, Any]:

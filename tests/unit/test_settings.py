@@ -173,8 +173,10 @@ def test_state_dir_names_paths_and_creates_nothing(tmp_path, monkeypatch):
     assert state.workspace("govcloud-moh", "portal-prod") == state.root / "workspaces" / "govcloud-moh" / "portal-prod"
     assert (state.file_backend, state.logs, state.audit_log, state.usage_store) == (
         state.root / "state", state.root / "logs", state.root / "audit.log", state.root / "usage.sqlite")
+    assert state.unsure_creates("govcloud-moh", "portal-prod") == state.root / "pending" / "govcloud-moh--portal-prod.json"
     assert [p for p, _ in settings.STATE_LAYOUT] == ["state/", "workspaces/<project>/<stack>/",
-                                                     "locks/<project>--<stack>.lock", "logs/", "audit.log",
+                                                     "locks/<project>--<stack>.lock",
+                                                     "pending/<project>--<stack>.json", "logs/", "audit.log",
                                                      "usage.sqlite"]
     from govcloud.engine.stack import backend_url
 
