@@ -142,8 +142,8 @@ def test_deploy_creates_every_resource(repo, conn):
     inv = assert_cloud_matches_state(conn, repo)
     assert len(repo.state_resources()) == 23
     assert {k: len(v) for k, v in inv.items()} == {
-        "server": 2, "volume": 2, "port": 2, "network": 1, "subnet": 1, "router": 1, "secgroup": 1, "rule": 4,
-        "floating-ip": 2, "server-group": 1, "container": 1}
+        "server": 2, "volume": 2, "port": 2, "network": 1, "subnet": 1, "router": 1, "router-interface": 1,
+        "secgroup": 1, "rule": 4, "floating-ip": 2, "server-group": 1, "container": 1, "attachment": 2}
 
 
 def test_state_holds_the_password_only_encrypted(repo):
