@@ -79,7 +79,12 @@ def check_backend(config) -> list[Check]:
     from govcloud.engine.command import cli_error_text
     from govcloud.errors import SetupError
 
+    from govcloud.settings import AGENCY_PLACEHOLDER
+    from govcloud.tenancy.plan import MINISTRY
+
     url = backend_url(config)
+    if AGENCY_PLACEHOLDER in url:  # a backend per agency: the ministry's own stands for them all
+        url = backend_url(config, MINISTRY)
     if url.startswith("file://"):
         path = Path(url[len("file://"):])
         try:
@@ -120,6 +125,14 @@ def check_passphrase() -> list[Check]:
     from govcloud.errors import SetupError
     from govcloud.settings import passphrase_source, read_passphrase
 
+    from govcloud.settings import AGENCY_PLACEHOLDER, env, passphrase_files
+
+    template = env("GOVCLOUD_PASSPHRASE_FILE")
+    if template and AGENCY_PLACEHOLDER in template and not env("GOVCLOUD_PASSPHRASE"):
+        found = passphrase_files()
+        return [Check("passphrase", bool(found), f"one file per agency, {template}: {len(found)} found (not shown)",
+                      "write each agency's passphrase to its file (umask 077; head -c 32 /dev/urandom | base64 > "
+                      f"{template.replace(AGENCY_PLACEHOLDER, '<agency>')})")]
     try:
         read_passphrase()
     except SetupError as exc:

@@ -47,9 +47,9 @@ def cli() -> None:
 
 def _register() -> None:
     """Every command module adds its commands to the group (each imports only click at load time)."""
-    from govcloud.cli import agency, offline, policy, stack, usage
+    from govcloud.cli import agency, audit, offline, policy, stack, usage
 
-    for module in (offline, usage, policy, stack, agency):
+    for module in (offline, usage, policy, stack, agency, audit):
         module.register(cli)
 
 

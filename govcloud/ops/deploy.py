@@ -54,6 +54,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
     """Deploy one manifest. `plan_file`: apply exactly that saved plan or refuse (fail closed)."""
     from govcloud import review
     from govcloud.ops import audit
+    from govcloud.ops.auditheads import heads_for
     from govcloud.review import savedplan
 
     hooks = hooks or Hooks()
@@ -67,6 +68,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
         raise UnknownResource(f"--replace: no resource {', '.join(unknown)} in the plan")
     engine = engine_factory(checked, hooks)
     config = checked.workspace.config
+    heads = heads_for(config, {engine.name: engine})  # the audit log's head is kept in the stack's state too
     timings.lap("check")
     with engine.lock(f"govcloud deploy {file}"):
         state = recover_stack(engine, hooks)
@@ -91,7 +93,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
             except savedplan.PlanMovedError as exc:
                 audit.record_operation(config, operation="deploy", stack=engine.name, result="refused",
                                        manifest=file, changes=preview, error="; ".join(exc.moved),
-                                       plan_file=plan_file)
+                                       plan_file=plan_file, heads=heads, note=hooks.note)
                 raise
         risks = review.guard_data_loss(rv, allow=allow_data_loss)  # DataLossError when not allowed
         if preview.blocked_only_by_protection and not risks:  # protected, but not a kind the guard knows
@@ -104,7 +106,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
             engine.unprotect([c.urn for c in preview.changes if c.key in lost])
         timings.lap("confirm")
         with audit.recording(config, "deploy", file, engine.name, plan_file=plan_file or "",
-                             allow_data_loss=allow_data_loss) as rec:
+                             allow_data_loss=allow_data_loss, heads=heads, note=hooks.note) as rec:
             with hooks.phase("deploying", engine.name, total=len(plan.resources)) as on_event:
                 result = engine.run(EngineOp.UP, allow_data_loss=allow_data_loss, replace=replace,
                                     refresh_first=refresh, on_event=on_event, message=f"govcloud deploy {file}")

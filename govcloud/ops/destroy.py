@@ -29,6 +29,7 @@ def destroy(file: str, *, yes: bool = False, confirm_name: str | None = None, al
     """Delete every resource of the manifest's stack. A prod stack needs `confirm_name` == its stack name."""
     from govcloud import review
     from govcloud.ops import audit
+    from govcloud.ops.auditheads import heads_for
 
     hooks = hooks or Hooks()
     checked = check_manifest(file)
@@ -55,8 +56,9 @@ def destroy(file: str, *, yes: bool = False, confirm_name: str | None = None, al
                     f"destroy {stack}")
         if keep:
             engine.unprotect()
-        with audit.recording(checked.workspace.config, "destroy", file, engine.name,
-                             allow_data_loss=allow_data_loss) as rec:
+        config = checked.workspace.config
+        with audit.recording(config, "destroy", file, engine.name, allow_data_loss=allow_data_loss,
+                             heads=heads_for(config, {engine.name: engine}), note=hooks.note) as rec:
             with hooks.phase("destroying", engine.name, total=len(state.resources)) as on_event:
                 result = engine.run(EngineOp.DESTROY, allow_data_loss=True, on_event=on_event,
                                     message=f"govcloud destroy {file}")

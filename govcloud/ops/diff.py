@@ -68,9 +68,10 @@ def diff(files: Sequence[str], *, parallel: int | None = None, out: str | None =
         hooks.checked(c)
     interrupts = Interrupts(notice=lambda msg: hooks.note(f"\n{msg}"))  # one for all: Ctrl-C reaches every child
     if engine_factory is None:
-        passphrase = read_passphrase()
-        engine_factory = (lambda c, _hooks: StackEngine(c.plan, c.workspace.config, passphrase=passphrase,
-                                                interrupts=interrupts))
+        passphrases = {a: read_passphrase(agency=a) for a in {c.plan.service.agency for c in checked}}
+        engine_factory = (lambda c, _hooks: StackEngine(c.plan, c.workspace.config,
+                                                        passphrase=passphrases[c.plan.service.agency],
+                                                        interrupts=interrupts))
     engines = [engine_factory(c, hooks) for c in checked]
     states = [_state_or_none(e) for e in engines]
     forced = [s.volume_shrinks(c.plan) if s else {} for c, s in zip(checked, states)]

@@ -66,6 +66,7 @@ class FakeEngine:
         self.runs: list[tuple[str, dict]] = []  # every run with its options (`options` keeps the last per op)
         self.unprotected: list = []
         self.held = False
+        self.stack_tags: dict[str, str] = {}
 
     @property
     def name(self) -> str:
@@ -101,6 +102,17 @@ class FakeEngine:
         if not queue:
             raise AssertionError(f"the workflow ran {op}, which this test did not expect")
         return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    def exists(self) -> bool:
+        return self._state is not None or "up" in self.calls
+
+    def tags(self) -> dict[str, str]:
+        return dict(self.stack_tags)
+
+    def set_tag(self, name: str, value: str) -> None:
+        assert self.exists(), "a tag on a stack that does not exist"
+        self.calls.append(f"tag {name}")
+        self.stack_tags[name] = value
 
     def unprotect(self, urns=None):
         self.calls.append("unprotect")

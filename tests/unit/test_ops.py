@@ -13,6 +13,7 @@ import pytest
 from govcloud.engine.recovery import Recovery
 from govcloud.engine.runner import ErrorKind
 from govcloud.errors import EngineError, EngineInterrupted, GovcloudError, StackLockedError
+from govcloud.ops.auditchain import record_hash
 from govcloud.ops.deploy import UnknownResource, deploy
 from govcloud.ops.destroy import destroy
 from govcloud.ops.diff import diff
@@ -26,6 +27,7 @@ from .fake_engine import FakeEngine, export, failed, nothing, replayed, write_ma
 VOLUME = "openstack:blockstorage/volume:Volume"
 NETWORK = "openstack:networking/network:Network"
 CONTAINER = "openstack:objectstorage/container:Container"
+HEAD_TAG_SET = "tag govcloud:audit-head"  # FakeEngine's record of the audit head kept in the stack's state
 
 
 @pytest.fixture(autouse=True)
@@ -65,11 +67,13 @@ def test_deploy_applies_after_preview_and_review(tmp_path, state_dir):
     eng = FakeEngine(results={"preview": replayed("create"), "up": replayed("deploy-up", "up")})
     hooks = Recorder()
     res = deploy(write_manifest(tmp_path), yes=True, hooks=hooks, engine_factory=eng.factory())
-    assert eng.calls == ["lock", "recover", "preview", "up"]
+    assert eng.calls == ["lock", "recover", "preview", "up", HEAD_TAG_SET]
     assert res.applied and res.result.ok and res.result.counts()["create"] > 20
     assert len(hooks.reviews) == 1 and hooks.asked == []  # --yes: nobody is asked
     rec = audit_records(state_dir)
     assert [(r["operation"], r["result"]) for r in rec] == [("deploy", "ok")]
+    # the audit log's head (this record's seq and hash) is kept in the stack's state, after the record
+    assert eng.stack_tags == {"govcloud:audit-head": f"1:{record_hash(rec[0])}"}
 
 
 def test_deploy_asks_and_a_no_changes_nothing(tmp_path, state_dir):
@@ -119,7 +123,7 @@ def test_deploy_with_allowed_data_loss_unprotects_exactly_what_is_lost(tmp_path)
     preview = replayed("delete")
     eng = FakeEngine(results={"preview": preview, "up": nothing("up")})
     deploy(write_manifest(tmp_path, "delete"), yes=True, allow_data_loss=True, engine_factory=eng.factory())
-    assert eng.calls == ["lock", "recover", "preview", "unprotect", "up"]
+    assert eng.calls == ["lock", "recover", "preview", "unprotect", "up", HEAD_TAG_SET]
     lost = {c.urn for c in preview.changes if c.type in (VOLUME, CONTAINER) and c.op == "delete"}
     assert lost and set(eng.unprotected[0]) == lost
     assert eng.options["up"]["allow_data_loss"] is True
@@ -200,7 +204,7 @@ def test_saved_plan_applies_only_the_reviewed_change(tmp_path, state_dir):
     diff([manifest], out=plan_file, engine_factory=FakeEngine(results={"preview": replayed("create")}).factory())
     eng = FakeEngine(results={"preview": replayed("create"), "up": nothing("up")})
     res = deploy(manifest, yes=True, plan_file=plan_file, engine_factory=eng.factory())
-    assert res.applied and eng.calls[-1] == "up"
+    assert res.applied and eng.calls[-2:] == ["up", HEAD_TAG_SET]
 
 
 def test_stale_saved_plan_is_refused_and_audited(tmp_path, state_dir):
@@ -210,7 +214,7 @@ def test_stale_saved_plan_is_refused_and_audited(tmp_path, state_dir):
     eng = FakeEngine(results={"preview": replayed("update-size")})  # the preview moved since the review
     with pytest.raises(PlanMovedError):
         deploy(manifest, yes=True, plan_file=plan_file, engine_factory=eng.factory())
-    assert "up" not in eng.calls
+    assert "up" not in eng.calls and HEAD_TAG_SET not in eng.calls  # no stack yet: no state to keep a head in
     assert [(r["operation"], r["result"]) for r in audit_records(state_dir)] == [("deploy", "refused")]
 
 
@@ -237,7 +241,7 @@ def test_destroy_refuses_to_lose_volumes_without_the_flag(tmp_path):
 def test_destroy_with_the_flag_unprotects_then_destroys(tmp_path, state_dir):
     eng = FakeEngine(state=STATE, results={"destroy": nothing("destroy")})
     destroy(write_manifest(tmp_path), yes=True, allow_data_loss=True, engine_factory=eng.factory())
-    assert eng.calls == ["lock", "recover", "unprotect", "destroy"] and eng.unprotected == [None]
+    assert eng.calls == ["lock", "recover", "unprotect", "destroy", HEAD_TAG_SET] and eng.unprotected == [None]
     assert [(r["operation"], r["result"]) for r in audit_records(state_dir)] == [("destroy", "ok")]
 
 
