@@ -10,7 +10,7 @@ the choreography is unit-tested in milliseconds.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, ContextManager, Iterable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator, Protocol, Sequence
 
 from govcloud.config import ConfigRepo
 from govcloud.engine import events as ev
@@ -20,6 +20,9 @@ from govcloud.engine.runner import EngineOp, Interrupts, OperationResult
 from govcloud.engine.stack import StackLocation, StackState
 from govcloud.plan.model import ResourcePlan
 
+if TYPE_CHECKING:
+    from govcloud.cloud.access import Access
+
 
 class Engine(Protocol):
     """One stack's engine, as the workflows drive it."""
@@ -27,6 +30,10 @@ class Engine(Protocol):
     @property
     def name(self) -> str:
         """project/stack"""
+
+    def check_access(self) -> Access:
+        """Who the stack's operations run as; WrongAgency when the credentials cannot act on the stack's agency
+        project (govcloud.cloud.access): asked before anything else, so a refusal changes nothing."""
 
     def lock(self, command: str) -> ContextManager[None]:
         """Hold the stack for the whole workflow; StackLockedError when another run holds it."""
@@ -78,6 +85,11 @@ class StackEngine:
     @property
     def name(self) -> str:
         return self.location.name
+
+    def check_access(self) -> Access:
+        from govcloud.cloud.access import check_access
+
+        return check_access(self.plan)
 
     @property
     def cli(self):

@@ -1,6 +1,6 @@
 """deploy: preview, review, guard, confirm, apply, audit, as one library call.
 
-    check (offline, policy) -> lock -> recover -> preview -> review -> saved-plan check (stale: refused, audited)
+    check (offline, policy) -> credentials (the agency's own) -> lock -> recover -> preview -> review -> saved-plan check (stale: refused, audited)
     -> data-loss guard -> nothing to do? -> confirm -> unprotect what may be lost -> up (audited)
 
 Every refusal is a typed exception (DataLossError, PlanMovedError, NotConfirmed, StackLockedError) and
@@ -16,7 +16,7 @@ from govcloud.check import CheckedPlan, check_manifest
 from govcloud.engine.runner import EngineOp, OperationResult
 from govcloud.engine.seam import Engine, StackEngine
 from govcloud.errors import GovcloudError
-from govcloud.ops.workflow import Hooks, Timings, confirm, ensure_ok, recover_stack
+from govcloud.ops.workflow import Hooks, Timings, check_access, confirm, ensure_ok, recover_stack
 
 
 class UnknownResource(GovcloudError):
@@ -67,6 +67,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
     if unknown:
         raise UnknownResource(f"--replace: no resource {', '.join(unknown)} in the plan")
     engine = engine_factory(checked, hooks)
+    check_access(engine, hooks)
     config = checked.workspace.config
     heads = heads_for(config, {engine.name: engine})  # the audit log's head is kept in the stack's state too
     timings.lap("check")

@@ -1,6 +1,6 @@
 """destroy: the guarded teardown of a manifest's stack, as one library call.
 
-    check -> lock -> recover -> state (nothing deployed: done) -> review of the deletes -> data-loss guard
+    check -> credentials (the agency's own) -> lock -> recover -> state (nothing deployed: done) -> review of the deletes -> data-loss guard
     -> prod needs the stack's name, others a confirmation -> unprotect -> destroy (audited)
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from govcloud.check import check_manifest
 from govcloud.engine.runner import EngineOp, OperationResult
 from govcloud.ops.deploy import EngineFactory, stack_engine
-from govcloud.ops.workflow import Hooks, ProdDestroyRefused, confirm, ensure_ok, recover_stack
+from govcloud.ops.workflow import Hooks, ProdDestroyRefused, check_access, confirm, ensure_ok, recover_stack
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ def destroy(file: str, *, yes: bool = False, confirm_name: str | None = None, al
     plan = checked.plan
     stack = plan.service.stack
     engine = engine_factory(checked, hooks)
+    check_access(engine, hooks)
     with engine.lock(f"govcloud destroy {file}"):
         recover_stack(engine, hooks)
         state = engine.state()

@@ -17,7 +17,7 @@ from govcloud.engine.seam import Engine
 from govcloud.engine.stack import StackState
 from govcloud.ops.deploy import EngineFactory
 from govcloud.errors import EngineError, GovcloudError
-from govcloud.ops.workflow import Hooks
+from govcloud.ops.workflow import Hooks, check_access
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,12 @@ def diff(files: Sequence[str], *, parallel: int | None = None, out: str | None =
                                                         passphrase=passphrases[c.plan.service.agency],
                                                         interrupts=interrupts))
     engines = [engine_factory(c, hooks) for c in checked]
+    asked = set()
+    for c, engine in zip(checked, engines):  # another agency's manifest is refused before any preview
+        scope = (c.plan.service.cloud, c.plan.service.project, c.plan.service.region)
+        if scope not in asked:  # one token per project is enough
+            asked.add(scope)
+            check_access(engine, hooks)
     states = [_state_or_none(e) for e in engines]
     forced = [s.volume_shrinks(c.plan) if s else {} for c, s in zip(checked, states)]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from govcloud.cloud.access import Access
 from govcloud.engine.recovery import Recovery
 from govcloud.engine.runner import EngineOp, ErrorKind, OperationResult
 from govcloud.engine.stack import StackState
@@ -57,7 +58,7 @@ def export(*resources: tuple[str, str, dict]) -> dict:
 
 class FakeEngine:
     def __init__(self, *, results: dict | None = None, state: dict | None = None, locked: bool = False,
-                 recovery: Recovery | None = None):
+                 recovery: Recovery | None = None, access: Access | Exception | None = None):
         self.results = {EngineOp(k): (v if isinstance(v, list) else [v]) for k, v in (results or {}).items()}
         self._state = state
         self.locked = locked
@@ -67,10 +68,19 @@ class FakeEngine:
         self.unprotected: list = []
         self.held = False
         self.stack_tags: dict[str, str] = {}
+        # the agency's own member credentials, unless a test gives others (or the refusal they meet)
+        self.access = access or Access("devcloud", "moe-ci", "gov-moe", "p-moe", ("member", "reader"))
 
     @property
     def name(self) -> str:
         return STACK
+
+    def check_access(self) -> Access:
+        assert not self.held, "the credentials are checked before the stack is locked"
+        self.calls.append("access")
+        if isinstance(self.access, Exception):
+            raise self.access
+        return self.access
 
     @contextmanager
     def lock(self, command: str):
