@@ -1,4 +1,4 @@
-"""Benchmark: what `govcloud validate DIR` does (policy.check_paths: load, blueprints, schema,
+"""Benchmark: what `govcloud validate DIR` does (check.check_paths: load, blueprints, schema,
 references, compile, user data, policy pack) for 1,000 varied manifests in one process,
 next to the bare YAML parse of the same files.
 
@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE.parent))
 from govcloud.config import ConfigRepo  # noqa: E402
 from govcloud.load.inventory import Inventory  # noqa: E402
 from govcloud.check import Workspace  # noqa: E402
-from govcloud.policy import check_paths  # noqa: E402
+from govcloud.check import check_paths  # noqa: E402
 
 ROLES = ["web", "app", "database", "batch", "base", "open-data"]
 CLASSES = ["public", "internal", "internal", "restricted"]

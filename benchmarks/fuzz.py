@@ -5,7 +5,7 @@
 Each case is one example (examples/*/*.yaml) with 1-4 hostile mutations,
 structural, textual and byte-wise (tests/fuzzing.py, the same mutations the
 unit test's hypothesis run uses), checked as `govcloud validate` checks it
-(policy.check_paths). A crash is any exception other than InputError; a broken
+(check.check_paths). A crash is any exception other than InputError; a broken
 promise is an invalid file without a located error, a valid one with an
 error, or a raw control character in a message. Both are saved to
 benchmarks/out/fuzz-failures/ to be replayed. Then the adversarial corpus of
@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from govcloud.check import Workspace  # noqa: E402
 from govcloud.config import ConfigRepo  # noqa: E402
-from tests.fuzzing import SEEDS, FuzzStats, adversarial_corpus, check_case, mutate  # noqa: E402
+from tests.fuzzing import SEEDS, FuzzStats, adversarial_corpus, check_case, companion_files, mutate  # noqa: E402
 
 FAILURES = HERE / "out" / "fuzz-failures"
 
@@ -81,7 +81,7 @@ def adversarial(workspace: Workspace, tmp: Path) -> list[tuple[str, float, bool]
     os.mkfifo(fifo)
     for name, special in [("/dev/zero", Path("/dev/zero")), ("/dev/urandom", Path("/dev/urandom")),
                           ("a FIFO nobody writes", fifo)]:
-        from govcloud.policy import check_paths
+        from govcloud.check import check_paths
 
         start = time.perf_counter()
         (result,), _ = check_paths([special], workspace)
@@ -98,6 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         wall = time.perf_counter()
+        companion_files(tmp_path)
         stats, times, crashes, broken = fuzz(args.cases, args.seed, workspace, tmp_path / "fuzzed.yaml")
         wall = time.perf_counter() - wall
         times.sort()

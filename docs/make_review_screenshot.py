@@ -56,7 +56,7 @@ def review_markdown() -> str:
     from govcloud.config import ConfigRepo
     from govcloud.check import Workspace
     from govcloud.engine.runner import OperationResult
-    from govcloud.policy import check_paths
+    from govcloud.check import check_paths
     from govcloud.review import build_review, render_markdown
 
     fixture = json.loads(FIXTURE.read_text(encoding="utf-8"))

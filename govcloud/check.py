@@ -9,9 +9,9 @@ from __future__ import annotations
 import gc
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from govcloud.load.blueprints import apply_blueprint
 from govcloud.plan.compile import compile_plan
@@ -22,6 +22,9 @@ from govcloud.load.inventory import Agency, Inventory, Site, check_references
 from govcloud.load.manifest import Manifest, parse_manifest
 from govcloud.plan.model import ResourcePlan
 from govcloud.load.yamlsource import Locator, load_yaml_file
+
+if TYPE_CHECKING:
+    from govcloud.policy.evaluate import PolicyReport
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,10 @@ class Workspace:
         data, locator = apply_blueprint(doc, self.config)
         manifest = parse_manifest(data, locator.locate)
         site, agency = check_references(manifest, self.inventory, locator.locate)
+        if manifest.spec.publish is not None:  # service levels and OpenAPI documents of the catalog entry
+            from govcloud.catalog.references import check_publish
+
+            check_publish(manifest, self.inventory, self.config, locator.locate, str(path))
         return CheckedService(str(path), manifest, site, agency, locator, self.config)
 
     def plan(self, path: str | os.PathLike[str]) -> ResourcePlan:
@@ -188,6 +195,77 @@ def price_blueprints(ws: Workspace, site_name: str | None = None) -> list[Bluepr
     return offers
 
 
+
+def check_paths(paths: Iterable[str | os.PathLike[str]], workspace: Workspace | None = None, *,
+                context: Iterable[str | os.PathLike[str]] = ()) -> tuple[list[ValidationResult], "PolicyReport"]:
+    """Load, compile and policy-check manifests (files or directories): one result per file, and the report.
+
+    A result is `ok` when its file loads and compiles and has no mandatory
+    finding left after exceptions; its `problems` are the load/compile
+    problems or the policy findings as Problems (advisory ones as warnings,
+    which do not make it fail). Manifests under `context` and under
+    `settings.manifestDirs` of policies.yaml take part in cross-manifest
+    rules (quotas, overlaps, duplicate names) without being reported on.
+    policies.yaml itself, when among the paths, is skipped. Raises
+    InputError for a broken policies.yaml or custom rule file.
+    """
+    with batch_gc():
+        return _check_paths(paths, workspace, context=context)
+
+
+def _check_paths(paths, workspace, *, context):
+    from govcloud.policy import evaluate, load_policy_config, load_rules  # the policy pack loads when it runs
+
+    paths = list(paths)
+    ws = workspace or Workspace.for_paths(paths)
+    rules = load_rules(ws.config)
+    policy = load_policy_config(ws.config, [r.id for r in rules], ws.inventory)
+    skip = {Path(policy.file).resolve()} if policy.file else set()
+
+    seen: set[Path] = set()
+
+    def unseen(files):
+        """Each manifest once (a file named twice, or also in a context dir), never policies.yaml."""
+        for f in files:
+            real = f.resolve()
+            if real not in skip and real not in seen:
+                seen.add(real)
+                yield f
+
+    results: list[ValidationResult] = []
+    checked = []
+    for f in unseen(manifest_files(paths)):
+        try:
+            svc = ws.check(f)
+            plan = svc.compile()
+        except InputError as exc:
+            results.append(ValidationResult(str(f), False, exc.problems))
+            continue
+        results.append(ValidationResult(str(f), True, (), plan))
+        checked.append((svc, plan))
+
+    extra = []
+    dirs = [Path(p) for p in context]
+    if ws.config.root is not None:
+        dirs += [ws.config.root / d for d in policy.settings.manifest_dirs]
+    for f in unseen(manifest_files(d for d in dirs if d.exists())):
+        try:
+            svc = ws.check(f)
+            extra.append((svc, svc.compile()))
+        except InputError:
+            continue  # a broken manifest is reported when it is itself checked
+
+    report = evaluate(checked, ws.config, rules=rules, policy=policy, context=extra)
+    merged = []
+    for r in results:
+        if r.ok:
+            found = report.for_file(r.file)
+            if found:
+                r = replace(r, ok=not any(f.blocking for f in found), problems=tuple(report.problems(r.file)))
+        merged.append(r)
+    return merged, report
+
+
 @dataclass(frozen=True)
 class CheckedPlan:
     """One manifest checked for a command that acts on it (plan, cost, diff, deploy, destroy, ...)."""
@@ -215,11 +293,9 @@ def policy_context(ws: Workspace, file: str | os.PathLike[str]) -> list[Path]:
 def check_manifest(file: str | os.PathLike[str], workspace: Workspace | None = None) -> CheckedPlan:
     """Load, compile and policy-check one manifest: the offline gate of every command that acts on one.
 
-    The same check as `govcloud validate` (govcloud.policy.check_paths), with the manifest's neighbours as
+    The same check as `govcloud validate` (check_paths), with the manifest's neighbours as
     the policy context. InputError (exit 1) for problems or a mandatory finding; warnings are returned.
     """
-    from govcloud.policy import check_paths
-
     ws = workspace or Workspace.for_paths([file])
     (result,), report = check_paths([file], ws, context=policy_context(ws, file))
     if not result.ok:

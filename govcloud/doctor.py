@@ -33,11 +33,12 @@ class Check:
                 "fix": self.fix or None}
 
 
-INSTALL = "run scripts/install-toolchain (builds the Pulumi CLI and the OpenStack plugin; see docs/toolchain.md)"
+INSTALL = ("install the Pulumi CLI so that PATH finds it, and the OpenStack resource plugin with `pulumi plugin install "
+           "resource openstack <pulumi-openstack version>`; in a govcloud checkout, scripts/install-toolchain builds both")
 
 
 def check_pulumi() -> list[Check]:
-    from govcloud import toolchain as tc
+    from govcloud.engine import toolchain as tc
 
     try:
         versions = tc.pinned_versions()
@@ -47,7 +48,7 @@ def check_pulumi() -> list[Check]:
     if info is None:
         return [Check("pulumi CLI", False, f"not found (neither on PATH nor in {tc.toolchain_dir()})", INSTALL)]
     whose = "your own, on PATH" if info.source == tc.SOURCE_PATH else "govcloud's build"
-    vk, sk = tc._vkey(info.version), tc._vkey(versions.pulumi)
+    vk, sk = tc.version_key(info.version), tc.version_key(versions.pulumi)
     if vk[0] != sk[0] or vk < sk:
         return [Check("pulumi CLI", False, f"{info.version} at {info.path} ({whose}) does not serve SDK "
                       f"{versions.pulumi} (needs {sk[0]}.x >= {versions.pulumi})",
@@ -57,7 +58,7 @@ def check_pulumi() -> list[Check]:
 
 
 def check_plugin() -> list[Check]:
-    from govcloud import toolchain as tc
+    from govcloud.engine import toolchain as tc
 
     try:
         versions = tc.pinned_versions()

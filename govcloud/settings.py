@@ -39,6 +39,8 @@ class ExchangeSetting(StrictModel):
 class MeteringSettings(StrictModel):
     exchange: str | ExchangeSetting | None = Field(
         None, description="default of `usage report --exchange`: `CODE=RATE` or {currency, rate}")
+    provider: str | None = Field(
+        None, description="the ministry's name in FOCUS exports (InvoiceIssuerName, ProviderName, PublisherName)")
 
     @field_validator("exchange")
     @classmethod
@@ -132,6 +134,11 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
            "", "govcloud/cli/stack.py"),
     EnvVar("NO_COLOR", "when set, the text review has no colour (https://no-color.org)",
            "colour on a terminal", "govcloud/review"),
+    EnvVar("GOVCLOUD_SSH_KEY_PASSPHRASE", "the passphrase of the key file verify and ssh use (--key or the site's)",
+           "", "govcloud/cli/verify.py", secret=True),
+    EnvVar("SSH_AUTH_SOCK", "the SSH agent verify and ssh take keys from when no key file is given "
+           "(never forwarded to servers)", "a key file from the site or --key", "govcloud/verify/ssh.py"),
+    EnvVar("TERM", "the terminal type `govcloud ssh` asks the server's pty for", "xterm", "govcloud/verify/shell.py"),
     EnvVar("OS_CLOUD", "the clouds.yaml entry to use when a site's own `cloud` entry is not found",
            "", "govcloud/cloud/credentials.py cloud_region"),
     EnvVar("OS_AUTH_URL", "with the other OS_* variables (read by openstacksdk): credentials without clouds.yaml",
@@ -254,6 +261,10 @@ class StateDir:
     def stack_lock(self, project: str, stack: str) -> Path:
         """govcloud's own lock of one stack (engine/locks.py StackLock)."""
         return self.locks / f"{project}--{stack}.lock"
+
+    def verify_stack(self, project: str, stack: str) -> Path:
+        """What `govcloud verify` keeps of a stack: its pinned host keys and its last report (verify/store.py)."""
+        return self.root / "verify" / project / stack
 
     @property
     def logs(self) -> Path:

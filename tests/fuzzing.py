@@ -86,7 +86,7 @@ def _structural(data: Any, rng: random.Random) -> Any:
     elif op == 2:  # duplicate a list item (same name) or grow a list a lot
         if isinstance(parent, list):
             parent.insert(step, copy.deepcopy(value))
-        elif isinstance(value, list) and value:
+        elif isinstance(value, list) and value and len(value) < 1000:
             value.extend(copy.deepcopy(value[-1]) for _ in range(rng.choice([1, 2, 60, 600])))
         else:
             parent[step] = [copy.deepcopy(value)] * rng.choice([2, 100])
@@ -127,17 +127,25 @@ def _value_positions(text: str) -> list[int]:
     return [m.end() for m in _VALUE.finditer(text)]
 
 
+MAX_CASE_BYTES = 2 << 20  # past the loader's 1 MiB limit, and no more (the fuzzer's own memory stays small)
+
+
+def _times(piece: str, wanted: int) -> int:
+    return max(1, min(wanted, MAX_CASE_BYTES // max(1, len(piece))))
+
+
 def textual(text: str, rng: random.Random) -> str:
     lines = text.splitlines(keepends=True)
     op = rng.randrange(9)
     if op == 0 and lines:  # duplicate lines: duplicate keys and list items, at scale too
         i = rng.randrange(len(lines))
-        times = rng.choice([1, 1, 2, 50, 10_000, 60_000])
+        times = _times(lines[i], rng.choice([1, 1, 2, 50, 10_000, 60_000]))
         return "".join(lines[:i] + [lines[i]] * (times + 1) + lines[i + 1:])
     if op == 1 and lines:  # duplicate a block
         i = rng.randrange(len(lines))
         j = min(len(lines), i + rng.randint(1, 8))
-        return "".join(lines[:j] + lines[i:j] * rng.choice([1, 2, 500]) + lines[j:])
+        times = _times("".join(lines[i:j]), rng.choice([1, 2, 500]))
+        return "".join(lines[:j] + lines[i:j] * times + lines[j:])
     positions = _value_positions(text)
     if op == 2 and positions:  # an explicit tag before a value
         p = rng.choice(positions)
@@ -187,8 +195,34 @@ def bytewise(raw: bytes, rng: random.Random) -> bytes:
     return bytes(data)
 
 
+def benign(text: str, rng: random.Random) -> str:
+    """A change that keeps a valid manifest valid (so that "valid -> no problem" is tested too)."""
+    op = rng.randrange(4)
+    if op == 0:  # comments and blank lines between the lines
+        lines = text.splitlines(keepends=True)
+        i = rng.randrange(len(lines) + 1)
+        return "".join(lines[:i] + [rng.choice(["\n", "# a comment: with \x1b text\n", "   \n"])] + lines[i:])
+    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    if op == 1:  # the same data in another style
+        return yaml.safe_dump(data, default_flow_style=rng.choice([True, False, None]), allow_unicode=True,
+                              sort_keys=rng.random() < 0.5, indent=rng.choice([2, 4]))
+    mappings = [v for _, v in _nodes(data) if isinstance(v, dict) and v]
+    if op == 2 and mappings:  # keys in another order
+        m = rng.choice(mappings)
+        items = list(m.items())
+        rng.shuffle(items)
+        m.clear()
+        m.update(items)
+    elif mappings:  # a string value quoted (same value)
+        return re.sub(r"(?m)^(\s+name: )([a-z][a-z0-9-]*)$", lambda mo: f"{mo.group(1)}'{mo.group(2)}'", text,
+                      count=1)
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
 def mutate(seed_text: str, rng: random.Random) -> bytes:
-    """One hostile variant of a manifest (1-4 mutations, mixed kinds)."""
+    """One hostile variant of a manifest (1-4 mutations, mixed kinds), or, one case in eight, a benign one."""
+    if rng.random() < 0.125:
+        return benign(seed_text, rng).encode("utf-8")
     text = seed_text
     raw: bytes | None = None
     for _ in range(rng.randint(1, 4)):
@@ -196,7 +230,7 @@ def mutate(seed_text: str, rng: random.Random) -> bytes:
         if raw is None and kind < 4:
             text = structural(text, rng)
         elif raw is None and kind < 8:
-            text = textual(text, rng)
+            text = textual(text, rng)[:MAX_CASE_BYTES]
         else:
             raw = bytewise(raw if raw is not None else text.encode("utf-8"), rng)
     return raw if raw is not None else text.encode("utf-8")
@@ -223,6 +257,13 @@ class FuzzStats:
             self.slowest_s, self.slowest_case = seconds, label
 
 
+def companion_files(directory: Path) -> None:
+    """Copy the files examples refer to by relative path (their OpenAPI documents) next to the fuzzed file,
+    so that an unmutated example stays valid where the fuzzer writes it."""
+    for extra in sorted((ROOT / "examples").glob("*/*.openapi.json")):
+        (directory / extra.name).write_bytes(extra.read_bytes())
+
+
 def check_case(raw: bytes, path: Path, workspace, stats: FuzzStats | None = None, label: str = "") -> bool:
     """Write `raw` to `path`, check it as `govcloud validate` does; AssertionError if a promise breaks.
 
@@ -230,7 +271,7 @@ def check_case(raw: bytes, path: Path, workspace, stats: FuzzStats | None = None
     propagates (that is a crash).
     """
     from govcloud.errors import InputError
-    from govcloud.policy import check_paths
+    from govcloud.check import check_paths
 
     path.write_bytes(raw)
     start = time.perf_counter()

@@ -29,7 +29,7 @@ def register(cli: click.Group) -> None:
 def validate(paths: tuple[str, ...], fmt: str) -> None:
     """Check manifests (files or directories): schema, cross-checks and the policy pack; exit 1 on any error."""
     from govcloud.check import Workspace
-    from govcloud.policy import check_paths
+    from govcloud.check import check_paths
 
     results, report = check_paths(paths, Workspace.for_paths(paths))
     bad = [r for r in results if not r.ok]

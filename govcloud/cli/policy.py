@@ -72,7 +72,7 @@ def _print_rules(rules, cfg) -> None:
 def check(paths: tuple[str, ...], fmt: str) -> None:
     """Check manifests (files or directories) against the policy pack; exit 1 on any mandatory finding."""
     from govcloud.cli.offline import InvalidManifests
-    from govcloud.policy import check_paths
+    from govcloud.check import check_paths
 
     results, report = check_paths(paths, _workspace(paths))
     if not results:

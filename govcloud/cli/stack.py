@@ -14,8 +14,6 @@ never a traceback). Data goes to stdout, progress and messages to stderr.
 """
 from __future__ import annotations
 
-import os
-
 import click
 
 from govcloud.cli.progress import TerminalHooks, err
@@ -36,7 +34,9 @@ class DriftFound(RefusedError):
 
 
 def _timings(timings) -> None:
-    if os.environ.get("GOVCLOUD_TIMINGS"):  # benchmarks read the phases of a command
+    from govcloud.settings import env
+
+    if env("GOVCLOUD_TIMINGS"):  # benchmarks read the phases of a command
         err(timings.text())
 
 

@@ -107,7 +107,9 @@ def _version_or_none(v: str):
 
 
 def toolchain_dir() -> Path:
-    env = os.environ.get("GOVCLOUD_TOOLCHAIN_DIR")
+    from govcloud.settings import env as settings_env  # pydantic loads only when a path is asked for
+
+    env = settings_env("GOVCLOUD_TOOLCHAIN_DIR")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "govcloud" / "toolchain"
 
 
@@ -120,7 +122,9 @@ def openstack_plugin_path(plugin_version: str, base: Path | None = None) -> Path
 
 
 def plugin_cache_dir() -> Path:
-    home = os.environ.get("PULUMI_HOME")
+    from govcloud.settings import env as settings_env
+
+    home = settings_env("PULUMI_HOME")
     return (Path(home).expanduser() if home else Path.home() / ".pulumi") / "plugins"
 
 

@@ -3,18 +3,22 @@
 `inventories/sites/<name>.yaml` describes what a site offers (sizes -> flavors,
 image aliases, volume types, external network, rate card, residency);
 `inventories/agencies.yaml` says who may deploy where, into which project,
-within which quotas. Both are checked with the same located errors as
-manifests. Files are read on first use and cached per Inventory. A site is
-looked up only by a name (a DNS label): anything else is an unknown site and
-never becomes a file path.
+within which quotas; `inventories/catalog.yaml` describes the national
+services catalog (its title, publisher, service levels, retired services).
+All are checked with the same located errors as manifests. Files are read on
+first use and cached per Inventory. A site is looked up only by a name (a DNS
+label): anything else is an unknown site and never becomes a file path.
 """
 from __future__ import annotations
 
+from datetime import date
+import ipaddress
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError, Problem, format_path, unknown_name
@@ -56,15 +60,65 @@ class VolumeTypeSpec(StrictModel):
 
 
 class RateCard(StrictModel):
-    """Prices in `currency` (IRR by default) per unit of each meter."""
+    """Prices in `currency` (IRR by default) per unit of each meter.
+
+    `version` names the card on every charge it prices; `validFrom` is the first UTC
+    day it prices (none: since always). A price change is a new card in `rateCard`
+    with the old one moved to `rateCardHistory`, so the past keeps its prices.
+    """
 
     model_config = ConfigDict(strict=False)
+    version: str = Field("1", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    valid_from: date | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "IRR"
     vcpu_hour: Money
     ram_gb_hour: Money
     volume_gb_month: Money
     bucket_gb_month: Money
     floating_ip_hour: Money
+
+
+# `type base64 [comment]`, as in known_hosts (the key data itself is checked by govcloud.verify)
+_PUBLIC_KEY = r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}( .*)?$"
+SshPort = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Bastion(StrictModel):
+    """The jump host through which verify and ssh reach servers that have no public IP."""
+
+    host: str = Field(min_length=1, description="the bastion's address")
+    port: SshPort = 22
+    user: str = Field(min_length=1, description="the login user on the bastion")
+    host_keys: list[Annotated[str, Field(pattern=_PUBLIC_KEY)]] = Field(
+        min_length=1, description='its public host keys, "type base64" as in known_hosts: never trusted on first use')
+
+
+class LoopbackAddress(StrictModel):
+    host: str
+    port: SshPort
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, v: str) -> str:
+        try:
+            if ipaddress.ip_address(v).is_loopback:
+                return v
+        except ValueError:
+            pass
+        raise ValueError("must be a loopback address such as 127.0.0.1 (this is for development clouds only)")
+
+
+class ServerAccess(StrictModel):
+    """How govcloud logs in to the site's servers (govcloud verify, govcloud ssh); all optional."""
+
+    user: str | None = Field(None, min_length=1,
+                             description="login user (default: the image's usual cloud user, e.g. ubuntu)")
+    key_file: str | None = Field(None, min_length=1, description="private key file (default: the SSH agent)")
+    port: SshPort = 22
+    bastion: Bastion | None = None
+    address_override: LoopbackAddress | None = Field(
+        None, description="development clouds only: every server is reached at this loopback address instead of "
+                          "its own (Nova's fake driver boots nothing; a local sshd stands in)")
 
 
 class Site(StrictModel):
@@ -78,7 +132,31 @@ class Site(StrictModel):
     sizes: dict[str, SizeSpec] = Field(min_length=1)
     images: dict[str, ImageSpec] = Field(min_length=1)
     volume_types: dict[str, VolumeTypeSpec] = Field(min_length=1)
-    rate_card: RateCard
+    rate_card: RateCard  # the latest card (estimates use it); metering prices each day with the card in force
+    rate_card_history: list[RateCard] = Field(default_factory=list, description="earlier cards, any order")
+    ssh: ServerAccess = Field(default_factory=ServerAccess)
+
+    @model_validator(mode="after")
+    def _rate_card_periods(self) -> "Site":
+        cards = [*self.rate_card_history, self.rate_card]
+        versions = [c.version for c in cards]
+        dup = next((v for v in versions if versions.count(v) > 1), None)
+        if dup is not None:
+            raise ValueError(f"rate card version '{dup}' is given twice")
+        if len({c.currency for c in cards}) > 1:
+            raise ValueError("every rate card of a site must be in the same currency")
+        if self.rate_card_history and self.rate_card.valid_from is None:
+            raise ValueError("rateCard needs validFrom when there is a rateCardHistory (the day its prices start)")
+        starts = [c.valid_from for c in cards]
+        if starts.count(None) > 1:
+            raise ValueError("only the first rate card may omit validFrom")
+        dated = [d for d in starts if d is not None]
+        if len(set(dated)) != len(dated):
+            raise ValueError("two rate cards start on the same day")
+        if any(c.valid_from is not None and c.valid_from >= self.rate_card.valid_from
+               for c in self.rate_card_history):
+            raise ValueError("rateCard must be the latest card: every rateCardHistory card starts before it")
+        return self
 
 
 class Quotas(StrictModel):
@@ -87,6 +165,25 @@ class Quotas(StrictModel):
     volume_gb: int = Field(ge=0)
     floating_ips: int = Field(ge=0)
     buckets: int = Field(ge=0)
+
+
+class Subsidy(StrictModel):
+    """A price reduction the ministry grants an agency (docs/metering.md, "Subsidies and discounts").
+
+    `discount`: the percentage comes off each charge of the listed meters as it is priced
+    (FOCUS: EffectiveCost and BilledCost below ListCost on the same row). `credit`: after
+    the month, the percentage of the month's billed charges of those meters is credited
+    (FOCUS: a separate row with ChargeCategory "Credit").
+    """
+
+    model_config = ConfigDict(strict=False)
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")]
+    kind: Literal["discount", "credit"]
+    percent: Annotated[Decimal, BeforeValidator(_to_decimal), Field(gt=0, le=100)]
+    description: str = Field(min_length=1)
+    meters: list[str] = Field(default_factory=list, description="priced meters it applies to; empty: all")
+    valid_from: date | None = None
+    valid_until: date | None = Field(None, description="last UTC day it applies to, included")
 
 
 class Agency(StrictModel):
@@ -98,6 +195,7 @@ class Agency(StrictModel):
     allowed_sites: list[str] = Field(min_length=1)
     monthly_budget: Annotated[Decimal | None, BeforeValidator(lambda v: None if v is None else _to_decimal(v))] = Field(
         None, strict=False)
+    subsidies: list[Subsidy] = Field(default_factory=list)
 
 
 class AgencyRegistry(StrictModel):
@@ -165,6 +263,67 @@ class Inventory:
 
     def agency_ids(self) -> list[str]:
         return [a.id for a in self.registry.agencies]
+
+    def catalog_path(self) -> Path | None:
+        return self.config.find_file("inventories", "catalog.yaml")
+
+    @cached_property
+    def catalog(self) -> "CatalogSettings":
+        path = self.catalog_path()
+        if path is None:
+            raise InputError([Problem("no catalog settings found (inventories/catalog.yaml)", code="inventory")])
+        doc = load_yaml_file(path)
+        return validate_model(CatalogSettings, doc.data, doc.locate)
+
+
+# -- the national services catalog (inventories/catalog.yaml) ---------------------------------------
+
+CatalogUrl = Annotated[str, Field(pattern=r"^https?://[^\s]+[^\s/]$", max_length=500)]
+def _iso_date(value: str) -> str:
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"must be a date such as 2026-03-01 (no such day: {value})") from None
+    return value
+
+
+IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValidator(_iso_date)]
+
+
+class ServiceLevel(StrictModel):
+    """A service level class the ministry offers (publish.sla of a manifest names one)."""
+
+    title: LocalizedText
+    availability: float = Field(gt=0, le=100, description="monthly availability target in percent, e.g. 99.9")
+    support: LocalizedText | None = Field(None, description="support hours, e.g. 24/7")
+
+
+class CatalogPublisher(StrictModel):
+    name: LocalizedText
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    homepage: CatalogUrl | None = None
+
+
+class RetiredService(StrictModel):
+    """A service taken out of the catalog: harvesters get a tombstone so that they delete it."""
+
+    agency: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    retired: IsoDate
+    title: LocalizedText | None = None
+    reason: LocalizedText | None = None
+    datasets: list[str] = Field(default_factory=list, description="names of the open datasets it published")
+
+
+class CatalogSettings(StrictModel):
+    base_url: CatalogUrl = Field(description="where the catalog is published; every URI is made under it")
+    title: LocalizedText
+    description: LocalizedText
+    publisher: CatalogPublisher
+    service_levels: dict[str, ServiceLevel] = Field(default_factory=dict)
+    retired: list[RetiredService] = Field(default_factory=list)
 
 
 def check_references(manifest: Manifest, inventory: Inventory, locate) -> tuple[Site, Agency]:

@@ -160,23 +160,62 @@ class LocalizedText(_Model):
     en: str = Field(min_length=1)
 
 
+Url = Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2000)]
+UPDATE_FREQUENCIES = ("continuous", "daily", "weekly", "monthly", "quarterly", "annual", "irregular", "never")
+
+
+class LocalizedKeywords(_Model):
+    fa: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=list)
+    en: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=list)
+
+
 class Endpoint(_Model):
     name: DnsLabel
-    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
+    url: Url
     kind: Literal["rest", "soap", "graphql", "grpc", "web", "sftp"]
+    version: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9.+_-]*$")] | None = \
+        Field(None, description="the API version offered at this URL, e.g. 2.1")
+    openapi: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
+        None, description="an OpenAPI 3 document in the config repo, relative to this manifest "
+                          "(published next to the catalog entry)")
 
 
 class OpenDataset(_Model):
     name: DnsLabel
     format: Literal["csv", "json", "xml", "xlsx", "geojson", "parquet"]
     license: str = Field(min_length=1)
+    title: LocalizedText | None = None
+    description: LocalizedText | None = None
+    update_frequency: Literal["continuous", "daily", "weekly", "monthly", "quarterly", "annual", "irregular",
+                              "never"] | None = None
+    bucket: DnsLabel | None = Field(None, description="a public bucket of this manifest that holds the file "
+                                                      "(its download URL comes from the site's object store)")
+    object: Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\s/][^\s]*$")] | None = Field(
+        None, description="the file's object name in the bucket (default: <name>.<format>)")
+    url: Url | None = Field(None, description="where the file is downloaded, when it is not in a bucket")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> "OpenDataset":
+        if self.bucket is not None and self.url is not None:
+            raise ValueError("give either bucket (a bucket of this manifest) or url, not both")
+        if self.object is not None and self.bucket is None:
+            raise ValueError("object names a file in a bucket: set bucket too")
+        return self
 
 
 class Publish(_Model):
     title: LocalizedText
+    description: LocalizedText | None = None
     audience: list[Literal["citizens", "businesses", "agencies"]] = Field(min_length=1)
+    keywords: LocalizedKeywords | None = None
+    contact: Annotated[str, AfterValidator(_email)] | None = Field(
+        None, description="who answers users of the service (default: metadata.owner)")
+    sla: DnsLabel | None = Field(None, description="a service level of inventories/catalog.yaml, e.g. gold")
     endpoints: list[Endpoint] = Field(default_factory=list, max_length=MAX_ENDPOINTS)
     open_data: list[OpenDataset] = Field(default_factory=list, max_length=MAX_OPEN_DATASETS)
+
+    _unique_endpoints = field_validator("endpoints")(classmethod(lambda cls, v: _unique_names(v, "endpoint")))
+    _unique_data = field_validator("open_data")(classmethod(lambda cls, v: _unique_names(v, "open dataset")))
 
 
 class Metadata(_Model):

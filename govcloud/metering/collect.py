@@ -9,9 +9,11 @@ Per UTC day of the period (up to now) and per resource:
   existed that day (from `created_at` to its deletion, or now);
 - floating IPs (Neutron): `floating_ip_hours` from `created_at` likewise;
 - buckets (Swift containers of each agency project): `bucket_gb_hours` =
-  bytes used at collection (GiB) x hours of the day since the container was
-  created. Swift keeps no history, so this is a *sample*: a day's value is
-  final once sampled after the day ended and is never replaced afterwards.
+  the bytes used (GiB) integrated over the hours of the day since the
+  container was created. Swift keeps no history, so every collection stores a
+  sample (time, bytes) and the day's GiB-hours are the trapezoid integral
+  through the samples (`integrate_gib_hours`); a day is final once a sample
+  after its end exists, and is never replaced afterwards.
 
 The service and environment of each resource come from the metadata the
 compiler writes (servers and volumes: `govcloud:service` / `govcloud:environment`
@@ -20,10 +22,18 @@ metadata; floating IPs: Neutron tags `govcloud:service=...`; containers:
 
 Deleted servers lose their metadata in Nova, and Cinder and Neutron do not
 list deleted volumes or IPs at all, so every resource seen is remembered in the
-store (`resources`): a deleted server keeps the service it had when it was last
-seen, and a volume or IP that disappeared is charged up to the last time a
-collection saw it. Collect at least daily (and more often than the shortest
-life of a resource) for complete figures.
+store (`resources`), and govcloud's own deploy and destroy events give the
+lifetimes of what it manages (the ledger, `lifetimes.record_operation`):
+
+- servers: Nova's hours are charged (the cloud's own accounting); a server no
+  collection saw alive is attributed from the ledger, and one Nova does not
+  report at all is charged the ledger's hours (source `ledger`);
+- volumes and floating IPs the ledger knows are charged over its intervals
+  (start and end of each, the size of each), also when the cloud never listed
+  them; others from `created_at` to their deletion, or to the last collection
+  that saw them.
+
+`reconcile.reconcile` reports where the two sources disagree.
 
 The cloud is reached through a `Source`; `openstack_source.OpenStackSource`
 is the real one (openstacksdk), tests use a fake.
@@ -35,11 +45,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Iterable, Protocol
 
-from govcloud.metering.periods import Period, day_end, day_start, overlap_hours, quantize
-from govcloud.metering.store import ResourceInfo, UpsertCounts, UsageRecord, UsageStore
+from govcloud.metering.periods import Period, day_end, day_start, hours, overlap_hours, quantize
+from govcloud.metering.store import Lifetime, ResourceInfo, UpsertCounts, UsageRecord, UsageStore
 
 UNMANAGED = "(unmanaged)"
 GIB = Decimal(1024 ** 3)
+TAG_PREFIX = "govcloud:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +130,15 @@ class CollectResult:
     projects: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # an API that failed: its meters are missing
+    discrepancies: list = field(default_factory=list)  # reconcile.Discrepancy: cloud vs govcloud's events
 
     def to_json(self) -> dict:
         return {"site": self.site, "from": self.period.first.isoformat(), "to": self.period.last.isoformat(),
                 "days": len(self.days), "records": self.counts.total, "inserted": self.counts.inserted,
                 "updated": self.counts.updated, "unchanged": self.counts.unchanged,
                 "byMeter": dict(sorted(self.by_meter.items())), "projects": sorted(self.projects),
-                "notes": self.notes, "failures": self.failures}
+                "notes": self.notes, "failures": self.failures,
+                "discrepancies": [d.to_json() for d in self.discrepancies]}
 
     def raise_if_incomplete(self) -> None:
         """CloudError (exit 3) when an API failed: what was collected is kept, the missing meters are named."""
@@ -144,14 +157,66 @@ def service_of_metadata(md: dict | None) -> tuple[str, str]:
     return (str(service), str(env)) if service else (UNMANAGED, str(env))
 
 
-def service_of_tags(tags: Iterable[str] | None) -> tuple[str, str]:
-    """(service, environment) from Neutron tags such as 'govcloud:service=portal'."""
+def tags_as_metadata(tags: Iterable[str] | None) -> dict[str, str]:
+    """Neutron tags such as 'govcloud:service=portal' as a mapping."""
     md = {}
     for tag in tags or ():
         key, sep, value = str(tag).partition("=")
         if sep:
             md[key] = value
-    return service_of_metadata(md)
+    return md
+
+
+def service_of_tags(tags: Iterable[str] | None) -> tuple[str, str]:
+    """(service, environment) from Neutron tags such as 'govcloud:service=portal'."""
+    return service_of_metadata(tags_as_metadata(tags))
+
+
+def govcloud_tags(md: dict | None) -> dict[str, str]:
+    """The govcloud:* metadata the compiler wrote (Swift's govcloud-* spelling normalized), for FOCUS Tags."""
+    out = {}
+    for k, v in (md or {}).items():
+        key = str(k).lower()
+        if key.startswith("govcloud-"):
+            key = TAG_PREFIX + key[len("govcloud-"):]
+        if key.startswith(TAG_PREFIX):
+            out[key] = str(v)
+    return dict(sorted(out.items()))
+
+
+def integrate_gib_hours(samples: list[tuple[datetime, int]], start: datetime, end: datetime) -> Decimal:
+    """GiB-hours over [start, end) from (time, bytes) samples, sorted by time.
+
+    Between two samples the size is taken to change linearly (trapezoid rule); before the
+    first sample it is the first sample's size, after the last one the last one's (a bucket
+    is charged from its creation at the size first seen, up to now at the size last seen).
+    """
+    if end <= start or not samples:
+        return Decimal(0)
+    total = Decimal(0)  # byte-hours
+
+    def size_at(t: datetime) -> Decimal:
+        if t <= samples[0][0]:
+            return Decimal(samples[0][1])
+        for (t0, b0), (t1, b1) in zip(samples, samples[1:]):
+            if t0 <= t <= t1:
+                span = (t1 - t0).total_seconds()
+                return Decimal(b1) if span == 0 else Decimal(b0) + (Decimal(b1) - Decimal(b0)) * (
+                    hours(t - t0) / hours(t1 - t0))
+        return Decimal(samples[-1][1])
+
+    points = [start] + [t for t, _ in samples if start < t < end] + [end]
+    for a, b in zip(points, points[1:]):
+        total += (size_at(a) + size_at(b)) / 2 * hours(b - a)
+    return total / GIB
+
+
+def _info_of_lifetime(lt: Lifetime, projects: dict[str, str]) -> ResourceInfo:
+    """What the ledger knows of a resource the cloud does not list (or no longer attributes)."""
+    pid = lt.project_id or next((i for i, n in projects.items() if n == lt.project), "")
+    attrs = {k: v for k, v in lt.attrs.items()}
+    return ResourceInfo(lt.site, lt.kind, lt.resource_id, pid, lt.project or projects.get(pid, pid), lt.name,
+                        lt.service, lt.environment, attrs, lt.started_at, lt.ended_at)
 
 
 class Collector:
@@ -179,12 +244,24 @@ class Collector:
         def project_name(pid: str) -> str:
             return projects.get(pid, pid)
 
-        def record(info: ResourceInfo, meter: str, day: date, qty: Decimal, *, sampled: bool = False) -> None:
+        by_key: dict[tuple[str, str, date], int] = {}
+
+        def record(info: ResourceInfo, meter: str, day: date, qty: Decimal, *, sampled: bool = False,
+                   source: str = "cloud") -> None:
             if qty <= 0:
                 return
+            key = (meter, info.resource_id, day)
+            if key in by_key:  # a second interval of the same resource that day (a resize): one row
+                prev = records[by_key[key]]
+                records[by_key[key]] = UsageRecord(prev.site, meter, prev.resource_id, day, prev.project_id,
+                                                   prev.project, prev.service, prev.environment, prev.kind,
+                                                   prev.name, quantize(prev.quantity + qty), prev.sampled,
+                                                   prev.final, prev.source)
+                return
+            by_key[key] = len(records)
             records.append(UsageRecord(self.site, meter, info.resource_id, day, info.project_id, info.project,
                                        info.service, info.environment, info.kind, info.name, quantize(qty),
-                                       sampled=sampled, final=now >= day_end(day)))
+                                       sampled=sampled, final=now >= day_end(day), source=source))
             result.by_meter[meter] = result.by_meter.get(meter, 0) + 1
             result.projects.add(info.project)
 
@@ -195,14 +272,22 @@ class Collector:
         def failed(what: str, exc: Exception) -> None:
             result.failures.append(f"{what} not collected: {type(exc).__name__}: {exc}")
 
-        # -- servers: attribution from the live servers, else from what the store remembers
+        # the ledger: lifetimes from govcloud's own deploy/destroy events, per kind and id
+        ledger: dict[tuple[str, str], list[Lifetime]] = {}
+        for lt in self.store.lifetimes(self.site, start=period.start, end=min(period.end, now)):
+            ledger.setdefault((lt.kind, lt.resource_id), []).append(lt)
+
+        def ledger_of(kind: str) -> dict[str, list[Lifetime]]:
+            return {rid: lts for (k, rid), lts in ledger.items() if k == kind}
+
+        # -- servers: attribution from the live servers, else from what the store remembers, else the ledger
         self.progress("servers")
         known = self.store.resources(self.site, "server")
         try:
             live_servers = src.servers()
             for s in live_servers:
                 info = info_for("server", s.id, s.name, s.project_id, service_of_metadata(s.metadata), s.created_at,
-                                {})
+                                {"tags": govcloud_tags(s.metadata)})
                 known[s.id] = info
             usages = []
             for i, d in enumerate(days, 1):
@@ -212,20 +297,43 @@ class Collector:
             failed("servers", exc)
         else:
             seen.extend(known[s.id] for s in live_servers)
+            server_ledger = ledger_of("server")
+            reported: set[str] = set()
             for d, day_usage in usages:
                 for u in day_usage:
                     if u.hours <= 0:
                         continue
+                    reported.add(u.instance_id)
                     info = known.get(u.instance_id)
+                    if info is None and u.instance_id in server_ledger:  # no collection saw it: the ledger did
+                        lt = server_ledger[u.instance_id][-1]
+                        info = info_for("server", u.instance_id, lt.name or u.name, u.project_id,
+                                        (lt.service, lt.environment), lt.started_at,
+                                        {"tags": lt.attrs.get("tags", {})})
+                        known[u.instance_id] = info
+                        seen.append(info)
                     if info is None:  # deleted before any collection saw it: no metadata left anywhere
                         info = info_for("server", u.instance_id, u.name, u.project_id, (UNMANAGED, ""), None, {})
                         known[u.instance_id] = info
                         seen.append(info)
-                    info.attrs = {"flavor": u.flavor, "vcpus": u.vcpus, "ramMb": u.memory_mb, "diskGb": u.local_gb}
+                    info.attrs = {**info.attrs, "flavor": u.flavor, "vcpus": u.vcpus, "ramMb": u.memory_mb,
+                                  "diskGb": u.local_gb}
                     record(info, "server_hours", d, u.hours)
                     record(info, "vcpu_hours", d, u.hours * u.vcpus)
                     record(info, "ram_mb_hours", d, u.hours * u.memory_mb)
                     record(info, "disk_gb_hours", d, u.hours * u.local_gb)
+            for rid, lts in sorted(server_ledger.items()):  # the ledger says it lived, Nova reports nothing
+                if rid in reported:
+                    continue
+                info = _info_of_lifetime(lts[-1], projects)
+                for d in days:
+                    for lt in lts:
+                        h = overlap_hours(lt.started_at, lt.ended_at or now, d)
+                        a = lt.attrs
+                        record(info, "server_hours", d, h, source="ledger")
+                        record(info, "vcpu_hours", d, h * a.get("vcpus", 0), source="ledger")
+                        record(info, "ram_mb_hours", d, h * a.get("ramMb", 0), source="ledger")
+                        record(info, "disk_gb_hours", d, h * a.get("diskGb", 0), source="ledger")
 
         # -- volumes and floating IPs: lifetimes from created_at, deletions from the store
         self.progress("volumes")
@@ -235,15 +343,17 @@ class Collector:
             failed("volumes", exc)
         else:
             live = [info_for("volume", v.id, v.name, v.project_id, service_of_metadata(v.metadata), v.created_at,
-                             {"sizeGb": v.size_gb, "type": v.volume_type}) for v in volumes]
+                             {"sizeGb": v.size_gb, "type": v.volume_type, "tags": govcloud_tags(v.metadata)})
+                    for v in volumes]
             for info, v in zip(live, volumes):
                 info.deleted_at = v.deleted_at
-            for info in self._with_gone(live, "volume", now):
-                size = Decimal(info.attrs.get("sizeGb", 0))
+            for info, spans in self._lived(live, "volume", ledger_of("volume"), projects, now):
                 for d in days:
-                    record(info, "volume_gb_hours", d,
-                           size * overlap_hours(info.created_at, info.deleted_at or now, d))
-                seen.append(info)
+                    for start, end, attrs, source in spans:
+                        record(info, "volume_gb_hours", d,
+                               Decimal(attrs.get("sizeGb", 0)) * overlap_hours(start, end, d), source=source)
+                if info.first_seen is not None:  # `resources` is what the cloud listed; the ledger keeps the rest
+                    seen.append(info)
 
         self.progress("floating IPs")
         try:
@@ -252,16 +362,19 @@ class Collector:
             failed("floating IPs", exc)
         else:
             live = [info_for("floating-ip", f.id, f.address, f.project_id, service_of_tags(f.tags), f.created_at,
-                             {"address": f.address}) for f in fips]
-            for info in self._with_gone(live, "floating-ip", now):
+                             {"address": f.address, "tags": govcloud_tags(tags_as_metadata(f.tags))}) for f in fips]
+            for info, spans in self._lived(live, "floating-ip", ledger_of("floating-ip"), projects, now):
                 for d in days:
-                    record(info, "floating_ip_hours", d, overlap_hours(info.created_at, info.deleted_at or now, d))
-                seen.append(info)
+                    for start, end, _, source in spans:
+                        record(info, "floating_ip_hours", d, overlap_hours(start, end, d), source=source)
+                if info.first_seen is not None:
+                    seen.append(info)
 
-        # -- buckets: a sample of bytes used now, spread over the days since creation
+        # -- buckets: a sample of bytes used now, integrated with the earlier samples over each day
         known_buckets = self.store.resources(self.site, "bucket")
         live_buckets: list[ResourceInfo] = []
         scanned: set[str] = set()
+        samples: list[tuple[str, datetime, int]] = []
         for pid, pname in sorted(projects.items(), key=lambda kv: kv[1]):
             if self.bucket_projects is not None and pname not in self.bucket_projects:
                 continue
@@ -275,11 +388,14 @@ class Collector:
             for c in containers:
                 rid = f"{pid}/{c.name}"
                 info = info_for("bucket", rid, c.name, pid, service_of_metadata(c.metadata), c.created_at,
-                                {"bytes": c.bytes_used})
+                                {"bytes": c.bytes_used, "tags": govcloud_tags(c.metadata)})
                 live_buckets.append(info)
-                gib = Decimal(c.bytes_used) / GIB
+                samples.append((rid, now, c.bytes_used))
+                history = [s for s in self.store.bucket_samples(self.site, rid) if s[0] < now] + [(now, c.bytes_used)]
                 for d in days:
-                    record(info, "bucket_gb_hours", d, gib * overlap_hours(c.created_at, now, d), sampled=True)
+                    lo = max(day_start(d), c.created_at) if c.created_at else day_start(d)
+                    record(info, "bucket_gb_hours", d, integrate_gib_hours(history, lo, min(day_end(d), now)),
+                           sampled=True)
                 seen.append(info)
         live_ids = {b.resource_id for b in live_buckets}
         for rid, old in known_buckets.items():  # gone: keep its past samples, stop sampling it
@@ -288,21 +404,52 @@ class Collector:
                 seen.append(old)
 
         self.progress("saving")
+        self.store.add_bucket_samples(self.site, samples)
         result.counts = self.store.upsert_usage(records, now)
         self.store.save_resources(seen)
-        self.store.log_collection(self.site, period, now, src.now(), result.counts, result.failures + result.notes)
+        from govcloud.metering.reconcile import reconcile
+
+        result.discrepancies = reconcile(self.store, self.site, period, now=now)
+        self.store.log_collection(self.site, period, now, src.now(), result.counts,
+                                  result.failures + result.notes + [d.text() for d in result.discrepancies])
         return result
 
-    def _with_gone(self, live: list[ResourceInfo], kind: str, now: datetime) -> list[ResourceInfo]:
-        """The live resources, and those the store saw before that are gone now (charged up to when last seen)."""
-        ids = {i.resource_id for i in live}
-        out = list(live)
+    def _lived(self, live: list[ResourceInfo], kind: str, ledger: dict[str, list[Lifetime]],
+               projects: dict[str, str], now: datetime) -> list[tuple[ResourceInfo, list[tuple]]]:
+        """Each resource with the spans it is charged for: [(start, end, attrs, source)].
+
+        The live resources and those the store saw before that are gone now, plus those only
+        the ledger knows. Where the ledger has intervals they give the times and sizes (a
+        gone resource ends when its destroy did, not at the last collection); elsewhere the
+        cloud's `created_at` to the deletion, or to the last collection that saw it.
+        """
+        infos = {i.resource_id: i for i in live}
         for rid, old in self.store.resources(self.site, kind).items():
-            if rid in ids:
+            if rid in infos:
                 continue
             if old.deleted_at is None:
                 old.deleted_at = old.last_seen
-            out.append(old)
+            infos[rid] = old
+        out = []
+        for rid, lts in ledger.items():
+            if rid not in infos:  # created and destroyed between two collections, or not listed: the ledger's
+                infos[rid] = _info_of_lifetime(lts[-1], projects)
+                infos[rid].deleted_at = lts[-1].ended_at
+        for rid, info in infos.items():
+            lts = ledger.get(rid)
+            if not lts:
+                out.append((info, [(info.created_at, info.deleted_at or now, info.attrs, "cloud")]))
+                continue
+            is_live = any(i.resource_id == rid for i in live)
+            spans = []
+            for lt in lts:
+                start = lt.started_at or info.created_at
+                end = lt.ended_at or (now if is_live else info.deleted_at or now)
+                spans.append((start, end, {**info.attrs, **{k: v for k, v in lt.attrs.items() if k != "tags"}},
+                              "ledger"))
+            if lts[-1].ended_at is not None and not is_live:
+                info.deleted_at = lts[-1].ended_at
+            out.append((info, spans))
         return out
 
 

@@ -18,7 +18,7 @@ TEMPLATE = "reports/usage.html.j2"
 TOP_SERVICES = 10
 
 
-def _has_persian(text: str) -> bool:
+def has_persian(text: str) -> bool:
     return any("\u0600" <= ch <= "\u06ff" or "\ufb50" <= ch <= "\ufeff" for ch in text)
 
 
@@ -30,7 +30,7 @@ def charts(report: UsageReport) -> dict[str, str]:
         note = f"{a.used_pct}% of the period's budget ({format_amount(a.budget, cur)})" if a.used_pct is not None \
             else ""
         agency_bars.append(Bar(a.name_fa, f"{a.id} · {a.name_en}", a.amount, STATUS_COLORS[a.status],
-                               marker=a.budget, note=note, rtl=_has_persian(a.name_fa)))
+                               marker=a.budget, note=note, rtl=has_persian(a.name_fa)))
     names = {a.id: a.name_fa for a in report.agencies}
     services = sorted(report.services, key=lambda s: -s.amount)
     top, rest = services[:TOP_SERVICES], services[TOP_SERVICES:]

@@ -14,8 +14,12 @@ A GB-month is 730 GB-hours (govcloud.cost.HOURS_PER_MONTH: 8760 h / 12), so a
 volume that exists for a whole 31-day month costs 744/730 of the monthly
 price, exactly as the estimate of a service extrapolates to a 730-hour month.
 
-Quantities are summed first, per charge line (agency, service, environment,
-site, meter), then priced once and rounded to the currency's minor unit
+Each day is priced with the rate card in force that day (ratecards.RateSchedule),
+and a subsidy of kind `discount` (inventory `Agency.subsidies`) takes its
+percentage off the days and meters it covers, so a charge line is (agency,
+service, environment, site, meter, rate-card version, discount).
+
+Quantities are summed first, per charge line, then priced once and rounded to the currency's minor unit
 (whole rials for IRR) with ROUND_HALF_UP. Every subtotal and total is the sum
 of those rounded lines, so the figures in a report add up exactly. A second
 currency, when configured, is converted line by line and rounded the same way.
@@ -28,6 +32,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Iterable, Mapping
 
 from govcloud.plan.cost import HOURS_PER_MONTH
+from govcloud.metering.ratecards import RateSchedule
 from govcloud.settings import parse_exchange
 from govcloud.metering.store import UsageRecord
 
@@ -54,10 +59,11 @@ METERS: dict[str, Meter] = {m.name: m for m in (
     Meter("server_hours", "server-hours", "h", None),
     Meter("disk_gb_hours", "root disk GB-hours", "GB-h", None),
 )}
+_UNPRICED = Meter("", "", "", None)
 
 # ISO 4217 minor units where they differ from 2 (the rial is used in whole units)
 _MINOR_UNITS = {"IRR": 0, "IRT": 0, "JPY": 0, "KRW": 0, "ISK": 0, "KWD": 3, "BHD": 3, "OMR": 3, "IQD": 0}
-_CTX = Context(prec=60, rounding=ROUND_HALF_UP)
+MONEY_CONTEXT = Context(prec=60, rounding=ROUND_HALF_UP)  # exact enough for any sum of prices
 
 
 def minor_units(currency: str) -> int:
@@ -87,7 +93,7 @@ class Exchange:
         return cls(*parse_exchange(text))
 
     def convert(self, amount: Decimal) -> Decimal:
-        with localcontext(_CTX):
+        with localcontext(MONEY_CONTEXT):
             return round_money(amount * self.rate, self.currency)
 
 
@@ -100,23 +106,33 @@ class ChargeLine:
     meter: str
     quantity: Decimal  # in the meter's stored unit
     priced_quantity: Decimal  # in the priced unit (quantity / divisor), exact to 6 places
-    unit_price: Decimal
-    amount: Decimal  # rounded to the currency's minor unit
+    unit_price: Decimal  # the rate card's (list) price
+    amount: Decimal  # what is charged, after a discount; rounded to the currency's minor unit
     currency: str
     amount2: Decimal | None = None  # in the second currency
+    rate_version: str = ""  # the rate card that priced it
+    discount: str = ""  # the subsidy (kind discount) applied, if any
+    discount_percent: Decimal = Decimal(0)
+    list_amount: Decimal | None = None  # before the discount (None: same as amount)
 
     def to_json(self) -> dict:
         m = METERS[self.meter]
         out = {"agency": self.agency, "service": self.service, "environment": self.environment, "site": self.site,
                "meter": self.meter, "quantity": str(self.quantity), "unit": m.unit,
                "pricedQuantity": str(self.priced_quantity), "pricedUnit": m.priced_unit,
-               "unitPrice": str(self.unit_price), "amount": str(self.amount), "currency": self.currency}
+               "unitPrice": str(self.unit_price), "amount": str(self.amount), "currency": self.currency,
+               "rateCard": self.rate_version}
+        if self.discount:
+            out.update(discount=self.discount, discountPercent=str(self.discount_percent),
+                       listAmount=str(self.list_amount))
         if self.amount2 is not None:
             out["amount2"] = str(self.amount2)
         return out
 
 
 LineKey = tuple[str, str, str, str, str]  # agency, service, environment, site, meter
+# a charge line: LineKey + rate-card version + discount id
+_PricedKey = tuple[str, str, str, str, str, str, str]
 
 
 @dataclass
@@ -145,23 +161,65 @@ class RatingError(ValueError):
     pass
 
 
+def discount_on(subsidies, meter: str, day: date):
+    """The subsidy of kind `discount` covering `meter` on `day` (the first listed wins), or None."""
+    for sub in subsidies or ():
+        if sub.kind != "discount" or (sub.meters and meter not in sub.meters):
+            continue
+        if (sub.valid_from is None or sub.valid_from <= day) and (sub.valid_until is None or day <= sub.valid_until):
+            return sub
+    return None
+
+
 @dataclass
 class Rater:
-    """Accumulate usage records, then price them. `agency_of`: project name -> agency id."""
+    """Accumulate usage records, then price them. `agency_of`: project name -> agency id.
 
-    rate_cards: Mapping[str, object]  # site -> inventory.RateCard
+    `rate_cards`: site -> ratecards.RateSchedule (or a single inventory.RateCard, priced every day);
+    `discounts`: agency id -> its subsidies (only those of kind `discount` are applied here).
+    """
+
+    rate_cards: Mapping[str, object]
     agency_of: Mapping[str, str]
     exchange: Exchange | None = None
-    _qty: dict[LineKey, Decimal] = field(default_factory=dict)
-    _daily: dict[tuple[date, str, str, str], Decimal] = field(default_factory=dict)  # day, agency, site, meter
+    discounts: Mapping[str, list] = field(default_factory=dict)
+    _qty: dict[_PricedKey, Decimal] = field(default_factory=dict)
+    # day, agency, site, meter, 'version\0discount'
+    _daily: dict[tuple[date, str, str, str, str], Decimal] = field(default_factory=dict)
     _records: int = 0
+    _terms: dict[tuple[str, str, str, object], tuple[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rate_cards = {site: RateSchedule.coerce(site, c) for site, c in self.rate_cards.items()}
 
     def agency_for(self, project: str) -> str:
         agency = self.agency_of.get(project)
         return agency if agency is not None else f"(project {project})"
 
+    def _terms_of(self, agency: str, site: str, meter: str, day) -> tuple[str, str]:
+        """(rate-card version, discount id) for a record; cached, this is the hot path."""
+        key = (agency, site, meter, day)
+        got = self._terms.get(key)
+        if got is None:
+            d = date.fromisoformat(day) if isinstance(day, str) else day
+            schedule = self.rate_cards.get(site)
+            card = schedule.on(d) if schedule is not None else None
+            if schedule is not None and card is None:
+                raise RatingError(f"usage of {d} at site '{site}' is before its first rate card "
+                                  f"(validFrom {schedule.cards[0].valid_from})")
+            sub = discount_on(self.discounts.get(agency), meter, d) if METERS.get(meter, _UNPRICED).rate_field \
+                else None
+            got = self._terms[key] = (card.version if card else "", sub.id if sub else "")
+        return got
+
+    def _add(self, agency: str, service: str, env: str, site: str, meter: str, day, q: Decimal) -> None:
+        version, disc = self._terms_of(agency, site, meter, day)
+        key = (agency, service, env, site, meter, version, disc)
+        self._qty[key] = self._qty.get(key, 0) + q
+        dkey = (day, agency, site, meter, version + "\0" + disc)
+        self._daily[dkey] = self._daily.get(dkey, 0) + q
+
     def add(self, records: Iterable[UsageRecord]) -> "Rater":
-        qty, daily = self._qty, self._daily
         agency_of = self.agency_of
         n = 0
         for r in records:
@@ -169,33 +227,25 @@ class Rater:
             agency = agency_of.get(r.project)
             if agency is None:
                 agency = f"(project {r.project})"
-            key = (agency, r.service, r.environment, r.site, r.meter)
-            qty[key] = qty.get(key, 0) + r.quantity
-            dkey = (r.day, agency, r.site, r.meter)
-            daily[dkey] = daily.get(dkey, 0) + r.quantity
+            self._add(agency, r.service, r.environment, r.site, r.meter, r.day, r.quantity)
         self._records += n
         return self
 
     def add_rows(self, rows: Iterable[tuple]) -> "Rater":
         """Rows of UsageStore.rating_rows: (project, service, environment, site, meter, day text, quantity text)."""
-        qty, daily = self._qty, self._daily
         agency_of = self.agency_of
         n = 0
         for project, service, env, site, meter, day, quantity in rows:
             n += 1
-            q = Decimal(quantity)
             agency = agency_of.get(project)
             if agency is None:
                 agency = f"(project {project})"
-            key = (agency, service, env, site, meter)
-            qty[key] = qty.get(key, 0) + q
-            dkey = (day, agency, site, meter)  # day as text until rate()
-            daily[dkey] = daily.get(dkey, 0) + q
+            self._add(agency, service, env, site, meter, day, Decimal(quantity))  # day as text until rate()
         self._records += n
         return self
 
     def rate(self) -> Rated:
-        currencies = {card.currency for site, card in self.rate_cards.items()
+        currencies = {sched.currency for site, sched in self.rate_cards.items()
                       if any(k[3] == site for k in self._qty)}
         if len(currencies) > 1:
             raise RatingError("the usage spans sites priced in different currencies ("
@@ -204,32 +254,45 @@ class Rater:
             (c.currency for c in self.rate_cards.values()), "IRR")
         lines: list[ChargeLine] = []
         unpriced: dict[LineKey, Decimal] = {}
-        with localcontext(_CTX):
+        with localcontext(MONEY_CONTEXT):
             for key in sorted(self._qty):
                 q = Decimal(self._qty[key])
                 meter = METERS.get(key[4])
                 if meter is None or meter.rate_field is None:
-                    unpriced[key] = q
+                    unpriced[key[:5]] = unpriced.get(key[:5], Decimal(0)) + q
                     continue
-                price = self._price(key[3], meter)
+                price = self._price(key[3], meter, key[5])
+                pct = self._discount_percent(key[0], key[6])
                 priced_q = q / meter.divisor
-                amount = round_money(priced_q * price, currency)
-                lines.append(ChargeLine(*key, quantity=q, priced_quantity=priced_q.quantize(Decimal("0.000001")),
+                list_amount = round_money(priced_q * price, currency)
+                amount = round_money(priced_q * price * (100 - pct) / 100, currency) if pct else list_amount
+                lines.append(ChargeLine(*key[:5], quantity=q, priced_quantity=priced_q.quantize(Decimal("0.000001")),
                                         unit_price=price, amount=amount, currency=currency,
-                                        amount2=self.exchange.convert(amount) if self.exchange else None))
+                                        amount2=self.exchange.convert(amount) if self.exchange else None,
+                                        rate_version=key[5], discount=key[6], discount_percent=pct,
+                                        list_amount=list_amount if pct else None))
             daily: dict[date, dict[str, Decimal]] = {}
-            for (day, agency, site, meter_name), q in self._daily.items():
+            for (day, agency, site, meter_name, terms), q in self._daily.items():
                 meter = METERS.get(meter_name)
                 if meter is None or meter.rate_field is None:
                     continue
                 if isinstance(day, str):
                     day = date.fromisoformat(day)
+                version, disc = terms.split("\0")
+                pct = self._discount_percent(agency, disc)
                 per = daily.setdefault(day, {})
-                per[agency] = per.get(agency, Decimal(0)) + q / meter.divisor * self._price(site, meter)
+                per[agency] = per.get(agency, Decimal(0)) + (
+                    q / meter.divisor * self._price(site, meter, version) * (100 - pct) / 100)
         return Rated(currency, lines, unpriced, dict(sorted(daily.items())), self._records, self.exchange)
 
-    def _price(self, site: str, meter: Meter) -> Decimal:
-        card = self.rate_cards.get(site)
-        if card is None:
+    def _discount_percent(self, agency: str, discount_id: str) -> Decimal:
+        if not discount_id:
+            return Decimal(0)
+        return next(Decimal(s.percent) for s in self.discounts.get(agency, ()) if s.id == discount_id)
+
+    def _price(self, site: str, meter: Meter, version: str = "") -> Decimal:
+        schedule = self.rate_cards.get(site)
+        if schedule is None:
             raise RatingError(f"usage recorded for site '{site}', which is not in the inventory: no rate card")
-        return Decimal(getattr(card, meter.rate_field))
+        card = next((c for c in schedule.cards if c.version == version), schedule.cards[-1])
+        return card.price(meter.rate_field)

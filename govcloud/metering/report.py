@@ -26,7 +26,8 @@ from typing import Iterable
 from govcloud.plan.cost import HOURS_PER_MONTH
 from govcloud.errors import InputError, Problem, unknown_name
 from govcloud.metering.periods import UTC, Period, format_day, month_shares
-from govcloud.metering.rating import METERS, Exchange, Rated, Rater, format_amount, round_money
+from govcloud.metering.ratecards import changed_cards, schedules
+from govcloud.metering.rating import METERS, Exchange, Rated, Rater, RatingError, format_amount, round_money
 from govcloud.metering.store import UsageStore
 
 WARN_AT = Decimal(80)
@@ -141,15 +142,6 @@ class UsageReport:
         }
 
 
-def _rate_cards(inventory, sites: Iterable[str]) -> dict:
-    out = {}
-    for s in sites:
-        site = inventory.site(s)
-        if site is not None:
-            out[s] = site.rate_card
-    return out
-
-
 def build_report(store: UsageStore, inventory, period: Period, *, agency: str | None = None,
                  sites: Iterable[str] | None = None, calendar: str = "gregorian",
                  exchange: Exchange | None = None, manifests: str | os.PathLike | None = None,
@@ -165,16 +157,17 @@ def build_report(store: UsageStore, inventory, period: Period, *, agency: str | 
             raise InputError([unknown_name("site", s, site_names)])
     agency_of = {a.project: a.id for a in registry.agencies}
     rows = store.rating_rows(period, sites or None, [agencies[agency].project] if agency is not None else None)
-    rater = Rater(_rate_cards(inventory, sites or site_names), agency_of, exchange)
-    rater.add_rows(rows)
-    from govcloud.metering.rating import RatingError
-
+    cards = schedules(inventory, sites or site_names)
+    rater = Rater(cards, agency_of, exchange, {a.id: a.subsidies for a in registry.agencies if a.subsidies})
     try:
+        rater.add_rows(rows)
         rated = rater.rate()
     except RatingError as exc:
         raise InputError([Problem(str(exc), code="usage")]) from None
     currency = rated.currency
-    notes: list[str] = []
+    used = {(l.site, l.rate_version) for l in rated.lines}
+    notes: list[str] = changed_cards([c for s in cards.values() for c in s.cards if (s.site, c.version) in used],
+                                     store.rate_card_digests())
 
     # agencies: every agency with charges, and the filtered one even without
     totals: dict[str, Decimal] = {}
@@ -251,7 +244,8 @@ def render_json(report: UsageReport) -> str:
 
 
 CSV_FIELDS = ["from", "to", "agency", "agency_fa", "agency_en", "service", "environment", "site", "meter",
-              "quantity", "unit", "priced_quantity", "priced_unit", "unit_price", "amount", "currency"]
+              "quantity", "unit", "priced_quantity", "priced_unit", "unit_price", "amount", "currency", "rate_card",
+              "discount"]
 
 
 def render_csv(report: UsageReport) -> str:
@@ -268,11 +262,11 @@ def render_csv(report: UsageReport) -> str:
         m = METERS[l.meter]
         row = [first, last, l.agency, a.name_fa if a else "", a.name_en if a else "", l.service, l.environment,
                l.site, l.meter, l.quantity, m.unit, l.priced_quantity, m.priced_unit, l.unit_price, l.amount,
-               l.currency]
+               l.currency, l.rate_version, l.discount]
         if ex:
             row.append(l.amount2)
         w.writerow(row)
-    total = [first, last, "TOTAL", "", "", "", "", "", "", "", "", "", "", "", report.total, report.currency]
+    total = [first, last, "TOTAL", "", "", "", "", "", "", "", "", "", "", "", report.total, report.currency, "", ""]
     if ex:
         total.append(report.rated.total2)
     w.writerow(total)
@@ -324,15 +318,16 @@ def render_text(report: UsageReport, out=None) -> None:
 
     t = Table(title="Charge lines", title_justify="left")
     for col, just in (("agency", "left"), ("service", "left"), ("env", "left"), ("site", "left"), ("meter", "left"),
-                      ("quantity", "right"), ("unit price", "right"), ("charge", "right")):
+                      ("card", "left"), ("quantity", "right"), ("unit price", "right"), ("charge", "right")):
         t.add_column(col, justify=just)
     for l in report.lines:
         m = METERS[l.meter]
         t.add_row(l.agency, l.service, l.environment or "-", l.site, m.label,
+                  l.rate_version + (f" -{l.discount_percent.normalize():f}%" if l.discount else ""),
                   f"{l.priced_quantity.normalize():,f} {m.priced_unit}", format_amount(l.unit_price, cur),
                   format_amount(l.amount, cur))
     t.add_section()
-    t.add_row("total", "", "", "", "", "", "", f"{format_amount(report.total, cur)} {cur}")
+    t.add_row("total", "", "", "", "", "", "", "", f"{format_amount(report.total, cur)} {cur}")
     console.print(t)
     for note in report.notes:
         console.print(f"note: {note}")

@@ -76,6 +76,43 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         CREATE INDEX resources_by_project ON resources (site, project_id);
     """),
+    # usage.source: cloud (the cloud's API) | ledger (govcloud's deploy events); no SQL comment on an ALTER line,
+    # SQLite splices the column text into the stored CREATE TABLE
+    (3, "lifetime ledger, bucket samples, issued rate cards, the source of each usage row", """
+        CREATE TABLE lifetimes (
+            site            TEXT NOT NULL,
+            kind            TEXT NOT NULL,              -- server | volume | floating-ip
+            resource_id     TEXT NOT NULL,
+            started_at      TEXT NOT NULL,              -- '' when the ledger saw only the deletion
+            ended_at        TEXT,                       -- NULL: alive as far as govcloud knows
+            project_id      TEXT NOT NULL,
+            project         TEXT NOT NULL,
+            name            TEXT NOT NULL,
+            service         TEXT NOT NULL,
+            environment     TEXT NOT NULL,
+            attrs           TEXT NOT NULL DEFAULT '{}', -- JSON: vcpus, ramMb, diskGb, flavor, sizeGb, address, tags
+            stack           TEXT NOT NULL DEFAULT '',
+            urn             TEXT NOT NULL DEFAULT '',
+            manifest_sha256 TEXT NOT NULL DEFAULT '',
+            recorded_at     TEXT NOT NULL,
+            PRIMARY KEY (site, kind, resource_id, started_at)
+        ) WITHOUT ROWID;
+        CREATE TABLE bucket_samples (
+            site         TEXT NOT NULL,
+            resource_id  TEXT NOT NULL,               -- project id / container
+            at           TEXT NOT NULL,
+            bytes        INTEGER NOT NULL,
+            PRIMARY KEY (site, resource_id, at)
+        ) WITHOUT ROWID;
+        CREATE TABLE issued_rate_cards (
+            site         TEXT NOT NULL,
+            version      TEXT NOT NULL,
+            sha256       TEXT NOT NULL,
+            first_issued TEXT NOT NULL,
+            PRIMARY KEY (site, version)
+        ) WITHOUT ROWID;
+        ALTER TABLE usage ADD COLUMN source TEXT NOT NULL DEFAULT 'cloud'
+    """),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -99,6 +136,27 @@ class UsageRecord:
     quantity: Decimal
     sampled: bool = False
     final: bool = True
+    source: str = "cloud"  # cloud: the cloud's API; ledger: govcloud's own deploy/destroy events
+
+
+@dataclass(slots=True)
+class Lifetime:
+    """One interval of a resource's life from govcloud's engine events (metering.lifetimes)."""
+
+    site: str
+    kind: str
+    resource_id: str
+    started_at: datetime | None  # None: created before the ledger saw it
+    ended_at: datetime | None  # None: alive
+    project_id: str
+    project: str
+    name: str
+    service: str
+    environment: str
+    attrs: dict = field(default_factory=dict)
+    stack: str = ""
+    urn: str = ""
+    manifest_sha256: str = ""
 
 
 @dataclass(slots=True)
@@ -236,19 +294,19 @@ class UsageStore:
             for r in records:
                 key = (r.site, r.meter, r.resource_id, r.day.isoformat())
                 values = (r.project_id, r.project, r.service, r.environment, r.kind, r.name, _qty(r.quantity),
-                          int(r.sampled), int(r.final), when)
+                          int(r.sampled), int(r.final), r.source, when)
                 cur.execute("INSERT OR IGNORE INTO usage (site, meter, resource_id, day, project_id, project, "
-                            "service, environment, kind, name, quantity, sampled, final, collected_at) "
-                            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", key + values)
+                            "service, environment, kind, name, quantity, sampled, final, source, collected_at) "
+                            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", key + values)
                 if cur.rowcount == 1:
                     counts.inserted += 1
                     continue
                 cur.execute("UPDATE usage SET project_id=?, project=?, service=?, environment=?, kind=?, name=?, "
-                            "quantity=?, sampled=?, final=?, collected_at=? "
+                            "quantity=?, sampled=?, final=?, source=?, collected_at=? "
                             "WHERE site=? AND meter=? AND resource_id=? AND day=? "
                             "AND (sampled = 0 OR final = 0) "
-                            "AND (project_id, project, service, environment, kind, name, quantity, sampled, final) "
-                            "IS NOT (?,?,?,?,?,?,?,?,?)", values + key + values[:-1])
+                            "AND (project_id, project, service, environment, kind, name, quantity, sampled, final, "
+                            "source) IS NOT (?,?,?,?,?,?,?,?,?,?)", values + key + values[:-1])
                 if cur.rowcount == 1:
                     counts.updated += 1
                 else:
@@ -265,18 +323,21 @@ class UsageStore:
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
-                "INSERT OR REPLACE INTO usage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO usage (site, meter, resource_id, day, project_id, project, service, "
+                "environment, kind, name, quantity, sampled, final, collected_at, source) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 ((r.site, r.meter, r.resource_id, r.day.isoformat(), r.project_id, r.project, r.service,
-                  r.environment, r.kind, r.name, _qty(r.quantity), int(r.sampled), int(r.final), when)
+                  r.environment, r.kind, r.name, _qty(r.quantity), int(r.sampled), int(r.final), when, r.source)
                  for r in rows))
 
-    def usage(self, period: Period | None = None, sites: Iterable[str] | None = None) -> Iterator[UsageRecord]:
+    def usage(self, period: Period | None = None, sites: Iterable[str] | None = None,
+              projects: Iterable[str] | None = None) -> Iterator[UsageRecord]:
         sql = ("SELECT site, meter, resource_id, day, project_id, project, service, environment, kind, name, "
-               "quantity, sampled, final FROM usage")
-        where, args = _where(period, site=sites)
+               "quantity, sampled, final, source FROM usage")
+        where, args = _where(period, site=sites, project=projects)
         for row in self.db.execute(sql + where, args):
             yield UsageRecord(row[0], row[1], row[2], date.fromisoformat(row[3]), row[4], row[5], row[6], row[7],
-                              row[8], row[9], Decimal(row[10]), bool(row[11]), bool(row[12]))
+                              row[8], row[9], Decimal(row[10]), bool(row[11]), bool(row[12]), row[13])
 
     def rating_rows(self, period: Period | None = None, sites: Iterable[str] | None = None,
                     projects: Iterable[str] | None = None) -> Iterator[tuple]:
@@ -317,6 +378,70 @@ class UsageStore:
                     (i.site, i.kind, i.resource_id, i.project_id, i.project, i.name, i.service, i.environment,
                      json.dumps(i.attrs, sort_keys=True), _ts(i.created_at), _ts(i.deleted_at),
                      _ts(i.first_seen or i.last_seen), _ts(i.last_seen or i.first_seen)))
+
+    # -- the lifetime ledger (metering.lifetimes writes it, collection reads it)
+    def save_lifetime(self, lt: Lifetime, recorded_at: datetime) -> bool:
+        """Insert or update one interval (keyed by its start); True when something changed."""
+        row = (lt.site, lt.kind, lt.resource_id, _ts(lt.started_at) or "", _ts(lt.ended_at), lt.project_id,
+               lt.project, lt.name, lt.service, lt.environment, json.dumps(lt.attrs, sort_keys=True), lt.stack,
+               lt.urn, lt.manifest_sha256, _ts(recorded_at))
+        with self.db:
+            cur = self.db.execute(
+                "INSERT INTO lifetimes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (site, kind, resource_id, started_at) DO UPDATE SET "
+                "ended_at=COALESCE(excluded.ended_at, ended_at), project_id=excluded.project_id, "
+                "project=excluded.project, name=excluded.name, service=excluded.service, "
+                "environment=excluded.environment, attrs=excluded.attrs, stack=excluded.stack, urn=excluded.urn, "
+                "manifest_sha256=excluded.manifest_sha256 "
+                "WHERE (ended_at, project_id, project, name, service, environment, attrs, stack, urn, "
+                "manifest_sha256) IS NOT (COALESCE(excluded.ended_at, ended_at), excluded.project_id, "
+                "excluded.project, excluded.name, excluded.service, excluded.environment, excluded.attrs, "
+                "excluded.stack, excluded.urn, excluded.manifest_sha256)", row)
+            return cur.rowcount > 0
+
+    def open_lifetime(self, site: str, kind: str, resource_id: str) -> Lifetime | None:
+        """The interval of a resource that has not ended (the latest, if several)."""
+        got = [lt for lt in self.lifetimes(site, kind, resource_id=resource_id) if lt.ended_at is None]
+        return got[-1] if got else None
+
+    def lifetimes(self, site: str | None = None, kind: str | None = None, *, resource_id: str | None = None,
+                  start: datetime | None = None, end: datetime | None = None) -> list[Lifetime]:
+        """Intervals of `site` (and `kind`, `resource_id`) that overlap [start, end), oldest first."""
+        where, args = [], []
+        for col, value in (("site", site), ("kind", kind), ("resource_id", resource_id)):
+            if value is not None:
+                where.append(f"{col} = ?")
+                args.append(value)
+        if end is not None:
+            where.append("started_at < ?")
+            args.append(_ts(end))
+        if start is not None:
+            where.append("(ended_at IS NULL OR ended_at > ?)")
+            args.append(_ts(start))
+        sql = "SELECT * FROM lifetimes" + (" WHERE " + " AND ".join(where) if where else "")
+        out = [Lifetime(r[0], r[1], r[2], _dt(r[3] or None), _dt(r[4]), r[5], r[6], r[7], r[8], r[9], json.loads(r[10]),
+                        r[11], r[12], r[13]) for r in self.db.execute(sql, args)]
+        return sorted(out, key=lambda lt: (lt.resource_id, lt.started_at or datetime.min.replace(tzinfo=UTC)))
+
+    # -- bucket samples (Swift keeps no history: the store does)
+    def add_bucket_samples(self, site: str, samples: Iterable[tuple[str, datetime, int]]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO bucket_samples VALUES (?,?,?,?)",
+                                ((site, rid, _ts(at), int(b)) for rid, at, b in samples))
+
+    def bucket_samples(self, site: str, resource_id: str) -> list[tuple[datetime, int]]:
+        return [(_dt(at), b) for at, b in self.db.execute(
+            "SELECT at, bytes FROM bucket_samples WHERE site = ? AND resource_id = ? ORDER BY at", (site, resource_id))]
+
+    # -- rate cards documents were issued with (ratecards.changed_cards)
+    def rate_card_digests(self) -> dict[tuple[str, str], str]:
+        return {(s, v): d for s, v, d in self.db.execute("SELECT site, version, sha256 FROM issued_rate_cards")}
+
+    def remember_rate_cards(self, cards: Iterable, when: datetime) -> None:
+        """Record the digest of each (site, version) the first time a document is issued with it."""
+        with self.db:
+            self.db.executemany("INSERT OR IGNORE INTO issued_rate_cards VALUES (?,?,?,?)",
+                                ((c.site, c.version, c.digest, _ts(when)) for c in cards))
 
     # -- collection log
     def log_collection(self, site: str, period: Period, started: datetime, finished: datetime,

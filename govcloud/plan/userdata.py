@@ -13,11 +13,6 @@ from govcloud.config import ConfigRepo
 from govcloud.errors import InputError, Problem, SourceLocation, choices_hint
 
 
-def template_environment(config: ConfigRepo):
-    """config.templates.environment (for review/markdown.py until it renders through config.templates)."""
-    return config.templates.environment
-
-
 def available_roles(config: ConfigRepo) -> list[str]:
     roles: set[str] = set()
     for d in config.search_dirs("templates/cloud-init"):

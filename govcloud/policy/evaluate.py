@@ -12,12 +12,10 @@ load, compile, policy, one result per file.
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from govcloud.errors import GovcloudError, InputError, Problem, SourceLocation, format_path
+from govcloud.errors import GovcloudError, Problem, SourceLocation, format_path
 from govcloud.policy.core import ADVISORY, MANDATORY, GroupContext, Rule, ServiceContext, SiteFacts, Violation
 from govcloud.policy.policyfile import OFF, PolicyConfig, PolicyException, load_policy_config
 from govcloud.policy.registry import load_rules
@@ -25,7 +23,7 @@ from govcloud.policy.registry import load_rules
 if TYPE_CHECKING:  # pragma: no cover
     from govcloud.config import ConfigRepo
     from govcloud.load.inventory import Inventory
-    from govcloud.check import CheckedService, ValidationResult, Workspace
+    from govcloud.check import CheckedService
     from govcloud.plan.model import ResourcePlan
 
 
@@ -258,77 +256,3 @@ def _run(r: Rule, target) -> list:
     except Exception as exc:  # noqa: BLE001
         raise GovcloudError(f"policy rule {r.id} ({r.source}) failed on {target!r}: "
                             f"{type(exc).__name__}: {exc}") from exc
-
-
-# -- files in, results out -----------------------------------------------------------------------------
-
-def check_paths(paths: Iterable[str | os.PathLike[str]], workspace: "Workspace | None" = None, *,
-                context: Iterable[str | os.PathLike[str]] = ()) -> tuple[list["ValidationResult"], PolicyReport]:
-    """Load, compile and policy-check manifests (files or directories): one result per file, and the report.
-
-    A result is `ok` when its file loads and compiles and has no mandatory
-    finding left after exceptions; its `problems` are the load/compile
-    problems or the policy findings as Problems (advisory ones as warnings,
-    which do not make it fail). Manifests under `context` and under
-    `settings.manifestDirs` of policies.yaml take part in cross-manifest
-    rules (quotas, overlaps, duplicate names) without being reported on.
-    policies.yaml itself, when among the paths, is skipped. Raises
-    InputError for a broken policies.yaml or custom rule file.
-    """
-    from govcloud.check import batch_gc
-
-    with batch_gc():
-        return _check_paths(paths, workspace, context=context)
-
-
-def _check_paths(paths, workspace, *, context):
-    from govcloud.check import ValidationResult, Workspace, manifest_files
-
-    paths = list(paths)
-    ws = workspace or Workspace.for_paths(paths)
-    rules = load_rules(ws.config)
-    policy = load_policy_config(ws.config, [r.id for r in rules], ws.inventory)
-    skip = {Path(policy.file).resolve()} if policy.file else set()
-
-    seen: set[Path] = set()
-
-    def unseen(files):
-        """Each manifest once (a file named twice, or also in a context dir), never policies.yaml."""
-        for f in files:
-            real = f.resolve()
-            if real not in skip and real not in seen:
-                seen.add(real)
-                yield f
-
-    results: list[ValidationResult] = []
-    checked = []
-    for f in unseen(manifest_files(paths)):
-        try:
-            svc = ws.check(f)
-            plan = svc.compile()
-        except InputError as exc:
-            results.append(ValidationResult(str(f), False, exc.problems))
-            continue
-        results.append(ValidationResult(str(f), True, (), plan))
-        checked.append((svc, plan))
-
-    extra = []
-    dirs = [Path(p) for p in context]
-    if ws.config.root is not None:
-        dirs += [ws.config.root / d for d in policy.settings.manifest_dirs]
-    for f in unseen(manifest_files(d for d in dirs if d.exists())):
-        try:
-            svc = ws.check(f)
-            extra.append((svc, svc.compile()))
-        except InputError:
-            continue  # a broken manifest is reported when it is itself checked
-
-    report = evaluate(checked, ws.config, rules=rules, policy=policy, context=extra)
-    merged = []
-    for r in results:
-        if r.ok:
-            found = report.for_file(r.file)
-            if found:
-                r = replace(r, ok=not any(f.blocking for f in found), problems=tuple(report.problems(r.file)))
-        merged.append(r)
-    return merged, report

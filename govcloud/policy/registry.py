@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from govcloud.errors import InputError, Problem, SourceLocation
 from govcloud.policy.core import SEVERITIES, GroupRule, Rule
 from govcloud.policy.quotas import AgencyQuota
-from govcloud.policy.rules import AdminPortsFromInternet, DataResidency, DuplicateServiceName, HealthCheckInProd, InternetIngressSensitive, NamingScheme, OverlappingNetworks, OwnerAndCostCenter, PublicBucket, PublicIpInternalService, SingleServerInProd, SizeCeiling, TooManyServers, UnapprovedImage, UnencryptedVolume
+from govcloud.policy.rules import AdminPortsFromInternet, DataResidency, DuplicateServiceName, HealthCheckInProd, InternetIngressSensitive, NamingScheme, OverlappingNetworks, OwnerAndCostCenter, PublicBucket, PublicIpInternalService, PublishedDataPublic, SingleServerInProd, SizeCeiling, TooManyServers, UnapprovedImage, UnencryptedVolume
 
 if TYPE_CHECKING:  # pragma: no cover
     from govcloud.config import ConfigRepo
@@ -56,6 +56,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     HealthCheckInProd,          # GC014
     AgencyQuota,                # GC015
     DuplicateServiceName,       # GC016
+    PublishedDataPublic,        # GC017
 )
 
 

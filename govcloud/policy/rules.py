@@ -1,4 +1,4 @@
-"""The ministry's baseline policy pack (GC001-GC016, quotas in quotas.py).
+"""The ministry's baseline policy pack (GC001-GC017, quotas in quotas.py).
 
 Each rule is one small class: id, title, severity, the field it points at,
 a remediation hint, and a docstring that becomes its documentation in
@@ -449,3 +449,48 @@ class DuplicateServiceName(GroupRule):
                 yield Violation(("metadata", "name"),
                                 f"service '{svc.name}' ({svc.agency_id}, {svc.environment}) is also defined at "
                                 f"{o.locator.locate(('metadata', 'name'))}", service=svc, data={"other": o.file})
+
+
+class PublishedDataPublic(Rule):
+    """What the national catalog publishes is public.
+
+    The catalog (`govcloud catalog build`) lists every `publish` section for
+    everyone, and open data is downloaded by anyone. Fails when a
+    `restricted` or `secret` service has a `publish` section at all; when a
+    service not classified `public` lists `publish.openData`; and for every
+    open dataset whose `bucket` is not a bucket of the same manifest or is
+    not `public: true` (its file could not be downloaded).
+    """
+
+    id = "GC017"
+    title = "Published data is not public"
+    severity = MANDATORY
+    resource = "spec.publish, spec.publish.openData[].bucket"
+    hint = ("publish open data from a public bucket of a service classified public; restricted and secret "
+            "services are not published")
+
+    def check(self, svc: ServiceContext) -> Iterable[Violation]:
+        publish = svc.spec.publish
+        if publish is None:
+            return
+        if svc.sensitive:
+            yield Violation(("spec", "publish"), f"a {svc.classification} service cannot be published in the "
+                                                 f"national catalog", key=True)
+            return
+        buckets = {b.name: b for b in svc.spec.buckets}
+        for i, data in enumerate(publish.open_data):
+            if svc.classification != "public":
+                yield Violation(("spec", "publish", "openData", i, "name"),
+                                f"open dataset '{data.name}' is published by a service classified "
+                                f"{svc.classification}")
+                continue
+            if data.bucket is None:
+                continue
+            bucket = buckets.get(data.bucket)
+            where = ("spec", "publish", "openData", i, "bucket")
+            if bucket is None:
+                yield Violation(where, f"open dataset '{data.name}' names bucket '{data.bucket}', which is not a "
+                                       f"bucket of this manifest (buckets: {', '.join(buckets) or 'none'})")
+            elif not bucket.public:
+                yield Violation(where, f"open dataset '{data.name}' sits in bucket '{data.bucket}', which is not "
+                                       f"public (anonymous downloads would be refused)")

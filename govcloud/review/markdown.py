@@ -69,8 +69,6 @@ def render_markdown(review: Review, *, config: ConfigRepo | None = None, show_sa
 
 def _render(review: Review, config: ConfigRepo, show_same: bool, fold_over: int, with_fields: bool,
             fold_total: int = 40) -> str:
-    from govcloud.plan.userdata import template_environment
-
     shown = [r for r in review.resources if show_same or r.changing]
     details = [d for d in (_details(r, fold_over) for r in shown) if d is not None] if with_fields else []
     hidden = [r for r in review.resources if not r.changing]
@@ -99,7 +97,7 @@ def _render(review: Review, config: ConfigRepo, show_same: bool, fold_over: int,
         "allow": review.allow_data_loss,
         "md": md_escape, "code": md_code, "fence": md_fence, "h": html.escape,
     }
-    out = template_environment(config).get_template("review/review.md.j2").render(**context)
+    out = config.templates.render("review/review.md.j2", **context)
     return re.sub(r"\n{3,}", "\n\n", out).strip() + "\n"
 
 

@@ -7,7 +7,6 @@ plain text. rich is imported only when a review is rendered.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from io import StringIO
@@ -138,7 +137,9 @@ def print_review(review: Review, stream: TextIO | None = None, *, show_same: boo
 
 
 def _want_color(stream: Any) -> bool:
-    if os.environ.get("NO_COLOR"):
+    from govcloud.settings import env
+
+    if env("NO_COLOR"):
         return False
     try:
         return bool(stream.isatty())

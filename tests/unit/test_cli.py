@@ -157,7 +157,7 @@ def test_python_dash_m_govcloud_is_the_cli():
 def test_startup_does_not_import_heavy_modules():
     code = ("import sys, io, contextlib\n"
             "from govcloud.cli import cli\n"
-            "for args in (['--help'], ['validate', %r]):\n"
+            "for args in (['--help'], ['validate', %r], ['verify', '--help'], ['ssh', '--help']):\n"
             "    try:\n"
             "        with contextlib.redirect_stdout(io.StringIO()):\n"
             "            cli(args, standalone_mode=False)\n"

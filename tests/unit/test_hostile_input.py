@@ -28,7 +28,7 @@ from govcloud.load.blueprints import load_blueprint
 from govcloud.load.inventory import Inventory
 
 from ..conftest import REPO, VALID
-from ..fuzzing import SEEDS, FuzzStats, check_case, mutate
+from ..fuzzing import SEEDS, FuzzStats, check_case, companion_files, mutate
 
 MANIFEST = textwrap.dedent(VALID).lstrip("\n")  # line 11: "  site: thr1", line 17: "    - name: web"
 BLUEPRINTED = MANIFEST.replace("spec:\n", "spec:\n  blueprint: web-app\n")  # every spec line one lower
@@ -319,6 +319,7 @@ def test_fuzzed_examples_give_located_errors_or_pass(tmp_path, record_property):
     """
     workspace = Workspace(ConfigRepo(None))
     path = tmp_path / "fuzzed.yaml"
+    companion_files(tmp_path)
     stats = FuzzStats()
     names = sorted(SEEDS)
 
@@ -333,4 +334,4 @@ def test_fuzzed_examples_give_located_errors_or_pass(tmp_path, record_property):
         assert check_case(SEEDS[name].encode("utf-8"), path, workspace, stats, name), name
     record_property("fuzz_cases", stats.cases)
     record_property("fuzz_slowest_s", round(stats.slowest_s, 3))
-    assert stats.cases >= FUZZ_CASES and stats.invalid > 0
+    assert stats.cases >= FUZZ_CASES and stats.invalid > 0 and stats.valid > len(names)

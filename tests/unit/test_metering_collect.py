@@ -232,11 +232,14 @@ def test_bucket_samples_are_final_once_the_day_is_over(store):
     cloud.buckets = {"p-moh": [ContainerSeen("p-moh", "docs", 3 * GIB, bucket.created_at, bucket.metadata)]}
     cloud.clock = T0 + timedelta(hours=25)
     Collector(store, "devcloud", cloud).collect(day)
-    assert total(store, "bucket_gb_hours") == 72  # open day re-sampled: 3 GiB x 24 h, now final
+    # integrated: 1 GiB until the first sample (12 h), then linear to 3 GiB at 25 h, so 1 + 2 x 12/13 GiB at the
+    # day's end: 12 + 12 x (1 + 1 + 24/13) / 2 = 12 + 300/13 GiB-hours, and final (a sample after the day exists)
+    assert total(store, "bucket_gb_hours") == (12 + Decimal(300) / 13).quantize(Decimal("0.000001"))
+    closed = total(store, "bucket_gb_hours")
     cloud.buckets = {"p-moh": [ContainerSeen("p-moh", "docs", 9 * GIB, bucket.created_at, bucket.metadata)]}
     cloud.clock = T0 + timedelta(days=5)
     res = Collector(store, "devcloud", cloud).collect(day)
-    assert total(store, "bucket_gb_hours") == 72 and res.counts.updated == 0  # a final sample stays
+    assert total(store, "bucket_gb_hours") == closed and res.counts.updated == 0  # a final day stays
     cloud.buckets = {"p-moh": []}
     Collector(store, "devcloud", cloud).collect(Period(date(2026, 4, 1), date(2026, 4, 2)))
     assert store.resources("devcloud", "bucket")["p-moh/docs"].deleted_at is not None
@@ -318,9 +321,11 @@ def test_store_migrates_in_order_and_keeps_data(tmp_path):
                  "'server','r','1.000000',0,1,'2026-03-02T00:00:00+00:00')")
     s.close()
     s2 = UsageStore(path)
-    assert s2.version() == SCHEMA_VERSION == 2
-    assert [r[0] for r in s2.db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+    assert s2.version() == SCHEMA_VERSION == 3
+    assert [r[0] for r in s2.db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
     assert s2.count() == 1 and s2.collections() == []
+    old = next(s2.usage())  # a row from before the ledger came from the cloud's API
+    assert old.source == "cloud" and old.quantity == Decimal(1) and old.project == "gov-moh"
     assert s2.migrate() == []  # nothing left to do
     s2.db.execute("INSERT INTO schema_version VALUES (99, 'from the future', 'x')")
     s2.close()

@@ -8,7 +8,10 @@ import pytest
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError
 from govcloud.check import Workspace
-from govcloud.policy import ADVISORY, MANDATORY, builtin_rules, check_paths, evaluate
+from govcloud.policy import ADVISORY, MANDATORY, builtin_rules, evaluate
+
+# staging, internal, public web tier: no rule of the pack has anything to say about it
+from govcloud.check import check_paths
 
 # staging, internal, public web tier: no rule of the pack has anything to say about it
 BASE = """

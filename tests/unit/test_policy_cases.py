@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from govcloud.cli import cli
 from govcloud.config import ConfigRepo
 from govcloud.check import Workspace
-from govcloud.policy import ADVISORY, builtin_rules, check_paths
+from govcloud.policy import ADVISORY, builtin_rules
+from govcloud.check import check_paths
 from govcloud.policy.docs import render_markdown
 
 from ..conftest import EXAMPLES, REPO

@@ -9,7 +9,8 @@ from govcloud.config import ConfigRepo
 from govcloud.errors import InputError
 from govcloud.load.inventory import Inventory
 from govcloud.check import Workspace
-from govcloud.policy import ADVISORY, MANDATORY, check_paths, load_rules, parse_policy_text
+from govcloud.policy import ADVISORY, MANDATORY, load_rules, parse_policy_text
+from govcloud.check import check_paths
 from govcloud.policy.docs import EXAMPLE_POLICIES
 
 from .test_policy import BASE, edit

@@ -10,7 +10,8 @@ import pytest
 from govcloud.config import ConfigRepo
 from govcloud.errors import GovcloudError, InputError
 from govcloud.check import Workspace
-from govcloud.policy import check_paths, load_rules, registry
+from govcloud.policy import load_rules, registry
+from govcloud.check import check_paths
 from govcloud.policy.docs import CUSTOM_RULE_EXAMPLE, EXAMPLE_POLICIES
 
 from ..conftest import EXAMPLES

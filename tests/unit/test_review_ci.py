@@ -178,8 +178,10 @@ def test_govcloud_never_reads_a_terminal_in_ci(path):
             assert "--yes" in line, line
 
 
-def _command_options(name: str) -> set[str]:
+def _command_options(name: str, sub: str | None = None) -> set[str]:
     cmd = cli.commands[name]
+    if isinstance(cmd, click.Group) and sub in cmd.commands:  # govcloud catalog check ...
+        cmd = cmd.commands[sub]
     return {o for p in cmd.params if isinstance(p, click.Option) for o in p.opts}
 
 
@@ -199,7 +201,7 @@ def test_the_options_ci_uses_exist(path):
     for words in govcloud_calls(scripts(path)):
         if words[0] not in cli.commands:
             continue
-        opts = _command_options(words[0])
+        opts = _command_options(words[0], words[1] if len(words) > 1 else None)
         for w in words[1:]:
             if w.startswith("--"):
                 assert w.split("=")[0] in opts, (words[0], w)

@@ -153,12 +153,7 @@ KNOWN_DIRECT_READS = {
     # the engine child reads what its parent govcloud set for it (not user configuration)
     ("engine/worker.py", "PULUMI_CONFIG_PASSPHRASE"),
     # the engine's PATH is the toolchain's bin dir in front of the user's PATH
-    ("engine/command.py", "PATH"),
-    # owned by others while issue #11 is in progress (they move to govcloud.settings.env):
-    ("cli/stack.py", "GOVCLOUD_TIMINGS"),
-    ("review/", "NO_COLOR"),  # a folder: any of its modules (the review is being split)
-    ("engine/toolchain.py", "GOVCLOUD_TOOLCHAIN_DIR"), ("engine/toolchain.py", "PULUMI_HOME"),
-    ("engine/toolchain.py", "PATH"),
+    ("engine/command.py", "PATH"), ("engine/toolchain.py", "PATH"),
 }
 
 

@@ -80,13 +80,8 @@ def cycles(graph: dict[str, set[str]]) -> list[tuple[str, ...]]:
     return sorted(found)
 
 
-# Cycles that remain while issue #11's split is in progress, each owned by someone removing it. The test
-# fails on any other cycle, and when one of these is gone (take it off the list then).
-KNOWN_CYCLES: set[tuple[str, ...]] = {
-    # the offline check: check.check_manifest calls policy.check_paths, which is built on check.Workspace,
-    # ValidationResult and manifest_files (imported inside its functions); one of them must own the entry
-    ("govcloud.check", "govcloud.policy", "govcloud.policy.evaluate"),
-}
+# Cycles known to remain (none now). The test fails on any other cycle, and when one of these is gone.
+KNOWN_CYCLES: set[tuple[str, ...]] = set()
 
 
 def test_no_import_cycles():

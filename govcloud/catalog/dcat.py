@@ -1,0 +1,172 @@
+"""The catalog as DCAT-AP 3 RDF (rdflib), for data portals that harvest it (CKAN ckanext-dcat, data.europa.eu).
+
+    dcat:Catalog  title, description, publisher, language, modified, homepage,
+                  dcat:dataset (every open dataset of a live service),
+                  dcat:service (every live service with an API), dcat:record (tombstones)
+    dcat:DataService  one per live service with an API endpoint (kind other than web):
+                  endpointURL, endpointDescription (the OpenAPI document published next
+                  to the catalog), servesDataset, publisher, contactPoint, keyword, modified
+    dcat:Dataset  title, description, publisher, contactPoint, keyword, language,
+                  accrualPeriodicity, modified, landingPage, identifier, distribution
+    dcat:Distribution  accessURL, downloadURL, format (EU file type), mediaType, license
+    foaf:Agent    the catalog's publisher and each agency: name @fa and @en
+    dcat:CatalogRecord  a tombstone for each retired service and its datasets:
+                  primaryTopic, adms:status <http://purl.org/adms/changetype/deleted>, modified
+
+Planned services are not in the RDF at all (a harvester would list them as
+live). Text is language-tagged (@fa, @en), dates are typed ISO 8601
+(xsd:dateTime, xsd:date). rdflib is imported only here.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from govcloud.catalog import vocab
+from govcloud.catalog.model import CatalogDocument, Source, Text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rdflib import Graph
+
+ADMS = "http://www.w3.org/ns/adms#"
+DELETED = "http://purl.org/adms/changetype/deleted"
+NATIONAL_AUTHORITY = "http://purl.org/adms/publishertype/NationalAuthority"
+CONTEXT = {
+    "dcat": "http://www.w3.org/ns/dcat#", "dct": "http://purl.org/dc/terms/", "foaf": "http://xmlns.com/foaf/0.1/",
+    "vcard": "http://www.w3.org/2006/vcard/ns#", "adms": ADMS, "xsd": "http://www.w3.org/2001/XMLSchema#",
+}
+
+
+def api_endpoints(service):
+    """The endpoints that make a service a dcat:DataService (a web site is not an API)."""
+    return [e for e in service.endpoints if e.kind != "web"]
+
+
+def node_sources(doc: CatalogDocument) -> dict[str, Source | None]:
+    """Every URI the RDF describes -> where the catalog took it from (to locate SHACL violations)."""
+    out: dict[str, Source | None] = {doc.catalog.uri: doc.catalog.source, doc.catalog.publisher.uri:
+                                     doc.catalog.source}
+    for s in doc.services:
+        out[s.uri] = s.source
+        out[vocab.contact_uri(s.uri)] = s.source
+        out.setdefault(vocab.agency_uri(doc.catalog.base_url, s.agency), s.source)
+        for d in s.datasets:
+            out[d.uri] = d.source
+            out[vocab.distribution_uri(d.uri)] = d.source
+    for r in doc.retired:
+        for uri in (r.uri, *r.datasets):
+            out[vocab.record_uri(uri)] = r.source
+    return out
+
+
+def build_graph(doc: CatalogDocument) -> "Graph":
+    from rdflib import Graph, Literal, Namespace, URIRef
+    from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
+
+    VCARD = Namespace(CONTEXT["vcard"])
+
+    adms = Namespace(ADMS)
+    g = Graph()
+    for prefix, ns in CONTEXT.items():
+        g.bind(prefix, ns)
+    base = doc.catalog.base_url
+
+    def text(node, prop, value: Text | None) -> None:
+        if value is not None:
+            g.add((node, prop, Literal(value.fa, lang="fa")))
+            g.add((node, prop, Literal(value.en, lang="en")))
+
+    def agent(uri: str, name: Text) -> URIRef:
+        node = URIRef(uri)
+        g.add((node, RDF.type, FOAF.Agent))
+        g.add((node, DCTERMS.type, URIRef(NATIONAL_AUTHORITY)))
+        text(node, FOAF.name, name)
+        return node
+
+    cat = URIRef(doc.catalog.uri)
+    g.add((cat, RDF.type, DCAT.Catalog))
+    text(cat, DCTERMS.title, doc.catalog.title)
+    text(cat, DCTERMS.description, doc.catalog.description)
+    g.add((cat, DCTERMS.publisher, agent(doc.catalog.publisher.uri, doc.catalog.publisher.name)))
+    g.add((cat, FOAF.homepage, URIRef(f"{base}/index.html")))
+    g.add((cat, DCTERMS.modified, Literal(doc.generated.isoformat(), datatype=XSD.dateTime)))
+    for lang in vocab.LANGUAGES:
+        g.add((cat, DCTERMS.language, URIRef(vocab.language_uri(lang))))
+    names = {a.id: a for a in doc.agencies}
+    for s in doc.services:
+        if not s.live:
+            continue
+        publisher = agent(vocab.agency_uri(base, s.agency), names[s.agency].name)
+        contact = None
+        if s.contact:
+            contact = URIRef(vocab.contact_uri(s.uri))
+            g.add((contact, RDF.type, VCARD.Kind))  # typed as both: shapes need no subclass inference
+            g.add((contact, RDF.type, VCARD.Organization))
+            text(contact, VCARD.fn, names[s.agency].name)
+            g.add((contact, VCARD.hasEmail, URIRef(f"mailto:{s.contact}")))
+        modified = Literal(s.last_deployed.isoformat(), datatype=XSD.dateTime) if s.last_deployed else None
+
+        def common(node, landing: str) -> None:
+            g.add((node, DCTERMS.publisher, publisher))
+            if contact is not None:
+                g.add((node, DCAT.contactPoint, contact))
+            for lang in ("fa", "en"):
+                for k in getattr(s.keywords, lang):
+                    g.add((node, DCAT.keyword, Literal(k, lang=lang)))
+            if modified is not None:
+                g.add((node, DCTERMS.modified, modified))
+            g.add((node, DCAT.landingPage, URIRef(f"{base}/{landing}")))
+
+        for d in s.datasets:
+            ds = URIRef(d.uri)
+            g.add((cat, DCAT.dataset, ds))
+            g.add((ds, RDF.type, DCAT.Dataset))
+            text(ds, DCTERMS.title, d.title)
+            text(ds, DCTERMS.description, d.description)
+            g.add((ds, DCTERMS.identifier, Literal(f"{s.id}/{d.name}")))
+            common(ds, s.pages.en)
+            for lang in vocab.LANGUAGES:
+                g.add((ds, DCTERMS.language, URIRef(vocab.language_uri(lang))))
+            if d.update_frequency:
+                g.add((ds, DCTERMS.accrualPeriodicity, URIRef(vocab.frequency_uri(d.update_frequency))))
+            dist = URIRef(vocab.distribution_uri(d.uri))
+            g.add((ds, DCAT.distribution, dist))
+            g.add((dist, RDF.type, DCAT.Distribution))
+            if d.access_url:
+                g.add((dist, DCAT.accessURL, URIRef(d.access_url)))
+            if d.download_url:
+                g.add((dist, DCAT.downloadURL, URIRef(d.download_url)))
+            g.add((dist, DCTERMS.format, URIRef(vocab.file_type_uri(d.format))))
+            g.add((dist, DCAT.mediaType, URIRef(vocab.media_type_uri(d.format))))
+            g.add((dist, DCTERMS.license, URIRef(d.license_url)))
+        apis = api_endpoints(s)
+        if apis:
+            svc = URIRef(s.uri)
+            g.add((cat, DCAT.service, svc))
+            g.add((svc, RDF.type, DCAT.DataService))
+            text(svc, DCTERMS.title, s.title)
+            text(svc, DCTERMS.description, s.description)
+            g.add((svc, DCTERMS.identifier, Literal(s.id)))
+            common(svc, s.pages.en)
+            for e in apis:
+                g.add((svc, DCAT.endpointURL, URIRef(e.url)))
+                if e.api is not None:
+                    g.add((svc, DCAT.endpointDescription, URIRef(e.api.url)))
+            for d in s.datasets:
+                g.add((svc, DCAT.servesDataset, URIRef(d.uri)))
+    for r in doc.retired:
+        for uri in (r.uri, *r.datasets):
+            rec = URIRef(vocab.record_uri(uri))
+            g.add((cat, DCAT.record, rec))
+            g.add((rec, RDF.type, DCAT.CatalogRecord))
+            g.add((rec, FOAF.primaryTopic, URIRef(uri)))
+            g.add((rec, adms.status, URIRef(DELETED)))
+            g.add((rec, DCTERMS.modified, Literal(r.retired.isoformat(), datatype=XSD.date)))
+            if uri == r.uri:
+                text(rec, DCTERMS.title, r.title)
+    return g
+
+
+def serialize(g: "Graph") -> dict[str, str]:
+    """{file name: text} of the graph as Turtle and as JSON-LD."""
+    return {"catalog.ttl": g.serialize(format="turtle"),
+            "catalog.jsonld": g.serialize(format="json-ld", context=CONTEXT, indent=2)}
