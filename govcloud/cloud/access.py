@@ -17,6 +17,7 @@ collection only; `govcloud doctor` warns when a site's credentials have it, and 
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -25,6 +26,7 @@ from govcloud.plan.model import ResourcePlan
 
 ADMIN_ROLE = "admin"
 API_TIMEOUT = 30.0
+RETRIES = 3  # tries of a token request that failed for a transient reason (5xx, 429, a dropped connection)
 
 
 class WrongAgency(RefusedError):
@@ -63,21 +65,30 @@ def token_access(region, cloud: str) -> Access:
                   application_credential=region.config.get("auth_type") == "v3applicationcredential")
 
 
-def _ask(authenticate: Authenticate, cloud: str, project: str | None, region: str):
-    """(Access, None), or (None, the keystoneauth HTTP error that refused it); CloudError when unreachable."""
+def _ask(authenticate: Authenticate, cloud: str, project: str | None, region: str, *,
+         sleep: Callable[[float], None] = time.sleep):
+    """(Access, None), or (None, the keystoneauth HTTP error that refused it); CloudError when Keystone is
+    unreachable or fails (after RETRIES tries: a 5xx, a 429 or a dropped connection may pass)."""
     import keystoneauth1.exceptions as ks
 
     from govcloud.cloud.credentials import cloud_region
 
     cc = cloud_region(cloud, project, region, api_timeout=API_TIMEOUT)
-    try:
-        return authenticate(cc, cloud), None
-    except (ks.Unauthorized, ks.Forbidden, ks.NotFound) as exc:
-        return None, exc
-    except ks.ClientException as exc:
-        auth_url = (cc.config.get("auth") or {}).get("auth_url", "?")
-        raise CloudError(f"Keystone of cloud '{cloud}' ({auth_url}) did not answer: {type(exc).__name__}: "
-                         f"{exc}") from None
+    for attempt in range(1, RETRIES + 1):
+        try:
+            return authenticate(cc, cloud), None
+        except (ks.Unauthorized, ks.Forbidden, ks.NotFound) as exc:
+            return None, exc
+        except ks.ClientException as exc:
+            status = getattr(exc, "http_status", None)
+            transient = isinstance(exc, ks.ConnectionError) or status == 429 or (status or 0) >= 500
+            if transient and attempt < RETRIES:
+                sleep(attempt)
+                continue
+            auth_url = (cc.config.get("auth") or {}).get("auth_url", "?")
+            raise CloudError(f"Keystone of cloud '{cloud}' ({auth_url}) did not issue a token: "
+                             f"{type(exc).__name__}: {exc}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def expect_scope(plan: ResourcePlan, access: Access) -> Access:
@@ -92,13 +103,15 @@ def expect_scope(plan: ResourcePlan, access: Access) -> Access:
     return access
 
 
-def check_access(plan: ResourcePlan, authenticate: Authenticate = token_access) -> Access:
+def check_access(plan: ResourcePlan, authenticate: Authenticate = token_access,
+                 sleep: Callable[[float], None] = time.sleep) -> Access:
     """Who the plan's stack would run as, if its credentials may act on the agency's project (see module doc)."""
     svc = plan.service
-    access, refused = _ask(authenticate, svc.cloud, svc.project, svc.region)
+    access, refused = _ask(authenticate, svc.cloud, svc.project, svc.region, sleep=sleep)
     if access is not None:
         return expect_scope(plan, access)
-    own, refused_too = _ask(authenticate, svc.cloud, None, svc.region)  # as configured: do they work at all?
+    # as configured: do they work at all?
+    own, refused_too = _ask(authenticate, svc.cloud, None, svc.region, sleep=sleep)
     if own is None:
         raise SetupError(f"Keystone refused the credentials of cloud '{svc.cloud}' ({refused_too}): check the "
                          f"user, password or application credential in clouds.yaml / OS_*")

@@ -87,10 +87,32 @@ def test_credentials_keystone_refuses_outright_are_a_setup_error(plan):
     assert "Keystone refused the credentials of cloud 'devcloud'" in str(exc.value)
 
 
-def test_an_unreachable_keystone_is_a_cloud_error(plan):
+def test_an_unreachable_keystone_is_a_cloud_error_after_three_tries(plan):
+    keystone, slept = Keystone(down=True), []
     with pytest.raises(CloudError) as exc:
-        check_access(plan, Keystone(down=True))
+        check_access(plan, keystone, sleep=slept.append)
     assert exc.value.exit_code == 3 and "http://127.0.0.1:9/v3" in str(exc.value)
+    assert keystone.asked == [MOE] * 3 and slept == [1, 2]
+
+
+def test_a_transient_keystone_failure_is_tried_again(plan):
+    class Flaky(Keystone):
+        def __call__(self, region, cloud):
+            if len(self.asked) < 2:
+                self.asked.append("failed")
+                raise ks.ServiceUnavailable("Keystone is restarting", http_status=503)
+            return super().__call__(region, cloud)
+
+    keystone = Flaky(roles_in={MOE: ("member",)})
+    assert check_access(plan, keystone, sleep=lambda s: None).project == MOE
+    assert keystone.asked == ["failed", "failed", MOE]
+    with pytest.raises(CloudError, match="InternalServerError"):  # not transient forever: 3 tries, then exit 3
+        check_access(plan, AlwaysFailing(), sleep=lambda s: None)
+
+
+class AlwaysFailing(Keystone):
+    def __call__(self, region, cloud):
+        raise ks.InternalServerError("boom", http_status=500)
 
 
 def test_admin_role_is_seen(plan):
