@@ -288,7 +288,8 @@ STATE_LAYOUT: tuple[tuple[str, str], ...] = (
     ("workspaces/<project>/<stack>/", "the Pulumi project directory of each stack (Pulumi.yaml, the secrets salt)"),
     ("locks/<project>--<stack>.lock", "govcloud's lock of a stack, held for a whole command"),
     ("logs/", "the engine's log and event file of each operation (the last 40 per stack are kept)"),
-    ("audit.log", "one JSON line per deploy and destroy: who, what, the result (append-only)"),
+    ("audit.log", "one JSON line per deploy and destroy: who, what, the result (append-only, hash-chained: "
+                  "`govcloud audit verify`)"),
     ("usage.sqlite", "the usage store that `usage collect` fills and `usage report` prices"),
 )
 
