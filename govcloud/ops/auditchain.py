@@ -171,9 +171,10 @@ class ChainReport:
         out = [self.summary()]
         out += [f"  {b.kind}: {self.where(b.line)}: {b.message}" for b in self.breaks[1:]]
         for h in self.heads:
-            state = {True: "matches", False: "DOES NOT MATCH", None: "not compared"}[h.ok]
-            head = f"head {h.head.short()}" if h.head else "no head"
-            out.append(f"  {h.where}: {head}, {state}" + (f" ({h.note})" if h.note else ""))
+            if h.head is None:  # nothing to compare: none kept there, or the store could not be read
+                out.append(f"  {h.where}: {h.note}")
+            else:
+                out.append(f"  {h.where}: head {h.head.short()} {'matches' if h.ok else 'DOES NOT MATCH'}")
         if self.damaged:
             out.append(f"  lines that are not records (a torn write after a crash?): "
                        f"{', '.join(map(str, self.damaged[:10]))}" + (" ..." if len(self.damaged) > 10 else ""))
@@ -312,7 +313,7 @@ def _first_break(w: _Walk) -> ChainBreak | None:
 
 def _check_head(w: _Walk, where: str, head: AuditHead | str | None) -> tuple[HeadCheck, ChainBreak | None]:
     if head is None:
-        return HeadCheck(where, None, None, "no head kept there"), None
+        return HeadCheck(where, None, None, "no head kept there (not deployed since the chain began)"), None
     if isinstance(head, str):  # why it could not be read
         return HeadCheck(where, None, None, head), None
     by_seq = {m.seq: m for m in w.members}
