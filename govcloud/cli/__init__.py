@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from govcloud import __version__
-from govcloud.errors import GovcloudError, InputError
+from govcloud.errors import GovcloudError, InputError, printable
 
 
 class GovcloudGroup(click.Group):
@@ -29,8 +29,8 @@ class GovcloudGroup(click.Group):
             n = len(exc.problems)
             click.echo(f"{n} problem{'s' if n != 1 else ''}; nothing was changed", err=True)
             ctx.exit(exc.exit_code)
-        except GovcloudError as exc:
-            click.echo(f"error: {exc}", err=True)
+        except GovcloudError as exc:  # a message may quote input: every line escaped, as problems are
+            click.echo("error: " + "\n".join(printable(line) for line in str(exc).split("\n")), err=True)
             ctx.exit(exc.exit_code)
 
 

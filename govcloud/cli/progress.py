@@ -123,6 +123,14 @@ class TerminalHooks(Hooks):
         with Progress(stack, total=total, verb=verb, lines=lines) as p:
             yield p.event
 
+    @contextmanager
+    def verifying(self, stack: str) -> Iterator:
+        from govcloud.cli.verify import VerifyProgress
+
+        err(f"verifying the servers of {stack} over SSH ...")
+        with VerifyProgress() as progress:
+            yield progress.event
+
     def checked(self, checked) -> None:
         from govcloud.cli.render import print_problems
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import click
 
 from govcloud.cli.progress import TerminalHooks, err
+from govcloud.cli.verify import access_options
 from govcloud.errors import RefusedError
 
 FORMAT = click.Choice(["text", "json"])
@@ -51,21 +52,24 @@ def _timings(timings) -> None:
 @click.option("--plan", "plan_file", type=MANIFEST, metavar="PLAN",
               help="apply exactly this saved plan (govcloud diff FILE --out PLAN); refused if the manifest, "
                    "the compiled plan, the stack or the preview moved since")
+@click.option("--verify", "then_verify", is_flag=True,
+              help="after the apply, check every server over SSH (govcloud verify); exit 1 if a check fails")
+@access_options
 def deploy(file: str, yes: bool, allow_data_loss: bool, replace: tuple[str, ...], refresh: bool,
-           plan_file: str | None) -> None:
+           plan_file: str | None, then_verify: bool, known_hosts, key, user) -> None:
     """Preview, guard and apply a manifest: exit 3 when the engine fails."""
-    from govcloud.cli.views import print_outputs
-    from govcloud.engine.events import done_text
+    from govcloud.cli.views import print_deployed
+    from govcloud.cli.verify import emit_reports, fail_unless_ok, verify_options
     from govcloud.ops.deploy import deploy as run
 
     res = run(file, yes=yes, allow_data_loss=allow_data_loss, replace=replace, refresh=refresh,
-              plan_file=plan_file, hooks=TerminalHooks())
-    if not res.applied:
-        click.echo(f"{res.stack} is up to date: nothing to deploy")
-    else:
-        click.echo(f"deployed {res.stack} in {res.result.duration:.1f} s: {done_text(res.result.counts())}")
-        print_outputs(dict(res.result.outputs))
+              plan_file=plan_file, verify=verify_options(known_hosts, key, user) if then_verify else None,
+              hooks=TerminalHooks())
+    print_deployed(res)
     _timings(res.timings)
+    if res.verify is not None:
+        emit_reports([res.verify], "text")
+        fail_unless_ok([res.verify])
 
 
 @click.command()

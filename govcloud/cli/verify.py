@@ -13,6 +13,8 @@ import threading
 
 import click
 
+from govcloud.errors import GovcloudError
+
 VERIFY_FORMAT = click.Choice(["text", "json", "junit"])
 PASSPHRASE_ENV = "GOVCLOUD_SSH_KEY_PASSPHRASE"
 
@@ -71,8 +73,7 @@ def verify(files, fmt, known_hosts, key, user, parallel, timeout, min_free_disk,
     with VerifyProgress() as progress:
         reports = verify_files(files, options, progress.event)
     emit_reports(reports, fmt)
-    if not all(r.ok for r in reports):
-        sys.exit(1)
+    fail_unless_ok(reports)
 
 
 @click.command()
@@ -90,10 +91,20 @@ def ssh(file, server, command, known_hosts, key, user):
     options = verify_options(known_hosts, key, user)
     if command:
         stdin = None if sys.stdin.isatty() else sys.stdin.buffer
-        sys.exit(run_command(file, server, " ".join(command), options, stdin=stdin))
+        click.get_current_context().exit(run_command(file, server, " ".join(command), options, stdin=stdin))
     if not sys.stdin.isatty():
         raise click.UsageError("no terminal for a shell: give a command after --, e.g. -- uptime")
-    sys.exit(open_shell(file, server, options))
+    click.get_current_context().exit(open_shell(file, server, options))  # the remote shell's exit code
+
+
+class VerifyFailed(GovcloudError):
+    """A server failed a check (the report above says which and why): exit 1, for CI gates."""
+
+
+def fail_unless_ok(reports) -> None:
+    bad = [h for r in reports for h in r.hosts if not h.ok] + [n for r in reports for n in r.notes]
+    if bad:
+        raise VerifyFailed(f"verify failed: {len(bad)} server(s) or note(s) not ok")
 
 
 def emit_reports(reports, fmt: str) -> None:

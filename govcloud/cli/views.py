@@ -19,6 +19,15 @@ def print_outputs(data: dict) -> None:
         click.echo(f"  network {data['networkId']}")
 
 
+def print_deployed(res) -> None:
+    """`deploy`: what it did and the stack's outputs."""
+    if not res.applied:
+        click.echo(f"{res.stack} is up to date: nothing to deploy")
+        return
+    click.echo(f"deployed {res.stack} in {res.result.duration:.1f} s: {ev.done_text(res.result.counts())}")
+    print_outputs(dict(res.result.outputs))
+
+
 def print_changes(result, *, verbose: bool = False, title: str | None = None, show_same: bool = False) -> None:
     """Per resource: op and changed fields."""
     if title:

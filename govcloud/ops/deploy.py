@@ -1,7 +1,7 @@
 """deploy: preview, review, guard, confirm, apply, audit, as one library call.
 
-    check (offline, policy) -> credentials (the agency's own) -> lock -> recover -> preview -> review -> saved-plan check (stale: refused, audited)
-    -> data-loss guard -> nothing to do? -> confirm -> unprotect what may be lost -> up (audited)
+    check (offline, policy) -> credentials (the agency's own) -> lock -> recover -> preview -> review
+    -> saved-plan check (stale: refused, audited) -> data-loss guard -> nothing to do? -> confirm -> unprotect what may be lost -> up (audited)
 
 Every refusal is a typed exception (DataLossError, PlanMovedError, NotConfirmed, StackLockedError) and
 nothing changes before it; an engine failure after the apply began is EngineFailed with the provider's
@@ -16,7 +16,7 @@ from govcloud.check import CheckedPlan, check_manifest
 from govcloud.engine.runner import EngineOp, OperationResult
 from govcloud.engine.seam import Engine, StackEngine
 from govcloud.errors import GovcloudError
-from govcloud.ops.workflow import Hooks, Timings, check_access, confirm, ensure_ok, recover_stack
+from govcloud.ops.workflow import Hooks, Timings, check_access, confirm, ensure_ok, record_lifetimes, recover_stack
 
 
 class UnknownResource(GovcloudError):
@@ -31,6 +31,7 @@ class DeployResult:
     review: object  # govcloud.review.Review
     result: OperationResult | None  # None: nothing to deploy
     timings: Timings = field(default_factory=Timings)
+    verify: object | None = None  # govcloud.verify.VerifyReport when asked for (deploy --verify)
 
     @property
     def applied(self) -> bool:
@@ -49,9 +50,10 @@ def stack_engine(checked: CheckedPlan, hooks: Hooks) -> Engine:
 
 
 def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, replace: Sequence[str] = (),
-           refresh: bool = False, plan_file: str | None = None, hooks: Hooks | None = None,
+           refresh: bool = False, plan_file: str | None = None, verify=None, hooks: Hooks | None = None,
            engine_factory: EngineFactory = stack_engine) -> DeployResult:
-    """Deploy one manifest. `plan_file`: apply exactly that saved plan or refuse (fail closed)."""
+    """Deploy one manifest. `plan_file`: apply exactly that saved plan or refuse (fail closed). `verify`
+    (govcloud.verify.VerifyOptions): check every server over SSH after a successful apply."""
     from govcloud import review
     from govcloud.ops import audit
     from govcloud.ops.auditheads import heads_for
@@ -99,19 +101,42 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
         risks = review.guard_data_loss(rv, allow=allow_data_loss)  # DataLossError when not allowed
         if preview.blocked_only_by_protection and not risks:  # protected, but not a kind the guard knows
             ensure_ok(preview)
-        if not preview.changing() and not replace:
-            return DeployResult(engine.name, rv, None, timings)
-        confirm(hooks, yes, f"Deploy these changes to {engine.name}?", "deploy")
-        if risks:
-            lost = {r.key for r in risks}
-            engine.unprotect([c.urn for c in preview.changes if c.key in lost])
-        timings.lap("confirm")
-        with audit.recording(config, "deploy", file, engine.name, plan_file=plan_file or "",
-                             allow_data_loss=allow_data_loss, heads=heads, note=hooks.note) as rec:
-            with hooks.phase("deploying", engine.name, total=len(plan.resources)) as on_event:
-                result = engine.run(EngineOp.UP, allow_data_loss=allow_data_loss, replace=replace,
-                                    refresh_first=refresh, on_event=on_event, message=f"govcloud deploy {file}")
-            rec.result(result)
-            timings.lap("up", result)
-            ensure_ok(result)
-    return DeployResult(engine.name, rv, result, timings)
+        result = None
+        if preview.changing() or replace:
+            result = _apply(engine, checked, preview, risks, yes=yes, allow_data_loss=allow_data_loss,
+                            replace=replace, refresh=refresh, plan_file=plan_file, hooks=hooks, timings=timings,
+                            heads=heads)
+    report = None
+    if verify is not None:  # after the lock: verify reads, it changes nothing in the stack
+        from govcloud.verify import verify_service
+
+        with hooks.verifying(engine.name) as on_progress:
+            report = verify_service(checked.workspace.check(file), plan,
+                                    outputs=dict(result.outputs) if result is not None else None,
+                                    options=verify, on_progress=on_progress)
+        timings.lap("verify")
+    return DeployResult(engine.name, rv, result, timings, report)
+
+
+def _apply(engine: Engine, checked: CheckedPlan, preview: OperationResult, risks, *, yes: bool,
+           allow_data_loss: bool, replace: Sequence[str], refresh: bool, plan_file: str | None, hooks: Hooks,
+           timings: Timings, heads) -> OperationResult:
+    """The apply of a reviewed change, under the stack's lock: confirm, unprotect what may be lost, up, audit."""
+    from govcloud.ops import audit
+
+    file, plan = checked.file, checked.plan
+    confirm(hooks, yes, f"Deploy these changes to {engine.name}?", "deploy")
+    if risks:
+        lost = {r.key for r in risks}
+        engine.unprotect([c.urn for c in preview.changes if c.key in lost])
+    timings.lap("confirm")
+    with audit.recording(checked.workspace.config, "deploy", file, engine.name, plan_file=plan_file or "",
+                         allow_data_loss=allow_data_loss, heads=heads, note=hooks.note) as rec:
+        with hooks.phase("deploying", engine.name, total=len(plan.resources)) as on_event:
+            result = engine.run(EngineOp.UP, allow_data_loss=allow_data_loss, replace=replace,
+                                refresh_first=refresh, on_event=on_event, message=f"govcloud deploy {file}")
+        rec.result(result)
+        timings.lap("up", result)
+        record_lifetimes(checked, result, hooks)
+        ensure_ok(result)
+    return result

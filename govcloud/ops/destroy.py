@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from govcloud.check import check_manifest
 from govcloud.engine.runner import EngineOp, OperationResult
 from govcloud.ops.deploy import EngineFactory, stack_engine
-from govcloud.ops.workflow import Hooks, ProdDestroyRefused, check_access, confirm, ensure_ok, recover_stack
+from govcloud.ops.workflow import (Hooks, ProdDestroyRefused, check_access, confirm, ensure_ok, record_lifetimes,
+                                    recover_stack)
 
 
 @dataclass(frozen=True)
@@ -64,5 +65,6 @@ def destroy(file: str, *, yes: bool = False, confirm_name: str | None = None, al
                 result = engine.run(EngineOp.DESTROY, allow_data_loss=True, on_event=on_event,
                                     message=f"govcloud destroy {file}")
             rec.result(result)
+            record_lifetimes(checked, result, hooks)
             ensure_ok(result)
     return DestroyResult(engine.name, rv, result)

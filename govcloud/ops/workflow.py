@@ -68,6 +68,11 @@ class Hooks:
         """Around one engine operation ("previewing", "deploying", ...): yields its event callback."""
         yield None
 
+    @contextmanager
+    def verifying(self, stack: str) -> Iterator[Callable | None]:
+        """Around `deploy --verify`'s SSH checks: yields the verify progress callback."""
+        yield None
+
     def checked(self, checked) -> None:
         """The manifest passed the offline check (govcloud.check.CheckedPlan; its warnings in .problems)."""
 
@@ -135,3 +140,25 @@ def recover_stack(engine: Engine, hooks: Hooks) -> StackState | None:
         hooks.note("recovery: refreshing the state from the cloud ...")
         ensure_ok(engine.run(EngineOp.REFRESH, message="govcloud: recovery after an interrupted run"))
     return StackState.from_export(rec.deployment)
+
+
+def record_lifetimes(checked, result: "OperationResult", hooks: Hooks) -> None:
+    """Give metering the lifetimes an up or destroy created or ended (govcloud.metering.lifetimes), so that a
+    resource that lives and dies between two collections is charged for the time it lived.
+
+    Called for every up and destroy that reached the engine, failed ones too (a failed up may have created
+    resources). Metering must never fail a change that was applied: a problem is a warning, not an error.
+    """
+    from govcloud.metering.lifetimes import events_file, record_operation
+    from govcloud.metering.store import UsageStore
+    from govcloud.provenance import file_sha256
+
+    ws = checked.workspace
+    try:
+        with UsageStore.for_config(ws.config) as store:
+            record_operation(result, store, checked.site, {a.id: a.project for a in ws.inventory.registry.agencies},
+                             manifest_sha256=file_sha256(checked.file))
+    except Exception as exc:  # noqa: BLE001 - the change is applied; only its metering record is missing
+        hooks.note(f"warning: the lifetimes of this {result.op} were not recorded for metering ({type(exc).__name__}: "
+                   f"{exc}); `govcloud usage record-events --site {checked.plan.service.site} "
+                   f"{events_file(result) or 'EVENTS-FILE'}` adds them later")

@@ -345,3 +345,56 @@ def test_diff_out_needs_one_manifest(tmp_path):
         diff([write_manifest(tmp_path / "a"), write_manifest(tmp_path / "b")], out=str(tmp_path / "p"),
              engine_factory=FakeEngine().factory())
     assert exc.value.exit_code == 2
+
+
+# ---------------------------------------------------------------- deploy --verify and the metering ledger
+
+
+def test_deploy_verify_runs_after_the_apply_with_its_outputs(tmp_path, monkeypatch):
+    import govcloud.verify
+
+    up = replayed("deploy-up", "up")
+    eng = FakeEngine(results={"preview": replayed("create"), "up": up})
+    seen = {}
+
+    def fake_verify(checked, plan, *, outputs, options, on_progress):
+        seen.update(calls=list(eng.calls), outputs=outputs, options=options, held=eng.held)
+        return "the report"
+
+    monkeypatch.setattr(govcloud.verify, "verify_service", fake_verify)
+    options = object()
+    res = deploy(write_manifest(tmp_path), yes=True, verify=options, engine_factory=eng.factory())
+    assert res.verify == "the report"
+    assert seen["calls"][-2:] == ["up", HEAD_TAG_SET] and not seen["held"]  # after the apply, the lock released
+    assert seen["outputs"] == dict(up.outputs) and seen["options"] is options
+
+
+def test_deploy_verify_with_nothing_to_deploy_still_verifies_the_running_stack(tmp_path, monkeypatch):
+    import govcloud.verify
+
+    eng = FakeEngine(results={"preview": nothing()})
+    monkeypatch.setattr(govcloud.verify, "verify_service",
+                        lambda checked, plan, *, outputs, options, on_progress: ("read them", outputs))
+    res = deploy(write_manifest(tmp_path), yes=True, verify=object(), engine_factory=eng.factory())
+    assert not res.applied and res.verify == ("read them", None)  # verify reads the outputs itself
+
+
+def test_a_failed_apply_still_records_lifetimes_and_a_metering_failure_is_a_warning(tmp_path, monkeypatch):
+    import govcloud.metering.lifetimes as lifetimes
+
+    calls = []
+    monkeypatch.setattr(lifetimes, "record_operation", lambda result, *a, **k: calls.append(result.op))
+    eng = FakeEngine(results={"preview": replayed("create"), "up": failed("up", "Port is still in use")})
+    with pytest.raises(EngineFailed):
+        deploy(write_manifest(tmp_path), yes=True, engine_factory=eng.factory())
+    assert calls == ["up"]  # a failed up may have created resources: metering must know
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lifetimes, "record_operation", broken)
+    hooks = Recorder()
+    eng = FakeEngine(results={"preview": replayed("create"), "up": nothing("up")})
+    res = deploy(write_manifest(tmp_path), yes=True, hooks=hooks, engine_factory=eng.factory())
+    assert res.applied
+    assert any("not recorded for metering (OSError: disk full)" in n for n in hooks.notes)
