@@ -47,9 +47,9 @@ def cli() -> None:
 
 def _register() -> None:
     """Every command module adds its commands to the group (each imports only click at load time)."""
-    from govcloud.cli import agency, catalog, offline, policy, stack, usage, verify
+    from govcloud.cli import agency, audit, catalog, offline, policy, stack, usage, verify
 
-    for module in (offline, usage, policy, stack, agency, verify, catalog):
+    for module in (offline, usage, policy, stack, agency, verify, catalog, audit):
         module.register(cli)
 
 

@@ -53,7 +53,7 @@ def recover(plan: ResourcePlan, config: ConfigRepo, cli: PulumiCli | None = None
     """
     loc = locate(plan, config)
     notes = list(clear_stale_engine_locks(loc))
-    cli = cli or PulumiCli(loc, read_passphrase())
+    cli = cli or PulumiCli(loc, read_passphrase(agency=plan.service.agency))
     dep = cli.export()
     pending = list(((dep or {}).get("deployment") or {}).get("pending_operations") or [])
     urns = {(op.get("resource") or {}).get("urn") for op in pending}

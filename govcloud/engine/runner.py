@@ -205,7 +205,7 @@ def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data
     op = EngineOp(op)
     interrupts = interrupts or Interrupts()
     loc = locate(plan, config)
-    passphrase = passphrase or read_passphrase()
+    passphrase = passphrase or read_passphrase(agency=plan.service.agency)
     cmd = pulumi_command()  # fail early, with how to fix it, when the toolchain is missing
     ensure_workdir(loc)
     logs = loc.state.logs

@@ -73,22 +73,25 @@ class History:
     stack: str
     entries: list
     audit_file: str
+    chain: object = None  # govcloud.ops.auditchain.ChainReport: is the audit log whole (the stack's head too)?
 
 
 def history(file: str, limit: int = 20, *, audit_only: bool = False) -> History:
     """The engine's update history joined with govcloud's audit log (HistoryEntry, newest
     first); with `audit_only`, the audit log's records alone (AuditRecord, oldest first; also the runs
-    refused before the engine)."""
+    refused before the engine). `chain` says whether the log's hash chain holds, with this stack's head."""
     from govcloud.ops import audit
+    from govcloud.ops.auditheads import heads_for, verify_audit
     from govcloud.ops.history import merge_history
 
     checked, engine = _engine(file, need_passphrase=False)
     config = checked.workspace.config
     where = str(audit.audit_path(config))
+    chain = verify_audit(config, engine.name, heads_for(config, {engine.name: engine}))
     if audit_only:
-        return History(engine.name, audit.read_audit(config, engine.name, limit=limit), where)
+        return History(engine.name, audit.read_audit(config, engine.name, limit=limit), where, chain)
     rows = engine.history(limit) if engine.exists() else []
-    return History(engine.name, merge_history(rows, audit.read_audit(config, engine.name))[:limit], where)
+    return History(engine.name, merge_history(rows, audit.read_audit(config, engine.name))[:limit], where, chain)
 
 
 class NotUnlocked(StackLockedError):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from govcloud.errors import EngineError, EngineInterrupted, RefusedError
 
 if TYPE_CHECKING:  # the CLI imports this module at start-up: the engine's modules load when a workflow runs
+    from govcloud.cloud.access import Access
     from govcloud.engine import events as ev
     from govcloud.engine.runner import OperationResult
     from govcloud.engine.seam import Engine
@@ -202,6 +203,17 @@ def confirm(hooks: Hooks, yes: bool, question: str, what: str) -> None:
         return
     if not hooks.confirm(question, what):
         raise NotConfirmed("nothing was changed")
+
+
+def check_access(engine: Engine, hooks: Hooks) -> Access:
+    """The credentials may act on the stack's agency project (WrongAgency otherwise: the first thing a workflow
+    asks, so a refusal changes nothing); a warning when they carry the admin role, which belongs to onboarding
+    and usage collection, not to an agency's deploys."""
+    access = engine.check_access()
+    if access.admin:
+        hooks.note(f"warning: {engine.name} runs with the admin role ({access.who()}): an agency's deploys "
+                   f"should use its own credentials (docs/isolation.md)")
+    return access
 
 
 def recover_stack(engine: Engine, hooks: Hooks) -> StackState | None:
