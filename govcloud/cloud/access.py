@@ -50,7 +50,7 @@ class Access:
 
     def who(self) -> str:
         kind = "application credential of user" if self.application_credential else "user"
-        return f"{kind} {self.user} (project {self.project}, roles {', '.join(self.roles) or 'none'})"
+        return f"{kind} {self.user} (project {self.project}, roles {', '.join(sorted(self.roles)) or 'none'})"
 
 
 Authenticate = Callable[[Any, str], Access]  # (openstacksdk CloudRegion, cloud name) -> Access
@@ -61,7 +61,7 @@ def token_access(region, cloud: str) -> Access:
     session = region.get_session()
     token = session.auth.get_access(session)
     return Access(cloud=cloud, user=token.username or token.user_id or "?", project=token.project_name or "",
-                  project_id=token.project_id or "", roles=tuple(token.role_names or ()),
+                  project_id=token.project_id or "", roles=tuple(sorted(token.role_names or ())),  # Keystone's order varies
                   application_credential=region.config.get("auth_type") == "v3applicationcredential")
 
 

@@ -141,7 +141,7 @@ def test_agencies_kept_apart(ministry):
           in admin_doctor.stdout, admin_doctor.stdout)
     agency_doctor = ministry.as_ci(ci_a, "doctor", "--site", "devcloud")
     check("doctor does not warn of an agency's credentials",
-          f"as user {ci_a.user} (project {a.project}, roles member" in agency_doctor.stdout
+          f"as user {ci_a.user} (project {a.project}, roles member, reader)" in agency_doctor.stdout
           and "credentials: " not in agency_doctor.stdout, agency_doctor.stdout)
 
     # -- A's CI destroys its service
