@@ -19,6 +19,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from tests.faults.harness import FaultRepo, after_changes, at_step, kill_after, may_lose
 from tests.faults.invariants import Findings, check, cloud_inventory, data_ids
@@ -183,8 +184,10 @@ class FaultRun:
         self.outcomes.append(out)
         return out
 
-    def kill_trials(self, count: int, seed: int = 15, max_step: int = 17) -> list[Outcome]:
-        """`count` trials cycling through TRIAL_SHAPES, each at a (shape, k) no other trial used."""
+    def kill_trials(self, count: int, seed: int = 15, max_step: int = 17,
+                    each: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """`count` trials cycling through TRIAL_SHAPES, each at a (shape, k) no other trial used; `each` sees
+        every outcome as it comes."""
         rnd = random.Random(seed)
         used: set[tuple[str, int]] = set()
         out = []
@@ -194,6 +197,8 @@ class FaultRun:
             k = rnd.choice(free)
             used.add((shape, k))
             out.append(self.kill_trial(shape, k))
+            if each is not None:
+                each(out[-1])
         return out
 
 
