@@ -90,6 +90,7 @@ class Outcome:
     recovery_notes: list[str] = field(default_factory=list)
     findings: Findings = field(default_factory=Findings)
     expected: list[str] = field(default_factory=list)  # expected texts that were missing
+    message: str = ""  # what the faulty run said (its error lines)
     seconds: float = 0.0
 
     @property
@@ -112,6 +113,12 @@ def explained(rc: int, stderr: str) -> bool:
         return rc == 0
     return (("failed API:" in stderr and "what to do:" in stderr)
             or ("could not look up" in stderr and "run the same command again" in stderr))
+
+
+def error_lines(stderr: str, limit: int = 2000) -> str:
+    """The error a run ended with, as printed (from its `error:` line)."""
+    at = stderr.find("error:")
+    return stderr[at:][:limit].strip() if at >= 0 else ""
 
 
 class FaultRun:
@@ -158,6 +165,7 @@ class FaultRun:
         out.exit = r.returncode
         out.traceback = "Traceback" in r.stderr
         out.explained = explained(r.returncode, r.stderr)
+        out.message = error_lines(r.stderr)
         if sc.expect_faulty and sc.expect_faulty not in r.stderr:
             out.expected.append(f"faulty run: {sc.expect_faulty!r} not in {r.stderr.strip()[-600:]!r}")
         self._settle(out, sc.shape is None, before, old, sc.shape)
