@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.faults.harness import KEYSTONE, PROJECT, FaultRepo  # noqa: E402
+from tests.faults.harness import KEYSTONE, PROJECT, FaultRepo, sweep  # noqa: E402
 from tests.faults.proxy import FaultProxy, FaultSchedule  # noqa: E402
 from tests.faults.runs import DESTROY, SCENARIOS, FaultRun, Scenario, totals, write_figures  # noqa: E402
 
@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             proxy.set_schedule(FaultSchedule())
             repo.destroy_leftovers()
+            leaked = sweep(conn, repo.prefix)  # only when the destroy could not clean up
+            if leaked:
+                print(f"left in the cloud after the destroy (now deleted): {leaked}")
             section = write_figures("benchmark", run.outcomes, killTrialsAsked=args.kill_trials,
                                     randomRounds=args.random_rounds, seed=args.seed,
                                     wallSeconds=round(time.monotonic() - t0, 1))
