@@ -45,11 +45,12 @@ class Recovery:
 
 
 def recover(plan: ResourcePlan, config: ConfigRepo, cli: PulumiCli | None = None) -> Recovery:
-    """Repair what an interrupted or killed run left: stale engine locks and pending operations.
+    """Repair what an interrupted, killed or failed run left: stale engine locks, pending operations (the
+    state's and the failed creates remember_unsure_creates kept), resources created without finishing.
 
-    Raises StackLockedError when a live run holds the stack. Returns notes for
-    the user and whether a refresh must follow (it must after pending
-    operations were resolved).
+    Raises StackLockedError when a live run holds the stack, LookupFailed (nothing changed) when the cloud
+    cannot answer a lookup. Returns notes for the user and whether a refresh must follow (it must after
+    pending operations were resolved or when a resource was left unfinished).
     """
     loc = locate(plan, config)
     notes = list(clear_stale_engine_locks(loc))

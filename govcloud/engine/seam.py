@@ -110,9 +110,14 @@ class StackEngine:
                 self._lock = None
 
     def recover(self) -> Recovery:
-        from govcloud.engine.recovery import recover
+        import dataclasses
 
-        return recover(self.plan, self.config, self.cli)
+        from govcloud.engine.recovery import recover
+        from govcloud.engine.stack import repair_sidecars
+
+        repaired = repair_sidecars(self.location)  # before the CLI's first use, which repairs silently
+        rec = recover(self.plan, self.config, self.cli)
+        return dataclasses.replace(rec, notes=(*repaired, *rec.notes)) if repaired else rec
 
     def state(self) -> StackState | None:
         return StackState.from_export(self.cli.export())

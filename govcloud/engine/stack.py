@@ -67,6 +67,35 @@ class StackLocation:
                 "stateDir": self.state_dir}
 
 
+def repair_sidecars(loc: StackLocation) -> list[str]:
+    """Remove the empty metadata sidecars a killed engine can leave in a file:// backend; what was removed.
+
+    The file backend (gocloud's fileblob) writes each state file atomically, but beside it a `<file>.attrs`
+    sidecar (content type, MD5) that it creates and then fills: a SIGKILL in between leaves it empty, and
+    every later read of the checkpoint fails with "failed to load checkpoint: EOF". A missing sidecar is
+    read as none, so an empty one (of this stack's checkpoint, history or backups) is removed."""
+    base = loc.backend_path()
+    if base is None:
+        return []
+    root = base / ".pulumi"
+    removed = []
+    for d, prefix in ((root / "stacks" / loc.project, f"{loc.stack}."), (root / "history" / loc.project / loc.stack, ""),
+                      (root / "backups" / loc.project / loc.stack, "")):
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if e.name.endswith(".attrs") and e.name.startswith(prefix) and e.stat().st_size == 0:
+                    os.unlink(e.path)
+                    removed.append(e.name)
+            except OSError:
+                continue
+    return [f"removed {name}: an empty metadata file a killed engine left beside the state (every read of the "
+            f"state failed on it)" for name in removed]
+
+
 def backend_url(config: ConfigRepo, agency: str | None = None) -> str:
     """The configured backend (`backend:` in govcloud.yaml, `{agency}` replaced by `agency`) or
     file://<state_dir>/state (a name only: the directory of a file:// backend is created by ensure_workdir,

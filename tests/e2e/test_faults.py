@@ -29,7 +29,7 @@ import secrets
 import pytest
 
 from stackrepo import PROJECT, preconditions
-from tests.faults.harness import KEYSTONE, FaultRepo
+from tests.faults.harness import KEYSTONE, FaultRepo, sweep
 from tests.faults.invariants import cloud_inventory
 from tests.faults.proxy import FaultProxy, FaultSchedule
 from tests.faults.runs import DESTROY, SCENARIOS, FaultRun, write_figures
@@ -56,6 +56,8 @@ def run(tmp_path_factory, conn):
         yield fault_run
         proxy.set_schedule(FaultSchedule())
         repo.destroy_leftovers()
+        leaked = sweep(conn, repo.prefix)  # only when the destroy could not clean up
+        assert not leaked, f"left in the cloud after the destroy (now deleted): {leaked}"
     write_figures("e2e", fault_run.outcomes, killTrialsAsked=KILL_TRIALS)
 
 

@@ -195,4 +195,46 @@ def at_step(text: str) -> Callable[[list[dict]], bool]:
     return lambda steps: any(describe_step(e) == text for e in steps)
 
 
-__all__ = ["PROJECT", "FaultRepo", "after_changes", "at_step", "kill_after", "kill_tree", "may_lose", "shape"]
+def sweep(conn, prefix: str) -> list[str]:
+    """Delete every resource of the project whose name carries `prefix` (what a broken run leaked), in the
+    order the cloud accepts; what was deleted. The last resort of a fault run's clean-up, after destroy."""
+    pid = conn.current_project_id
+    mine = lambda name: (name or "").startswith(prefix)  # noqa: E731
+    gone = []
+    for s in [s for s in conn.compute.servers() if mine(s.name)]:
+        conn.compute.delete_server(s)
+        conn.compute.wait_for_delete(s, wait=120)
+        gone.append(f"server {s.name}")
+    for r in [r for r in conn.network.routers(project_id=pid) if mine(r.name)]:
+        for p in conn.network.ports(device_id=r.id, device_owner="network:router_interface"):
+            for ip in p.fixed_ips or []:
+                conn.network.remove_interface_from_router(r, subnet_id=ip["subnet_id"])
+        conn.network.delete_router(r)
+        gone.append(f"router {r.name}")
+    for p in [p for p in conn.network.ports(project_id=pid) if mine(p.name)]:
+        conn.network.delete_port(p)
+        gone.append(f"port {p.name}")
+    for v in [v for v in conn.block_storage.volumes() if mine(v.name)]:
+        conn.block_storage.wait_for_status(v, "available", failures=["error"], wait=120)
+        conn.block_storage.delete_volume(v)
+        gone.append(f"volume {v.name}")
+    for kind, listing, delete in (("subnet", conn.network.subnets, conn.network.delete_subnet),
+                                  ("network", conn.network.networks, conn.network.delete_network),
+                                  ("security group", conn.network.security_groups,
+                                   conn.network.delete_security_group)):
+        for x in [x for x in listing(project_id=pid) if mine(x.name)]:
+            delete(x)
+            gone.append(f"{kind} {x.name}")
+    for g in [g for g in conn.compute.server_groups() if mine(g.name)]:
+        conn.compute.delete_server_group(g)
+        gone.append(f"server group {g.name}")
+    for c in [c for c in conn.object_store.containers() if mine(c.name)]:
+        for o in conn.object_store.objects(c.name):
+            conn.object_store.delete_object(o, container=c.name)
+        conn.object_store.delete_container(c)
+        gone.append(f"container {c.name}")
+    return gone
+
+
+__all__ = ["PROJECT", "FaultRepo", "after_changes", "at_step", "kill_after", "kill_tree", "may_lose", "shape",
+           "sweep"]

@@ -19,6 +19,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from tests.faults.harness import FaultRepo, after_changes, at_step, kill_after, may_lose
 from tests.faults.invariants import Findings, check, cloud_inventory, data_ids
@@ -89,6 +90,7 @@ class Outcome:
     recovery_notes: list[str] = field(default_factory=list)
     findings: Findings = field(default_factory=Findings)
     expected: list[str] = field(default_factory=list)  # expected texts that were missing
+    message: str = ""  # what the faulty run said (its error lines)
     seconds: float = 0.0
 
     @property
@@ -111,6 +113,12 @@ def explained(rc: int, stderr: str) -> bool:
         return rc == 0
     return (("failed API:" in stderr and "what to do:" in stderr)
             or ("could not look up" in stderr and "run the same command again" in stderr))
+
+
+def error_lines(stderr: str, limit: int = 2000) -> str:
+    """The error a run ended with, as printed (from its `error:` line)."""
+    at = stderr.find("error:")
+    return stderr[at:][:limit].strip() if at >= 0 else ""
 
 
 class FaultRun:
@@ -157,6 +165,7 @@ class FaultRun:
         out.exit = r.returncode
         out.traceback = "Traceback" in r.stderr
         out.explained = explained(r.returncode, r.stderr)
+        out.message = error_lines(r.stderr)
         if sc.expect_faulty and sc.expect_faulty not in r.stderr:
             out.expected.append(f"faulty run: {sc.expect_faulty!r} not in {r.stderr.strip()[-600:]!r}")
         self._settle(out, sc.shape is None, before, old, sc.shape)
@@ -183,8 +192,10 @@ class FaultRun:
         self.outcomes.append(out)
         return out
 
-    def kill_trials(self, count: int, seed: int = 15, max_step: int = 17) -> list[Outcome]:
-        """`count` trials cycling through TRIAL_SHAPES, each at a (shape, k) no other trial used."""
+    def kill_trials(self, count: int, seed: int = 15, max_step: int = 17,
+                    each: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """`count` trials cycling through TRIAL_SHAPES, each at a (shape, k) no other trial used; `each` sees
+        every outcome as it comes."""
         rnd = random.Random(seed)
         used: set[tuple[str, int]] = set()
         out = []
@@ -194,6 +205,8 @@ class FaultRun:
             k = rnd.choice(free)
             used.add((shape, k))
             out.append(self.kill_trial(shape, k))
+            if each is not None:
+                each(out[-1])
         return out
 
 

@@ -255,3 +255,39 @@ def test_the_real_engine_remembers_failed_creates_and_says_so(plan):
     assert out.error.splitlines()[0] == "server-web-2: connection reset by peer"
     assert "server-web-2: the failed create may have reached the cloud" in out.error.splitlines()[1]
     assert recovery.remembered_creates(engine.location)[0]["resource"]["urn"].endswith("::server-web-2")
+
+
+def test_an_empty_metadata_sidecar_a_killed_engine_left_is_removed_and_reported(plan, monkeypatch):
+    # found by the 21-trial SIGKILL run: the kill landed while fileblob created <stack>.json.attrs, and every
+    # later command failed with "failed to load checkpoint: EOF"
+    from govcloud.engine.command import ensure_workdir
+    from govcloud.engine.seam import StackEngine
+    from govcloud.engine.stack import locate, repair_sidecars
+
+    loc = locate(plan, ConfigRepo(None))
+    stacks = loc.backend_path() / ".pulumi" / "stacks" / loc.project
+    history = loc.backend_path() / ".pulumi" / "history" / loc.project / loc.stack
+    stacks.mkdir(parents=True)
+    history.mkdir(parents=True)
+    (stacks / f"{loc.stack}.json").write_text("{}")
+    (stacks / f"{loc.stack}.json.attrs").write_text("")
+    (stacks / f"{loc.stack}.json.bak.attrs").write_text('{"md5": "x"}')
+    (stacks / "other-dev.json.attrs").write_text("")  # another stack's: not ours to touch
+    (history / f"{loc.stack}-1.history.json.attrs").write_text("")
+    assert sorted(repair_sidecars(loc)) == sorted(
+        f"removed {n}: an empty metadata file a killed engine left beside the state (every read of the state "
+        f"failed on it)" for n in (f"{loc.stack}.json.attrs", f"{loc.stack}-1.history.json.attrs"))
+    assert sorted(p.name for p in stacks.iterdir()) == sorted([f"{loc.stack}.json", f"{loc.stack}.json.bak.attrs",
+                                                              "other-dev.json.attrs"])
+    assert repair_sidecars(loc) == []
+
+    (stacks / f"{loc.stack}.json.attrs").write_text("")
+    ensure_workdir(loc)  # every command's way to the engine repairs it, silently
+    assert not (stacks / f"{loc.stack}.json.attrs").exists()
+
+    (stacks / f"{loc.stack}.json.attrs").write_text("")
+    monkeypatch.setattr(recovery, "recover", lambda plan, config, cli: recovery.Recovery(("x",), False, None))
+    engine = StackEngine(plan, ConfigRepo(None), passphrase="unit")
+    engine._cli = FakeCli(None)
+    assert engine.recover().notes == (f"removed {loc.stack}.json.attrs: an empty metadata file a killed engine left "
+                                      f"beside the state (every read of the state failed on it)", "x")
