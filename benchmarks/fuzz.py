@@ -125,7 +125,8 @@ def main() -> None:
             "brokenPromises": broken, "wallSeconds": round(wall, 1),
             "medianMs": round(statistics.median(times) * 1000, 2), "p99Ms": round(times[int(len(times) * 0.99)] * 1000, 2),
             "slowestMs": round(stats.slowest_s * 1000, 1), "slowestCase": stats.slowest_case,
-            "peakRssMiB": round(peak_rss_mib()),
+            "peakRssMiB": round(peak_rss_mib()), "cpus": os.cpu_count(),
+            "loadAverage": round(os.getloadavg()[1], 1),  # over the last 5 minutes: the times depend on it
             "adversarial": [{"name": name, "ms": round(seconds * 1000, 1), "refused": not ok}
                             for name, seconds, ok in rows],
             "slowestRefusalMs": round(max(s for _, s, _ in rows) * 1000, 1)}

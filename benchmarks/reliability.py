@@ -115,8 +115,10 @@ def render_fuzz(f: dict | None) -> list[str]:
     out = ["### Hostile input: fuzzing and the adversarial corpus", ""]
     if not f:
         return out + _missing("`benchmarks/fuzz.py`")
+    load = f" on {f['cpus']} CPUs at a load average of {f['loadAverage']}" if "loadAverage" in f else ""
     out += [f"`benchmarks/fuzz.py` on {f['date']} (seed {f['seed']}, {f['examples']} examples, "
-            f"{f['wallSeconds']:,} s):", ""]
+            f"{f['wallSeconds']:,} s{load}; times depend on the machine's load, so they are figures, not "
+            f"assertions):", ""]
     out += _table(("figure", "value"), [
         ("cases fuzzed", f["cases"]), ("valid / invalid", f"{f['valid']:,} / {f['invalid']:,}"),
         ("crashes (an exception other than a located error)", f["crashes"]),
