@@ -153,7 +153,7 @@ def test_admin_credentials_are_warned_of(tmp_path):
     deploy(write_manifest(tmp_path), yes=True, hooks=hooks, engine_factory=eng.factory())
     (warning,) = [n for n in hooks.notes if "admin role" in n]
     assert warning.startswith(f"warning: {STACK} runs with the admin role (user admin (project gov-moe, roles "
-                              f"member, admin, reader))")
+                              f"admin, member, reader))")
     member = Recorder()
     deploy(write_manifest(tmp_path), yes=True, hooks=member,
            engine_factory=FakeEngine(results={"preview": replayed("create"), "up": nothing("up")}).factory())
