@@ -12,11 +12,15 @@ benchmarks/out/fuzz-failures/ to be replayed. Then the adversarial corpus of
 issue 15 (and /dev/zero, /dev/urandom, a FIFO) is refused once each, timed.
 
 Prints cases, valid/invalid, crashes, broken promises, per-case times
-(median, p99, slowest with its case), and the process's peak RSS.
+(median, p99, slowest with its case), and the process's peak RSS; the same
+figures go to benchmarks/out/fuzz.json (`--json`), which
+benchmarks/reliability.py renders into docs/reliability.md.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import random
 import resource
@@ -35,6 +39,7 @@ from govcloud.config import ConfigRepo  # noqa: E402
 from tests.fuzzing import SEEDS, FuzzStats, adversarial_corpus, check_case, companion_files, mutate  # noqa: E402
 
 FAILURES = HERE / "out" / "fuzz-failures"
+RESULTS = HERE / "out" / "fuzz.json"
 
 
 def peak_rss_mib() -> float:
@@ -93,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where the figures are written")
     args = parser.parse_args()
     workspace = Workspace(ConfigRepo(None))
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,6 +119,20 @@ def main() -> None:
         for name, seconds, ok in rows:
             print(f"  {seconds * 1000:8.1f} ms  {'ACCEPTED' if ok else 'refused'}  {name}")
         print(f"slowest refusal: {max(s for _, s, _ in rows) * 1000:.0f} ms; peak RSS: {peak_rss_mib():.0f} MiB")
+        figures = {
+            "date": datetime.date.today().isoformat(), "cases": len(times), "seed": args.seed,
+            "examples": len(SEEDS), "valid": stats.valid, "invalid": stats.invalid, "crashes": crashes,
+            "brokenPromises": broken, "wallSeconds": round(wall, 1),
+            "medianMs": round(statistics.median(times) * 1000, 2), "p99Ms": round(times[int(len(times) * 0.99)] * 1000, 2),
+            "slowestMs": round(stats.slowest_s * 1000, 1), "slowestCase": stats.slowest_case,
+            "peakRssMiB": round(peak_rss_mib()), "cpus": os.cpu_count(),
+            "loadAverage": round(os.getloadavg()[1], 1),  # over the last 5 minutes: the times depend on it
+            "adversarial": [{"name": name, "ms": round(seconds * 1000, 1), "refused": not ok}
+                            for name, seconds, ok in rows],
+            "slowestRefusalMs": round(max(s for _, s, _ in rows) * 1000, 1)}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"figures written to {args.json}")
     if crashes or broken:
         sys.exit(1)
 

@@ -80,7 +80,12 @@ def check_backend(config) -> list[Check]:
     from govcloud.engine.command import cli_error_text
     from govcloud.errors import SetupError
 
+    from govcloud.settings import AGENCY_PLACEHOLDER
+    from govcloud.tenancy.plan import MINISTRY
+
     url = backend_url(config)
+    if AGENCY_PLACEHOLDER in url:  # a backend per agency: the ministry's own stands for them all
+        url = backend_url(config, MINISTRY)
     if url.startswith("file://"):
         path = Path(url[len("file://"):])
         try:
@@ -153,6 +158,14 @@ def check_passphrase() -> list[Check]:
     from govcloud.errors import SetupError
     from govcloud.settings import passphrase_source, read_passphrase
 
+    from govcloud.settings import AGENCY_PLACEHOLDER, env, passphrase_files
+
+    template = env("GOVCLOUD_PASSPHRASE_FILE")
+    if template and AGENCY_PLACEHOLDER in template and not env("GOVCLOUD_PASSPHRASE"):
+        found = passphrase_files()
+        return [Check("passphrase", bool(found), f"one file per agency, {template}: {len(found)} found (not shown)",
+                      "write each agency's passphrase to its file (umask 077; head -c 32 /dev/urandom | base64 > "
+                      f"{template.replace(AGENCY_PLACEHOLDER, '<agency>')})")]
     try:
         read_passphrase()
     except SetupError as exc:
@@ -181,7 +194,11 @@ def _with_timeout(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
     return True, box.get("value")
 
 
-def check_site(site, timeout: float, required: bool) -> list[Check]:
+def check_site(site, timeout: float, required: bool, authenticate=None) -> list[Check]:
+    """The site's clouds.yaml entry, a token from its Keystone (`authenticate`: cloud.access.token_access),
+    and a warning when the token carries the admin role: a deploy with it would run as the cloud's
+    administrator, in every agency's project."""
+    from govcloud.cloud.access import token_access
     from govcloud.cloud.credentials import cloud_region
     from govcloud.errors import SetupError
 
@@ -199,23 +216,24 @@ def check_site(site, timeout: float, required: bool) -> list[Check]:
                           f"or the OS_* variables", required)]
         return [Check(name, False, text, "fix the clouds.yaml entry", required)]
     auth_url = (cc.config.get("auth") or {}).get("auth_url", "?")
-
-    def token():
-        import openstack.connection
-
-        conn = openstack.connection.Connection(config=cc, connect_retries=0)
-        return conn.session.get_token()
-
     t0 = time.monotonic()
-    ok, value = _with_timeout(token, timeout)
+    ok, value = _with_timeout(lambda: (authenticate or token_access)(cc, site.cloud), timeout)
     took = time.monotonic() - t0
     if not ok:
         msg = str(value).splitlines()[0][:200] if str(value) else type(value).__name__
         return [Check(name, False, f"Keystone at {auth_url} did not issue a token: {msg}",
                       "check that the cloud is up (dev cloud: scripts/devcloud status) and the credentials in "
                       "clouds.yaml", required)]
-    return [Check(name, True, f"clouds.yaml entry found; Keystone at {auth_url} answered in {took:.2f} s",
-                  required=required)]
+    checks = [Check(name, True, f"clouds.yaml entry found; Keystone at {auth_url} answered in {took:.2f} s as "
+                    f"{value.who()}", required=required)]
+    if value.admin:
+        checks.append(Check(f"{name} credentials", False,
+                            f"{value.who()} has the admin role: a deploy with these credentials would run as the "
+                            f"cloud's administrator, able to change every agency's project",
+                            "keep the ministry's admin credentials for `govcloud agency onboard` and `govcloud usage "
+                            "collect`; an agency's deploys use its own: a user in its team group <agency>-team, or "
+                            "an application credential made in its project (docs/isolation.md)", required=False))
+    return checks
 
 
 def run_checks(ws, timeout: float = 5.0, sites: list[str] | None = None) -> list[Check]:
@@ -223,9 +241,14 @@ def run_checks(ws, timeout: float = 5.0, sites: list[str] | None = None) -> list
     out += check_pulumi()
     out += check_plugin()
     out += check_backend(ws.config)
+    from govcloud.errors import SetupError
     from govcloud.shared.db import is_postgres_url, shared_database
 
-    db = shared_database(ws.config)
+    try:
+        db = shared_database(ws.config)
+    except SetupError as exc:  # a postgres backend per agency by database: which one is shared is not said
+        db = None
+        out.append(Check("shared database", False, str(exc), "database: postgres://... in govcloud.yaml"))
     if db is not None and not is_postgres_url(ws.config.settings.backend):
         out += check_database(db)
     out += check_passphrase()

@@ -82,7 +82,8 @@ class GovcloudSettings(StrictModel):
     kind: Literal["Config"] = Field("Config", description="always Config")
     backend: str | None = Field(
         None, description="Pulumi state backend URL (any DIY backend: file://, s3://, postgres://); "
-                          "a relative file:// path is relative to the config repo. Default: file://<state dir>/state")
+                          "a relative file:// path is relative to the config repo; `{agency}` is replaced by the "
+                          "stack's agency (a backend per agency). Default: file://<state dir>/state")
     database: str | None = Field(
         None, description="PostgreSQL URL of the shared setup (stack locks across machines, the stack index, the "
                           "audit log, the job queue), e.g. postgres://govcloud@db.example:5432/govcloud; the "
@@ -139,7 +140,8 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("GOVCLOUD_PASSPHRASE", "the passphrase that encrypts the secrets in stack state",
            "GOVCLOUD_PASSPHRASE_FILE; without either, commands that run the engine refuse (exit 1)",
            "govcloud/settings.py read_passphrase", secret=True),
-    EnvVar("GOVCLOUD_PASSPHRASE_FILE", "a file holding the passphrase (its first line; keep it mode 600)", "",
+    EnvVar("GOVCLOUD_PASSPHRASE_FILE", "a file holding the passphrase (its first line; keep it mode 600); "
+           "`{agency}` in the name gives every agency its own (e.g. /etc/govcloud/passphrase-{agency})", "",
            "govcloud/settings.py read_passphrase"),
     EnvVar("GOVCLOUD_TOOLCHAIN_DIR", "where govcloud's own build of the Pulumi CLI and OpenStack plugin lives",
            "~/.cache/govcloud/toolchain", "govcloud/engine/toolchain.py toolchain_dir"),
@@ -198,12 +200,22 @@ def env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
     return (os.environ if environ is None else environ).get(name) or None
 
 
-def read_passphrase(environ: Mapping[str, str] | None = None) -> str:
-    """The stack secrets passphrase: GOVCLOUD_PASSPHRASE, else the file named by GOVCLOUD_PASSPHRASE_FILE."""
+AGENCY_PLACEHOLDER = "{agency}"  # in GOVCLOUD_PASSPHRASE_FILE (and govcloud.yaml's backend): one per agency
+
+
+def read_passphrase(environ: Mapping[str, str] | None = None, agency: str | None = None) -> str:
+    """The stack secrets passphrase of `agency`'s stacks: GOVCLOUD_PASSPHRASE, else the file named by
+    GOVCLOUD_PASSPHRASE_FILE (`{agency}` in its name replaced by the agency: one passphrase per agency, so one
+    agency's passphrase never decrypts another's secrets)."""
     value = env("GOVCLOUD_PASSPHRASE", environ)
     if value:
         return value
     file = env("GOVCLOUD_PASSPHRASE_FILE", environ)
+    if file and AGENCY_PLACEHOLDER in file:
+        if not agency:
+            raise SetupError(f"GOVCLOUD_PASSPHRASE_FILE={file} names one file per agency, and this command acts "
+                             f"on no agency's stacks")
+        file = file.replace(AGENCY_PLACEHOLDER, agency)
     if file:
         try:
             text = Path(file).expanduser().read_text(encoding="utf-8").rstrip("\r\n")
@@ -226,12 +238,25 @@ def passphrase_source(environ: Mapping[str, str] | None = None) -> str:
     return f"GOVCLOUD_PASSPHRASE_FILE ({env('GOVCLOUD_PASSPHRASE_FILE', environ)})"
 
 
+def passphrase_files(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The passphrase files GOVCLOUD_PASSPHRASE_FILE names: the file, or every agency's when it holds `{agency}`."""
+    import glob
+
+    file = env("GOVCLOUD_PASSPHRASE_FILE", environ)
+    if not file:
+        return []
+    if AGENCY_PLACEHOLDER not in file:
+        return [file]
+    before, _, after = os.path.expanduser(file).partition(AGENCY_PLACEHOLDER)
+    return sorted(glob.glob(glob.escape(before) + "*" + glob.escape(after)))
+
+
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """The secret values this process knows (secret variables and the passphrase file), to mask in text."""
+    """The secret values this process knows (secret variables and the passphrase files), to mask in text."""
     values = [value for v in ENVIRONMENT if v.secret and (value := env(v.name, environ))]
-    if env("GOVCLOUD_PASSPHRASE_FILE", environ):
+    for file in passphrase_files(environ):
         try:
-            values.append(read_passphrase({"GOVCLOUD_PASSPHRASE_FILE": env("GOVCLOUD_PASSPHRASE_FILE", environ)}))
+            values.append(read_passphrase({"GOVCLOUD_PASSPHRASE_FILE": file}))
         except SetupError:
             pass  # unreadable: nothing of it can leak
     return values
@@ -271,6 +296,10 @@ class StateDir:
         """What `govcloud verify` keeps of a stack: its pinned host keys and its last report (verify/store.py)."""
         return self.root / "verify" / project / stack
 
+    def unsure_creates(self, project: str, stack: str) -> Path:
+        """Creates the engine reported failed that may have reached the cloud (engine/recovery.py)."""
+        return self.root / "pending" / f"{project}--{stack}.json"
+
     @property
     def logs(self) -> Path:
         """Engine logs: <project>--<stack>--<op>--<time>-<pid>.log and .events.jsonl (engine/runner.py)."""
@@ -297,9 +326,12 @@ STATE_LAYOUT: tuple[tuple[str, str], ...] = (
     ("state/", "the Pulumi file backend, when govcloud.yaml names no `backend:`"),
     ("workspaces/<project>/<stack>/", "the Pulumi project directory of each stack (Pulumi.yaml, the secrets salt)"),
     ("locks/<project>--<stack>.lock", "govcloud's lock of a stack, held for a whole command"),
+    ("pending/<project>--<stack>.json", "creates a failed run may have made in the cloud: the next run's recovery "
+     "looks them up and adopts or drops them"),
     ("logs/", "the engine's log and event file of each operation (the last 40 per stack are kept)"),
     ("index/<project>--<stack>.json", "the stack index without a shared database: inputs digest and last operation"),
-    ("audit.log", "one JSON line per deploy and destroy: who, what, the result (append-only)"),
+    ("audit.log", "one JSON line per deploy and destroy: who, what, the result (append-only, hash-chained: "
+                  "`govcloud audit verify`; with a shared database the records go to its table instead)"),
     ("usage.sqlite", "the usage store that `usage collect` fills and `usage report` prices"),
 )
 

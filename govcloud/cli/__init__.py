@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from govcloud import __version__
-from govcloud.errors import GovcloudError, InputError
+from govcloud.errors import GovcloudError, InputError, printable
 
 
 class GovcloudGroup(click.Group):
@@ -29,8 +29,8 @@ class GovcloudGroup(click.Group):
             n = len(exc.problems)
             click.echo(f"{n} problem{'s' if n != 1 else ''}; nothing was changed", err=True)
             ctx.exit(exc.exit_code)
-        except GovcloudError as exc:
-            click.echo(f"error: {exc}", err=True)
+        except GovcloudError as exc:  # a message may quote input: every line escaped, as problems are
+            click.echo("error: " + "\n".join(printable(line) for line in str(exc).split("\n")), err=True)
             ctx.exit(exc.exit_code)
 
 
@@ -47,9 +47,9 @@ def cli() -> None:
 
 def _register() -> None:
     """Every command module adds its commands to the group (each imports only click at load time)."""
-    from govcloud.cli import agency, catalog, fleet, offline, policy, stack, usage, verify
+    from govcloud.cli import agency, audit, catalog, fleet, offline, policy, stack, usage, verify
 
-    for module in (offline, usage, policy, stack, fleet, agency, verify, catalog):
+    for module in (offline, usage, policy, stack, fleet, agency, verify, catalog, audit):
         module.register(cli)
 
 

@@ -202,12 +202,15 @@ def outputs(file: str, fmt: str) -> None:
               help="only govcloud's audit log (also the runs refused before the engine), without the engine's")
 def history(file: str, limit: int, fmt: str, from_audit: bool) -> None:
     """The stack's operations, newest first: the engine's update history joined with govcloud's audit log
-    (who, from which git commit and manifest, with what result); runs refused before the engine too."""
+    (who, from which git commit and manifest, with what result); runs refused before the engine too. A warning
+    when the audit log's hash chain is broken (see `govcloud audit verify`)."""
     from govcloud.cli.render import emit_json
     from govcloud.ops.history import format_history, format_merged_history
     from govcloud.ops.inspect import history as run
 
     h = run(file, limit, audit_only=from_audit)
+    if h.chain is not None and not h.chain.ok:  # the records below may not be what was written
+        err(f"warning: {h.chain.summary()} (govcloud audit verify)")
     if fmt == "json":
         emit_json([e.to_json() for e in (reversed(h.entries) if from_audit else h.entries)])
     elif not h.entries:

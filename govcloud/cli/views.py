@@ -95,8 +95,8 @@ def print_status(st) -> None:
         lo = st.last_operation
         click.echo(f"last:       {lo['kind']} {lo['result']} at {lo['end'] or lo['start']}")
     if st.pending_operations:
-        click.echo(f"pending:    {st.pending_operations} operations of an interrupted run (the next deploy repairs "
-                   f"them)")
+        click.echo(f"pending:    {st.pending_operations} operations of an interrupted or failed run (the next deploy "
+                   f"repairs them)")
     for lk in st.locks:
         click.echo(f"lock:       {lk}")
 

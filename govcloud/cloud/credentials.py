@@ -20,7 +20,7 @@ from govcloud.settings import env
 def cloud_region(cloud: str | None, project: str | None = None, region: str | None = None,
                  api_timeout: float | None = None):
     """openstacksdk's CloudRegion for a clouds.yaml entry (or OS_CLOUD / OS_* when the entry is absent),
-    scoped to `project` when given."""
+    scoped to `project` when given; `api_timeout` (seconds per API call) unless the entry sets its own."""
     try:
         import openstack.config
         from openstack import exceptions as os_exc
@@ -58,7 +58,7 @@ def cloud_region(cloud: str | None, project: str | None = None, region: str | No
         auth["project_name"] = project
     if region:
         conf["region_name"] = region
-    if api_timeout:
+    if api_timeout and not conf.get("api_timeout"):
         conf["api_timeout"] = api_timeout
     try:
         return openstack.config.OpenStackConfig(load_yaml_config=False, load_envvars=False).get_one(**conf)

@@ -4,15 +4,24 @@ Used by recovery to decide whether a create that a killed run left pending reach
 finder per resource type, in one table (FINDERS); a type without a finder is never adopted (its
 pending create is dropped and the refresh and next deploy settle it). Inputs are the engine's
 (camelCase) names, as a pending operation records them.
+
+A lookup that fails (the API errs, times out, cannot be reached) is not "not found": dropping the pending
+create then would let the next deploy create the resource a second time beside the orphan. It raises
+LookupFailed, and recovery keeps the pending create for the next run.
 """
 from __future__ import annotations
 
 import re
 from typing import Any, Callable, Iterable, Mapping
 
+from govcloud.errors import CloudError
 from govcloud.plan.resources import (CONTAINER, FLOATING_IP, FLOATING_IP_ASSOCIATE, INSTANCE, KEYPAIR, NETWORK, PORT,
                                      ROUTER, ROUTER_INTERFACE, SECGROUP, SECGROUP_RULE, SERVER_GROUP, SUBNET, VOLUME,
                                      VOLUME_ATTACH)
+
+class LookupFailed(CloudError):
+    """The cloud could not say whether a resource exists (exit 3)."""
+
 
 # finder(conn, inputs, skip) -> the id as the provider records it, or None
 Finder = Callable[[Any, Mapping[str, Any], set], "str | None"]
@@ -88,10 +97,12 @@ def _volume_attach(conn, inputs, skip):
 
 
 def _container(conn, inputs, skip):
+    from openstack import exceptions
+
     name = inputs.get("name")
     try:
         conn.object_store.get_container_metadata(name)
-    except Exception:  # noqa: BLE001 - not found
+    except exceptions.NotFoundException:
         return None
     return name if name not in skip else None
 
@@ -118,12 +129,15 @@ FINDERS: Mapping[str, Finder] = {
 def find_in_cloud(conn: Any, rtype: str, inputs: Mapping[str, Any], exclude: Iterable[str] = ()) -> str | None:
     """The id (as the provider records it) of the cloud resource a pending create was making, or None.
 
-    Resources whose id is in `exclude` (already in the state) never match.
+    Resources whose id is in `exclude` (already in the state) never match. LookupFailed when the cloud's
+    API fails to answer (never taken for "not found").
     """
     finder = FINDERS.get(rtype)
     if finder is None:
         return None
     try:
         return finder(conn, inputs, set(exclude))
-    except Exception:  # noqa: BLE001 - a failed lookup means "not found": the refresh and next up settle it
-        return None
+    except Exception as exc:  # noqa: BLE001 - openstacksdk, keystoneauth and requests errors alike
+        what = inputs.get("name") or rtype.rsplit(":", 1)[-1]
+        raise LookupFailed(f"could not look up {what} ({rtype.rsplit(':', 1)[-1]}) in the cloud: "
+                           f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None

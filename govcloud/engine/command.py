@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from govcloud.engine.stack import StackLocation
+from govcloud.engine.stack import StackLocation, repair_sidecars
 from govcloud.errors import EngineError, SetupError
 
 
@@ -86,12 +86,14 @@ def engine_env(loc: StackLocation, passphrase: str, base: Mapping[str, str] | No
 
 def ensure_workdir(loc: StackLocation) -> Path:
     """The Pulumi project directory of the stack (Pulumi.yaml written once, atomically), and the directory of
-    a file:// backend (the engine does not create it)."""
+    a file:// backend (the engine does not create it), without the empty sidecars a killed engine leaves
+    (stack.repair_sidecars; recovery reports them)."""
     wd = loc.work_dir
     wd.mkdir(parents=True, exist_ok=True)
     backend = loc.backend_path()
-    if backend is not None:
-        backend.mkdir(parents=True, exist_ok=True)
+    if backend is not None:  # readable by its owner only: it holds the state of every stack in it
+        backend.mkdir(parents=True, exist_ok=True, mode=0o700)
+        repair_sidecars(loc)
     want = (f"name: {loc.project}\nruntime: python\n"
             f"description: govcloud stacks of agency {loc.project.removeprefix('govcloud-')} (managed by govcloud)\n"
             f"backend:\n  url: {json.dumps(loc.backend_url)}\n")
@@ -101,6 +103,20 @@ def ensure_workdir(loc: StackLocation) -> Path:
         tmp.write_text(want, encoding="utf-8")
         os.replace(tmp, path)
     return wd
+
+
+class WrongPassphrase(SetupError):
+    """The passphrase is not the one the stack's secrets were encrypted with (another agency's, or a typo)."""
+
+
+def is_wrong_passphrase(message: str) -> bool:
+    return "incorrect passphrase" in message
+
+
+def wrong_passphrase(stack: str, message: str) -> WrongPassphrase:
+    return WrongPassphrase(
+        f"the passphrase (GOVCLOUD_PASSPHRASE / GOVCLOUD_PASSPHRASE_FILE) is not the one the secrets of {stack} "
+        f"were encrypted with, so they cannot be read: use this stack's own passphrase ({message.strip()})")
 
 
 class PulumiCli:
@@ -121,7 +137,10 @@ class PulumiCli:
         try:
             return self.cmd.run(argv, str(self.loc.work_dir), self.env).stdout
         except CommandError as exc:
-            raise EngineError(cli_error_text(exc)) from None
+            text = cli_error_text(exc)
+            if is_wrong_passphrase(text):
+                raise wrong_passphrase(self.loc.name, text) from None
+            raise EngineError(text) from None
 
     def exists(self) -> bool:
         base = self.loc.backend_path()
@@ -164,7 +183,26 @@ class PulumiCli:
             tmp.unlink(missing_ok=True)
 
     def outputs(self) -> dict:
-        return json.loads(self.run("stack", "output", "--json") or "{}")
+        """The stack outputs, decrypted: the program stores them as secrets (only this stack's passphrase reads
+        them; WrongPassphrase otherwise)."""
+        return json.loads(self.run("stack", "output", "--json", "--show-secrets") or "{}")
+
+    def tags(self) -> dict[str, str]:
+        """The stack's tags in its backend (a file:// backend's tags file is read directly)."""
+        base = self.loc.backend_path()
+        if base is not None:
+            path = base / ".pulumi" / "stacks" / self.loc.project / f"{self.loc.stack}.pulumi-tags"
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                return {str(k): str(v) for k, v in (data.get("tags") or {}).items()}
+            except FileNotFoundError:
+                return {}
+            except (OSError, ValueError, AttributeError):
+                pass  # another layout (a newer CLI): ask the CLI
+        return {str(k): str(v) for k, v in json.loads(self.run("stack", "tag", "ls", "--json") or "{}").items()}
+
+    def set_tag(self, name: str, value: str) -> None:
+        self.run("stack", "tag", "set", name, value)
 
     def history(self, limit: int | None = None) -> list[dict]:
         args = ["stack", "history", "--json"]

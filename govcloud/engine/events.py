@@ -381,7 +381,12 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[a-z]*%\}>")
 _BRIDGE_PREFIX = re.compile(r"^\s*sdk-v2/provider2\.go:\d+:\s*sdk\.helper_schema:\s*")
 _PROVIDER_SUFFIX = re.compile(r":\s*provider=[\w.@-]+\s*$")
 _N_ERRORS = re.compile(r"^\s*(?:[\w-]+ urn:pulumi:\S+?:\s*)?\d+ errors? occurred:\s*", re.S)
-_NOISE = re.compile(r"^(exception when preparing or executing rpc|RPC failed with exception|Traceback)")
+_NOISE = re.compile(r"^(exception when preparing or executing rpc|RPC failed with exception|Traceback|"
+                    r"Resource monitor has terminated)")
+# the Python program's wrapping of a failed data source call (getNetwork): the provider's words are inside
+_INVOKE = re.compile(r"^(?:python inline source runtime error|Exception calling application):\s*|"
+                     r"invoke of \S+ failed: invocation of \S+ returned an error: invoking \S+:\s*")
+_TRACEBACK = re.compile(r"\s*Traceback \(most recent call last\):.*", re.S)
 _PROTECTED = re.compile(r"because it is protected|currently marked for protection")
 _GENERIC = re.compile(r"^(update|preview|destroy|refresh|import) failed$|^an unhandled error occurred|"
                       r"^python inline source runtime error", re.I)
@@ -389,13 +394,13 @@ _GENERIC = re.compile(r"^(update|preview|destroy|refresh|import) failed$|^an unh
 
 def clean_error(message: str) -> list[str]:
     """An engine error diagnostic -> the provider's own words, one line per error, without bridge noise."""
-    text = _ANSI.sub("", message or "").strip()
+    text = _TRACEBACK.sub("", _ANSI.sub("", message or "")).strip()  # a traceback is never the provider's word
     if not text or _NOISE.match(text):
         return []
     out: list[str] = []
     stack = [text]
     while stack:
-        t = _PROVIDER_SUFFIX.sub("", _BRIDGE_PREFIX.sub("", stack.pop(0))).strip()
+        t = _INVOKE.sub("", _PROVIDER_SUFFIX.sub("", _BRIDGE_PREFIX.sub("", stack.pop(0))).strip())
         m = _N_ERRORS.match(t)
         if m:
             items = [i for i in re.split(r"\n\s*\*\s+", "\n" + t[m.end():]) if i.strip()]

@@ -15,7 +15,9 @@
   `openstack.networking.get_network(name=...)` (one lookup per name);
 - the stack outputs: `servers` ({openstack name: {key, fixedIp, floatingIp,
   id}}), `networkId`, `subnetId`, `routerId`, `securityGroupId`, `volumes`
-  ({openstack name: {id, server}}) and `buckets` ([names]).
+  ({openstack name: {id, server}}) and `buckets` ([names]), each a secret in
+  the state (encrypted with the stack's passphrase: another agency's CI,
+  with its own passphrase, cannot read them from a shared backend).
 
 Resource options, per entry:
 
@@ -254,7 +256,9 @@ def stack_outputs(plan: ResourcePlan, created: Mapping[str, Any]) -> dict[str, A
     out["buckets"] = buckets
     out["service"] = {"agency": plan.service.agency, "environment": plan.service.environment,
                       "name": plan.service.service, "site": plan.service.site, "project": plan.service.project}
-    return {k: (pulumi.Output.from_input(v) if not isinstance(v, pulumi.Output) else v) for k, v in out.items()}
+    # secrets at rest: the backend holds them encrypted with this stack's passphrase, so another agency
+    # reading a shared backend (or its CI with its own passphrase) cannot read them; `govcloud outputs` decrypts
+    return {k: pulumi.Output.secret(v) for k, v in out.items()}
 
 
 def _port_of(instance: PlannedResource, created: Mapping[str, Any]):

@@ -33,6 +33,7 @@ from govcloud.engine.locks import StackLock
 if TYPE_CHECKING:
     from govcloud.shared.locks import DatabaseStackLock
 from govcloud.engine.command import ensure_workdir
+from govcloud.engine.recovery import unsure_create
 from govcloud.engine.stack import locate, urn_of
 from govcloud.settings import read_passphrase
 from govcloud.errors import EngineError, EngineInterrupted, SetupError, StackLockedError
@@ -84,6 +85,8 @@ class OperationResult:
     duration: float = 0.0
     timing: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))  # the child's phases
     log_file: str | None = None
+    # creates the engine reports as failed that may have reached the cloud (recovery.unsure_create)
+    unsure_creates: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def from_log(cls, op: str, stack: str, log: ev.EventLog, *, ok: bool, **fields: Any) -> "OperationResult":
@@ -204,7 +207,7 @@ def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data
     op = EngineOp(op)
     interrupts = interrupts or Interrupts()
     loc = locate(plan, config)
-    passphrase = passphrase or read_passphrase()
+    passphrase = passphrase or read_passphrase(agency=plan.service.agency)
     cmd = pulumi_command()  # fail early, with how to fix it, when the toolchain is missing
     ensure_workdir(loc)
     logs = loc.state.logs
@@ -224,12 +227,14 @@ def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data
     env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
     env["PYTHONUNBUFFERED"] = "1"
     log = ev.EventLog()
+    unsure: list[dict] = []
     result: dict = {}
     error: dict = {}
     started = time.monotonic()
     events_file = log_file.with_suffix(".events.jsonl")
-    with open(log_file, "w", encoding="utf-8") as logf, open(events_file, "w", encoding="utf-8") as evf, \
-            interrupts:
+    # line-buffered: a killed govcloud loses no event it had received (the log says how far the run got)
+    with open(log_file, "w", encoding="utf-8") as logf, \
+            open(events_file, "w", encoding="utf-8", buffering=1) as evf, interrupts:
         os.chmod(log_file, 0o600)
         os.chmod(events_file, 0o600)
         proc = subprocess.Popen(
@@ -249,6 +254,8 @@ def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data
                 kind = msg.get("t")
                 if kind == "event":
                     evf.write(json.dumps(msg.get("e"), ensure_ascii=False) + "\n")
+                    if (res := unsure_create(msg.get("e"))) is not None:
+                        unsure.append(res)
                     event = log.add(msg.get("e"))
                     if on_event is not None:
                         try:
@@ -285,7 +292,7 @@ def run_operation(op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data
     return OperationResult.from_log(op, loc.name, log, ok=ok, outputs=MappingProxyType(outputs), error=err_text,
                                     error_kind=ErrorKind(kind_) if kind_ else None,
                                     timing=MappingProxyType(result.get("timing") or {}),
-                                    duration=duration, log_file=str(log_file))
+                                    duration=duration, log_file=str(log_file), unsure_creates=tuple(unsure))
 
 
 KEEP_LOGS = 40  # engine logs kept per stack (each operation writes a .log and an .events.jsonl)

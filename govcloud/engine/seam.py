@@ -2,7 +2,7 @@
 
 The workflows (deploy, destroy, refresh, diff) only ever talk to an `Engine`:
 lock the stack, repair what a killed run left, read the state, run one
-operation, clear protection. `StackEngine` is the real one (the Pulumi CLI in a
+operation, clear protection, tag the stack (the audit log's head). `StackEngine` is the real one (the Pulumi CLI in a
 child process per operation, the file or DIY backend, the passphrase);
 tests/unit/fake_engine.py replays recorded real event logs, so every branch of
 the choreography is unit-tested in milliseconds.
@@ -10,7 +10,7 @@ the choreography is unit-tested in milliseconds.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, ContextManager, Iterable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator, Protocol, Sequence
 
 from govcloud.config import ConfigRepo
 from govcloud.engine import events as ev
@@ -20,6 +20,9 @@ from govcloud.engine.runner import EngineOp, Interrupts, OperationResult
 from govcloud.engine.stack import StackLocation, StackState
 from govcloud.plan.model import ResourcePlan
 
+if TYPE_CHECKING:
+    from govcloud.cloud.access import Access
+
 
 class Engine(Protocol):
     """One stack's engine, as the workflows drive it."""
@@ -27,6 +30,10 @@ class Engine(Protocol):
     @property
     def name(self) -> str:
         """project/stack"""
+
+    def check_access(self) -> Access:
+        """Who the stack's operations run as; WrongAgency when the credentials cannot act on the stack's agency
+        project (govcloud.cloud.access): asked before anything else, so a refusal changes nothing."""
 
     def lock(self, command: str) -> ContextManager[None]:
         """Hold the stack for the whole workflow; StackLockedError when another run holds it."""
@@ -49,6 +56,15 @@ class Engine(Protocol):
     def unprotect(self, urns: Iterable[str] | None = None) -> list[str]:
         """Clear protect/retainOnDelete in the state (all resources when urns is None)."""
 
+    def exists(self) -> bool:
+        """The stack exists in its backend (deployed at least once, perhaps empty since)."""
+
+    def tags(self) -> dict[str, str]:
+        """The stack's tags in its backend (the audit log's head is one: ops/auditheads.py)."""
+
+    def set_tag(self, name: str, value: str) -> None:
+        """Set one tag of the (existing) stack."""
+
 
 class StackEngine:
     """The real engine of one plan's stack: the Pulumi CLI and a child process per operation."""
@@ -61,7 +77,7 @@ class StackEngine:
         self.plan = plan
         self.config = config
         self.location: StackLocation = locate(plan, config)
-        self.passphrase = passphrase or (read_passphrase() if need_passphrase else None)
+        self.passphrase = passphrase or (read_passphrase(agency=plan.service.agency) if need_passphrase else None)
         self.interrupts = interrupts or Interrupts()
         self.lock_wait = lock_wait  # seconds to wait for another run's lock (shared database only)
         self._lock = None  # StackLock | DatabaseStackLock while held
@@ -70,6 +86,11 @@ class StackEngine:
     @property
     def name(self) -> str:
         return self.location.name
+
+    def check_access(self) -> Access:
+        from govcloud.cloud.access import check_access
+
+        return check_access(self.plan)
 
     @property
     def cli(self):
@@ -100,12 +121,13 @@ class StackEngine:
                 self._lock = None
 
     def recover(self) -> Recovery:
-        from dataclasses import replace
+        import dataclasses
 
         from govcloud.engine.recovery import recover
+        from govcloud.engine.stack import repair_sidecars
 
+        notes = list(repair_sidecars(self.location))  # before the CLI's first use, which repairs silently
         dead = getattr(self._lock, "taken_over", None)
-        notes = []
         if dead is not None:
             notes.append(f"cleared the stack lock of a run that stopped: {dead.describe()}")
             if self.location.backend_path() is None:
@@ -113,7 +135,7 @@ class StackEngine:
                 self.cli.cancel()
                 notes.append("removed the engine locks that run left in the backend")
         rec = recover(self.plan, self.config, self.cli)
-        return replace(rec, notes=(*notes, *rec.notes)) if notes else rec
+        return dataclasses.replace(rec, notes=(*notes, *rec.notes)) if notes else rec
 
     def state(self) -> StackState | None:
         return StackState.from_export(self.cli.export())
@@ -128,9 +150,29 @@ class StackEngine:
         plan = plan or self.plan
         if locate(plan, self.config) != self.location:
             raise ValueError(f"a plan of {plan.service.pulumi_project}/{plan.service.stack} given to {self.name}")
-        return run_operation(op, plan, self.config, allow_data_loss=allow_data_loss, replace=replace,
-                             on_event=on_event, message=message, lock=self._lock, passphrase=self.passphrase,
-                             refresh_first=refresh_first, interrupts=self.interrupts)
+        result = run_operation(op, plan, self.config, allow_data_loss=allow_data_loss, replace=replace,
+                               on_event=on_event, message=message, lock=self._lock, passphrase=self.passphrase,
+                               refresh_first=refresh_first, interrupts=self.interrupts)
+        if result.unsure_creates:
+            result = self._remember_unsure_creates(result)
+        return result
+
+    def _remember_unsure_creates(self, result: OperationResult) -> OperationResult:
+        """Failed creates that may have reached the cloud become pending creates, for the next recovery."""
+        import dataclasses
+
+        from govcloud.engine.recovery import remember_unsure_creates
+        from govcloud.errors import GovcloudError
+
+        try:
+            notes = remember_unsure_creates(self.location, result.unsure_creates)
+        except (OSError, GovcloudError) as exc:  # not recorded: say what may be left
+            keys = ", ".join(ev.urn_parts(r["urn"])[1] for r in result.unsure_creates)
+            notes = [f"{keys}: the failed create may have reached the cloud, and recording it failed ({exc}); "
+                     f"look for it in the cloud before deploying again"]
+        if not notes:
+            return result
+        return dataclasses.replace(result, error="\n".join([result.error or "", *notes]).strip())
 
     def unprotect(self, urns: Iterable[str] | None = None) -> list[str]:
         from govcloud.engine.stack import unprotect
@@ -141,6 +183,12 @@ class StackEngine:
 
     def exists(self) -> bool:
         return self.cli.exists()
+
+    def tags(self) -> dict[str, str]:
+        return self.cli.tags()
+
+    def set_tag(self, name: str, value: str) -> None:
+        self.cli.set_tag(name, value)
 
     def outputs(self) -> dict:
         return self.cli.outputs()

@@ -4,7 +4,9 @@ cancel), and the typed view of an exported state.
 
 project `govcloud-<agency>`, stack `<service>-<environment>` (from the plan); backend: `backend:` in
 the config repo's govcloud.yaml (any Pulumi DIY URL: file://, s3://, postgres://...) or
-`file://<state_dir>/state`; the Pulumi project directory (Pulumi.yaml, Pulumi.<stack>.yaml with the
+`file://<state_dir>/state`. `{agency}` in the URL is replaced by the stack's agency, so one setting gives every
+agency a backend of its own (a directory, bucket or database the ministry grants that agency's CI alone:
+docs/isolation.md); the Pulumi project directory (Pulumi.yaml, Pulumi.<stack>.yaml with the
 passphrase salt) is `<state_dir>/workspaces/<project>/<stack>/`, one per stack so that parallel runs
 never rewrite each other's files.
 """
@@ -17,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from govcloud.engine import events as ev
 from govcloud.config import ConfigRepo
-from govcloud.plan.model import PlannedResource, ResourcePlan
+from govcloud.plan.model import PULUMI_PROJECT_PREFIX, PlannedResource, ResourcePlan
 
 from govcloud.plan.resources import INSTANCE, VOLUME
-from govcloud.settings import StateDir
+from govcloud.settings import AGENCY_PLACEHOLDER, StateDir
 
 if TYPE_CHECKING:
     from govcloud.engine.command import PulumiCli
@@ -65,10 +67,42 @@ class StackLocation:
                 "stateDir": self.state_dir}
 
 
-def backend_url(config: ConfigRepo) -> str:
-    """The configured backend (`backend:` in govcloud.yaml) or file://<state_dir>/state (a name only: the
-    directory of a file:// backend is created by ensure_workdir, before the engine first writes there)."""
+def repair_sidecars(loc: StackLocation) -> list[str]:
+    """Remove the empty metadata sidecars a killed engine can leave in a file:// backend; what was removed.
+
+    The file backend (gocloud's fileblob) writes each state file atomically, but beside it a `<file>.attrs`
+    sidecar (content type, MD5) that it creates and then fills: a SIGKILL in between leaves it empty, and
+    every later read of the checkpoint fails with "failed to load checkpoint: EOF". A missing sidecar is
+    read as none, so an empty one (of this stack's checkpoint, history or backups) is removed."""
+    base = loc.backend_path()
+    if base is None:
+        return []
+    root = base / ".pulumi"
+    removed = []
+    for d, prefix in ((root / "stacks" / loc.project, f"{loc.stack}."), (root / "history" / loc.project / loc.stack, ""),
+                      (root / "backups" / loc.project / loc.stack, "")):
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if e.name.endswith(".attrs") and e.name.startswith(prefix) and e.stat().st_size == 0:
+                    os.unlink(e.path)
+                    removed.append(e.name)
+            except OSError:
+                continue
+    return [f"removed {name}: an empty metadata file a killed engine left beside the state (every read of the "
+            f"state failed on it)" for name in removed]
+
+
+def backend_url(config: ConfigRepo, agency: str | None = None) -> str:
+    """The configured backend (`backend:` in govcloud.yaml, `{agency}` replaced by `agency`) or
+    file://<state_dir>/state (a name only: the directory of a file:// backend is created by ensure_workdir,
+    before the engine first writes there). Without `agency` the placeholder stays (doctor shows the template)."""
     configured = config.settings.backend
+    if configured and agency is not None:
+        configured = configured.replace(AGENCY_PLACEHOLDER, agency)
     if configured:
         if configured.startswith("file://"):
             path = Path(os.path.expanduser(configured[len("file://"):]))
@@ -80,7 +114,16 @@ def backend_url(config: ConfigRepo) -> str:
 
 
 def locate(plan: ResourcePlan, config: ConfigRepo) -> StackLocation:
-    return StackLocation(plan.service.pulumi_project, plan.service.stack, backend_url(config),
+    return StackLocation(plan.service.pulumi_project, plan.service.stack, backend_url(config, plan.service.agency),
+                         str(config.state_dir.root.resolve()))
+
+
+def locate_stack(name: str, config: ConfigRepo) -> StackLocation:
+    """The location of a stack known by its name, `govcloud-<agency>/<stack>` (as audit records name it)."""
+    project, sep, stack = name.partition("/")
+    if not sep or not project.startswith(PULUMI_PROJECT_PREFIX) or not stack:
+        raise ValueError(f"not a govcloud stack name (govcloud-<agency>/<stack>): {name!r}")
+    return StackLocation(project, stack, backend_url(config, project.removeprefix(PULUMI_PROJECT_PREFIX)),
                          str(config.state_dir.root.resolve()))
 
 

@@ -19,7 +19,7 @@ from govcloud.plan.model import ResourcePlan
 from govcloud.cloud.credentials import provider_config
 from govcloud.engine.command import engine_env, pulumi_command
 from govcloud.engine.stack import StackLocation
-from govcloud.engine.command import cli_error_text, ensure_workdir
+from govcloud.engine.command import cli_error_text, ensure_workdir, is_wrong_passphrase, wrong_passphrase
 from govcloud.errors import EngineError, SetupError, StackLockedError
 
 
@@ -84,8 +84,10 @@ def main() -> int:
             except (BrokenPipeError, OSError):
                 dead["pipe"] = True  # the parent is gone: finish the operation anyway
 
+    req_stack = "this stack"
     try:
         req = json.loads(sys.stdin.read())
+        req_stack = f"{req['location']['project']}/{req['location']['stack']}"
         if req.get("lockHeartbeat"):
             from govcloud.shared.locks import child_heartbeat
 
@@ -109,10 +111,9 @@ def main() -> int:
                 message = cli_error_text(exc)
                 kind = "locked" if ("currently locked" in message or isinstance(
                     exc, auto_errors.ConcurrentUpdateError)) else "engine"
-                if "incorrect passphrase" in message:
+                if is_wrong_passphrase(message):
                     kind = "setup"
-                    message = ("the passphrase (GOVCLOUD_PASSPHRASE / GOVCLOUD_PASSPHRASE_FILE) is not the one "
-                               "this stack's secrets were encrypted with: " + message)
+                    message = str(wrong_passphrase(req_stack, message))
         except ImportError:  # pragma: no cover
             pass
         send({"t": "error", "kind": kind, "message": message})
@@ -174,7 +175,8 @@ def _worker_run(req: dict, send: Callable[[dict], None]) -> dict:
     elif op == "up":
         res = stack.up(replace=req.get("replace") or None, message=req.get("message"),
                        refresh=bool(req.get("refresh")) or None, **common)
-        out["outputs"] = {k: ("[secret]" if v.secret else v.value) for k, v in res.outputs.items()}
+        # every output is a secret at rest (program.stack_outputs); to the stack's own run they are its facts
+        out["outputs"] = {k: v.value for k, v in res.outputs.items()}
     elif op == "refresh":
         stack.refresh(message=req.get("message"), run_program=True, **common)
     elif op == "refresh-preview":

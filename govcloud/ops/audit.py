@@ -11,11 +11,22 @@ repo) holds a record per operation that reached the engine:
     result    ok | failed | interrupted | refused, and the engine's error line
 
 The file is opened with O_APPEND and each record is one write() of one line
-followed by fsync, so concurrent runs never interleave or lose records and a
-crash leaves at most a torn last line (which `read_audit` skips). Nothing
-rewrites or truncates it. Values never enter it, so secrets cannot either;
+followed by fsync, under an exclusive lock of the file (flock), so concurrent
+runs never interleave or lose records and a crash leaves at most a torn last
+line (which `read_audit` skips; the next record starts on a line of its own).
+Nothing rewrites or truncates it.
+
+Each record is chained to the one before it (`seq`, `prev`: the hash of the
+previous record's canonical JSON; ops/auditchain.py), and the head of the chain
+is handed to a head store kept outside the log (ops/auditheads.py: the stack's
+state), so `govcloud audit verify` names a record that was changed, removed or
+reordered, and notices the log's end cut off. Values never enter it, so secrets cannot either;
 the only free text, the error line, has the known secret values (the
 passphrase, OS_PASSWORD) masked and is cut short.
+
+With a shared database (govcloud.yaml `database:`, docs/scale.md) the records go to its append-only table
+`govcloud_audit` instead, one chain for every machine (govcloud/shared/auditlog.py); `read_audit` and
+`govcloud audit verify` read them there.
 
 `recording(...)` wraps the apply step of a command so that exactly one record
 is written however it ends (success, engine failure exiting 3, Ctrl-C).
@@ -31,11 +42,11 @@ import os
 import subprocess
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, ValidationError
 
 from govcloud import __version__
 from govcloud.config import ConfigRepo
@@ -44,9 +55,13 @@ from govcloud.engine.runner import ErrorKind, OperationResult
 from govcloud.errors import InputError, Problem, SourceLocation
 from govcloud.load.jsonsource import json_locator
 from govcloud.load.validation import StrictModel, validate_model
+from govcloud.ops.auditchain import AuditHead, next_link, record_hash, tail_head
 from govcloud.provenance import file_sha256, utc_now, who
 from govcloud.review.model import Review
 from govcloud.settings import env, secret_values
+
+if TYPE_CHECKING:
+    from govcloud.ops.auditheads import HeadStore
 
 RECORD_VERSION = 1
 RESULTS = ("ok", "failed", "interrupted", "refused")
@@ -80,6 +95,8 @@ class AuditRecord:
     govcloud_version: str = __version__
     plan_file: str = ""
     allow_data_loss: bool = False
+    seq: int | None = None  # its place in the hash chain (set when appended; None: written before the chain)
+    prev: str = ""  # the hash of the record before it
 
     def to_json(self) -> dict:
         """The record as its line holds it (the optional fields only when set)."""
@@ -90,7 +107,7 @@ class AuditRecord:
             git=GitState(commit=self.git_commit, dirty=self.git_dirty),
             changes=ChangeSummary(counts=dict(self.counts), resources={k: list(v) for k, v in self.resources.items()}),
             govcloud_version=self.govcloud_version, error=self.error, ci=dict(self.ci), plan_file=self.plan_file,
-            allow_data_loss=self.allow_data_loss)
+            allow_data_loss=self.allow_data_loss, seq=self.seq, prev=self.prev or None)
         unset = {name for name in _OPTIONAL if not getattr(line, name)}
         return line.model_dump(by_alias=True, exclude=unset)
 
@@ -101,7 +118,7 @@ class AuditRecord:
                    manifest_sha256=line.manifest.sha256, git_commit=line.git.commit, git_dirty=line.git.dirty,
                    counts=line.changes.counts, resources=line.changes.resources, error=line.error, ci=line.ci,
                    govcloud_version=line.govcloud_version, plan_file=line.plan_file,
-                   allow_data_loss=line.allow_data_loss)
+                   allow_data_loss=line.allow_data_loss, seq=line.seq, prev=line.prev or "")
 
     def who(self) -> str:
         """user@host, and the CI system that ran it."""
@@ -159,9 +176,11 @@ class AuditLine(_Line):
     ci: dict[str, str] = {}
     plan_file: str = ""
     allow_data_loss: bool = False
+    seq: int | None = None  # the hash chain (ops/auditchain.py); absent in records written before it
+    prev: str | None = None
 
 
-_OPTIONAL = ("error", "ci", "plan_file", "allow_data_loss")  # written only when set
+_OPTIONAL = ("error", "ci", "plan_file", "allow_data_loss", "seq", "prev")  # written only when set
 
 
 # ---------------------------------------------------------------- facts
@@ -241,30 +260,61 @@ def audit_path(config: ConfigRepo) -> Path:
     return config.state_dir.audit_log
 
 
-def append_audit(config: ConfigRepo, record: AuditRecord) -> Path | str:
-    """Append one record: O_APPEND, one write of one line, fsync. Never rewrites the file.
-
-    With a shared database the record goes to its append-only table instead (govcloud/shared/auditlog.py)."""
+def audit_where(config: ConfigRepo) -> str:
+    """Where the config repo's audit log is, for messages: the shared database's table, or the file."""
     from govcloud.shared.db import shared_database
 
     db = shared_database(config)
     if db is not None:
         from govcloud.shared import auditlog
 
-        return auditlog.append(db, record.stack, record.to_json())
+        return auditlog.describe(db)
+    return str(audit_path(config))
+
+
+def append_audit(config: ConfigRepo, record: AuditRecord) -> tuple[AuditRecord, AuditHead]:
+    """Append one record chained to the last: (the record as written, the chain's new head).
+
+    Under an exclusive lock of the log (flock: concurrent writers take turns) the chain's head is read from the
+    file's end, the record gets the next seq and the head's hash as prev, and its line is appended: O_APPEND,
+    one write, fsync. A torn last line (a crash mid-write) is ended first. Never rewrites the file.
+
+    With a shared database the record goes to its append-only table instead, chained the same way under the
+    database's lock (govcloud/shared/auditlog.py).
+    """
+    import fcntl
+
+    from govcloud.shared.db import shared_database
+
+    db = shared_database(config)
+    if db is not None:
+        from govcloud.shared import auditlog
+
+        chained: list[AuditRecord] = []
+
+        def link(last: AuditHead | None) -> dict:
+            chained.append(replace(record, **next_link(last)))
+            return chained[-1].to_json()
+
+        _stored, head = auditlog.append(db, record.stack, link)
+        return chained[-1], head
     path = audit_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"), sort_keys=False) + "\n")
-    data = line.encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
     try:
-        written = os.write(fd, data)
-        if written != len(data):  # a regular file takes the whole line; a full disk does not
-            raise OSError(f"audit log {path}: wrote {written} of {len(data)} bytes")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        last, ends_with_newline = tail_head(fd)
+        written = replace(record, **next_link(last))
+        obj = written.to_json()
+        line = ("" if ends_with_newline else "\n") + json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        data = (line + "\n").encode("utf-8")
+        count = os.write(fd, data)
+        if count != len(data):  # a regular file takes the whole line; a full disk does not
+            raise OSError(f"audit log {path}: wrote {count} of {len(data)} bytes")
         os.fsync(fd)
     finally:
-        os.close(fd)
-    return path
+        os.close(fd)  # releases the lock
+    return written, AuditHead(written.seq, record_hash(obj))
 
 
 def make_record(config: ConfigRepo, *, operation: str, stack: str, result: str,
@@ -285,17 +335,25 @@ def make_record(config: ConfigRepo, *, operation: str, stack: str, result: str,
     root = config.root
     commit, dirty = git_state(root if root is not None else (Path(manifest).resolve() if manifest else None))
     counts, keys = changes_summary(changes) if changes is not None else ({}, {})
-    err = redact(" ".join(str(error).split()))[:_ERROR_LIMIT] if error else ""
+    # NUL removed too: the shared database's jsonb cannot hold it
+    err = redact(" ".join(str(error).replace("\x00", "").split()))[:_ERROR_LIMIT] if error else ""
     return AuditRecord(operation=operation, stack=stack, result=result, user=user, host=host,
                        started=started or utc_now(), duration_seconds=duration_seconds, manifest=str(manifest),
                        manifest_sha256=msha or "", git_commit=commit, git_dirty=dirty, counts=counts, resources=keys,
                        error=err, ci=ci_identity(), plan_file=str(plan_file or ""), allow_data_loss=allow_data_loss)
 
 
-def record_operation(config: ConfigRepo, **kwargs) -> AuditRecord:
-    """make_record + append_audit; returns the record written."""
-    rec = make_record(config, **kwargs)
-    append_audit(config, rec)
+def record_operation(config: ConfigRepo, *, heads: HeadStore | None = None,
+                     note: Callable[[str], None] | None = None, **kwargs) -> AuditRecord:
+    """make_record + append_audit; returns the record written.
+
+    `heads`: the store that keeps the chain's head outside the log (the stack's state). The record is written
+    first; a head the store could not keep is told to `note` (the operation itself is done and recorded)."""
+    rec, head = append_audit(config, make_record(config, **kwargs))
+    if heads is not None:
+        problem = heads.write(rec.stack, head)
+        if problem and note is not None:
+            note(f"audit: {problem}")
     return rec
 
 
@@ -323,7 +381,8 @@ class Recording:
 
 @contextmanager
 def recording(config: ConfigRepo, operation: str, manifest: str | os.PathLike[str], stack: str, *,
-              plan_file: str = "", allow_data_loss: bool = False) -> Iterator[Recording]:
+              plan_file: str = "", allow_data_loss: bool = False, heads: HeadStore | None = None,
+              note: Callable[[str], None] | None = None) -> Iterator[Recording]:
     """Write exactly one audit record for the block, however it ends.
 
         with audit.recording(config, "deploy", file, engine.name) as rec:
@@ -333,6 +392,7 @@ def recording(config: ConfigRepo, operation: str, manifest: str | os.PathLike[st
 
     Result: `ok` when the block ends normally and the engine result (if given) is ok; `failed` on a failed
     result, an exception or a non-zero SystemExit; `interrupted` on Ctrl-C or an interrupted engine run.
+    `heads` and `note` as for record_operation.
     """
     rec = Recording()
     started, t0 = utc_now(), time.monotonic()
@@ -357,7 +417,8 @@ def recording(config: ConfigRepo, operation: str, manifest: str | os.PathLike[st
             outcome = "failed"
         record_operation(config, operation=operation, stack=stack, result=outcome, manifest=manifest,
                          changes=rec.changes, started=started, duration_seconds=time.monotonic() - t0,
-                         error=rec.error or error, plan_file=plan_file, allow_data_loss=allow_data_loss)
+                         error=rec.error or error, plan_file=plan_file, allow_data_loss=allow_data_loss,
+                         heads=heads, note=note)
 
 
 # ---------------------------------------------------------------- reading
@@ -418,7 +479,12 @@ def read_audit(config: ConfigRepo, stack: str | None = None, limit: int | None =
     if db is not None:
         from govcloud.shared import auditlog
 
-        records = [AuditRecord.from_line(AuditLine.model_validate(r)) for r in auditlog.read(db, stack)]
+        records = []
+        for row in auditlog.read(db, stack):
+            try:
+                records.append(AuditRecord.from_line(AuditLine.model_validate(row)))
+            except ValidationError:  # a row added by hand: `audit verify` names it, as a bad line of the file
+                continue
         return records[-limit:] if limit else records
     records, _bad = scan_audit(audit_path(config))
     if stack:

@@ -1,7 +1,7 @@
 """deploy: preview, review, guard, confirm, apply, audit, as one library call.
 
-    check (offline, policy) -> lock -> recover -> preview -> review -> saved-plan check (stale: refused, audited)
-    -> data-loss guard -> nothing to do? -> confirm -> unprotect what may be lost -> up (audited)
+    check (offline, policy) -> credentials (the agency's own) -> lock -> recover -> preview -> review
+    -> saved-plan check (stale: refused, audited) -> data-loss guard -> nothing to do? -> confirm -> unprotect what may be lost -> up (audited)
 
 Every refusal is a typed exception (DataLossError, PlanMovedError, NotConfirmed, StackLockedError) and
 nothing changes before it; an engine failure after the apply began is EngineFailed with the provider's
@@ -16,7 +16,7 @@ from govcloud.check import CheckedPlan, check_manifest
 from govcloud.engine.runner import EngineOp, OperationResult
 from govcloud.engine.seam import Engine, StackEngine
 from govcloud.errors import GovcloudError
-from govcloud.ops.workflow import Hooks, Timings, confirm, ensure_ok, record_lifetimes, recover_stack
+from govcloud.ops.workflow import Hooks, Timings, check_access, confirm, ensure_ok, record_lifetimes, recover_stack
 
 
 class UnknownResource(GovcloudError):
@@ -56,6 +56,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
     (govcloud.verify.VerifyOptions): check every server over SSH after a successful apply."""
     from govcloud import review
     from govcloud.ops import audit
+    from govcloud.ops.auditheads import heads_for
     from govcloud.review import savedplan
 
     hooks = hooks or Hooks()
@@ -68,7 +69,9 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
     if unknown:
         raise UnknownResource(f"--replace: no resource {', '.join(unknown)} in the plan")
     engine = engine_factory(checked, hooks)
+    check_access(engine, hooks)
     config = checked.workspace.config
+    heads = heads_for(config, {engine.name: engine})  # the audit log's head is kept in the stack's state too
     timings.lap("check")
     with engine.lock(f"govcloud deploy {file}"):
         state = recover_stack(engine, hooks)
@@ -93,7 +96,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
             except savedplan.PlanMovedError as exc:
                 audit.record_operation(config, operation="deploy", stack=engine.name, result="refused",
                                        manifest=file, changes=preview, error="; ".join(exc.moved),
-                                       plan_file=plan_file)
+                                       plan_file=plan_file, heads=heads, note=hooks.note)
                 raise
         risks = review.guard_data_loss(rv, allow=allow_data_loss)  # DataLossError when not allowed
         if preview.blocked_only_by_protection and not risks:  # protected, but not a kind the guard knows
@@ -103,7 +106,8 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
             _index(hooks, checked, "ok", state)
         else:
             result = _apply(engine, checked, preview, risks, yes=yes, allow_data_loss=allow_data_loss,
-                            replace=replace, refresh=refresh, plan_file=plan_file, hooks=hooks, timings=timings)
+                            replace=replace, refresh=refresh, plan_file=plan_file, hooks=hooks, timings=timings,
+                            heads=heads)
     report = None
     if verify is not None:  # after the lock: verify reads, it changes nothing in the stack
         from govcloud.verify import verify_service
@@ -118,7 +122,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
 
 def _apply(engine: Engine, checked: CheckedPlan, preview: OperationResult, risks, *, yes: bool,
            allow_data_loss: bool, replace: Sequence[str], refresh: bool, plan_file: str | None, hooks: Hooks,
-           timings: Timings) -> OperationResult:
+           timings: Timings, heads) -> OperationResult:
     """The apply of a reviewed change, under the stack's lock: confirm, unprotect what may be lost, up, audit."""
     from govcloud.ops import audit
 
@@ -129,7 +133,7 @@ def _apply(engine: Engine, checked: CheckedPlan, preview: OperationResult, risks
         engine.unprotect([c.urn for c in preview.changes if c.key in lost])
     timings.lap("confirm")
     with audit.recording(checked.workspace.config, "deploy", file, engine.name, plan_file=plan_file or "",
-                         allow_data_loss=allow_data_loss) as rec:
+                         allow_data_loss=allow_data_loss, heads=heads, note=hooks.note) as rec:
         with hooks.phase("deploying", engine.name, total=len(plan.resources)) as on_event:
             result = engine.run(EngineOp.UP, allow_data_loss=allow_data_loss, replace=replace,
                                 refresh_first=refresh, on_event=on_event, message=f"govcloud deploy {file}")

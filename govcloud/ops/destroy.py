@@ -1,6 +1,6 @@
 """destroy: the guarded teardown of a manifest's stack, as one library call.
 
-    check -> lock -> recover -> state (nothing deployed: done) -> review of the deletes -> data-loss guard
+    check -> credentials (the agency's own) -> lock -> recover -> state (nothing deployed: done) -> review of the deletes -> data-loss guard
     -> prod needs the stack's name, others a confirmation -> unprotect -> destroy (audited)
 """
 from __future__ import annotations
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from govcloud.check import check_manifest
 from govcloud.engine.runner import EngineOp, OperationResult
 from govcloud.ops.deploy import EngineFactory, stack_engine
-from govcloud.ops.workflow import Hooks, ProdDestroyRefused, confirm, ensure_ok, record_lifetimes, recover_stack
+from govcloud.ops.workflow import (Hooks, ProdDestroyRefused, check_access, confirm, ensure_ok, record_lifetimes,
+                                    recover_stack)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ def destroy(file: str, *, yes: bool = False, confirm_name: str | None = None, al
     """Delete every resource of the manifest's stack. A prod stack needs `confirm_name` == its stack name."""
     from govcloud import review
     from govcloud.ops import audit
+    from govcloud.ops.auditheads import heads_for
 
     hooks = hooks or Hooks()
     checked = check_manifest(file)
@@ -36,6 +38,7 @@ def destroy(file: str, *, yes: bool = False, confirm_name: str | None = None, al
     plan = checked.plan
     stack = plan.service.stack
     engine = engine_factory(checked, hooks)
+    check_access(engine, hooks)
     with engine.lock(f"govcloud destroy {file}"):
         recover_stack(engine, hooks)
         state = engine.state()
@@ -55,8 +58,9 @@ def destroy(file: str, *, yes: bool = False, confirm_name: str | None = None, al
                     f"destroy {stack}")
         if keep:
             engine.unprotect()
-        with audit.recording(checked.workspace.config, "destroy", file, engine.name,
-                             allow_data_loss=allow_data_loss) as rec:
+        config = checked.workspace.config
+        with audit.recording(config, "destroy", file, engine.name, allow_data_loss=allow_data_loss,
+                             heads=heads_for(config, {engine.name: engine}), note=hooks.note) as rec:
             with hooks.phase("destroying", engine.name, total=len(state.resources)) as on_event:
                 result = engine.run(EngineOp.DESTROY, allow_data_loss=True, on_event=on_event,
                                     message=f"govcloud destroy {file}")

@@ -17,7 +17,7 @@ from govcloud.engine.seam import Engine
 from govcloud.engine.stack import StackState
 from govcloud.ops.deploy import EngineFactory
 from govcloud.errors import EngineError, GovcloudError
-from govcloud.ops.workflow import Hooks
+from govcloud.ops.workflow import Hooks, check_access
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,17 @@ def diff(files: Sequence[str], *, parallel: int | None = None, out: str | None =
         hooks.checked(c)
     interrupts = Interrupts(notice=lambda msg: hooks.note(f"\n{msg}"))  # one for all: Ctrl-C reaches every child
     if engine_factory is None:
-        passphrase = read_passphrase()
-        engine_factory = (lambda c, _hooks: StackEngine(c.plan, c.workspace.config, passphrase=passphrase,
-                                                interrupts=interrupts))
+        passphrases = {a: read_passphrase(agency=a) for a in {c.plan.service.agency for c in checked}}
+        engine_factory = (lambda c, _hooks: StackEngine(c.plan, c.workspace.config,
+                                                        passphrase=passphrases[c.plan.service.agency],
+                                                        interrupts=interrupts))
     engines = [engine_factory(c, hooks) for c in checked]
+    asked = set()
+    for c, engine in zip(checked, engines):  # another agency's manifest is refused before any preview
+        scope = (c.plan.service.cloud, c.plan.service.project, c.plan.service.region)
+        if scope not in asked:  # one token per project is enough
+            asked.add(scope)
+            check_access(engine, hooks)
     states = [_state_or_none(e) for e in engines]
     forced = [s.volume_shrinks(c.plan) if s else {} for c, s in zip(checked, states)]
 

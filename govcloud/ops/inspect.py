@@ -42,7 +42,10 @@ class StackStatus:
 
 
 def status(file: str) -> StackStatus:
-    """Deployed or not, resources against the plan, the last operation, pending operations, engine locks."""
+    """Deployed or not, resources against the plan, the last operation, pending operations (the state's and the
+    failed creates recovery will look up), engine locks."""
+    from govcloud.engine.recovery import remembered_creates
+
     checked, engine = _engine(file, need_passphrase=False)
     state = engine.state()
     last = engine.history(1)[:1] if state is not None else []
@@ -53,7 +56,8 @@ def status(file: str) -> StackStatus:
     return StackStatus(engine.name, engine.location.backend_url, state is not None,
                        len(state.resources) if state else 0, len(checked.plan.resources),
                        tuple(sorted(in_plan - deployed)), tuple(sorted(deployed - in_plan)), lo,
-                       len(state.pending) if state else 0, tuple(lk.describe() for lk in engine.engine_locks()))
+                       (len(state.pending) if state else 0) + len(remembered_creates(engine.location)),
+                       tuple(lk.describe() for lk in engine.engine_locks()))
 
 
 def outputs(file: str) -> dict[str, Any]:
@@ -69,22 +73,25 @@ class History:
     stack: str
     entries: list
     audit_file: str
+    chain: object = None  # govcloud.ops.auditchain.ChainReport: is the audit log whole (the stack's head too)?
 
 
 def history(file: str, limit: int = 20, *, audit_only: bool = False) -> History:
     """The engine's update history joined with govcloud's audit log (HistoryEntry, newest
     first); with `audit_only`, the audit log's records alone (AuditRecord, oldest first; also the runs
-    refused before the engine)."""
+    refused before the engine). `chain` says whether the log's hash chain holds, with this stack's head."""
     from govcloud.ops import audit
+    from govcloud.ops.auditheads import heads_for, verify_audit
     from govcloud.ops.history import merge_history
 
     checked, engine = _engine(file, need_passphrase=False)
     config = checked.workspace.config
-    where = str(audit.audit_path(config))
+    where = audit.audit_where(config)
+    chain = verify_audit(config, engine.name, heads_for(config, {engine.name: engine}))
     if audit_only:
-        return History(engine.name, audit.read_audit(config, engine.name, limit=limit), where)
+        return History(engine.name, audit.read_audit(config, engine.name, limit=limit), where, chain)
     rows = engine.history(limit) if engine.exists() else []
-    return History(engine.name, merge_history(rows, audit.read_audit(config, engine.name))[:limit], where)
+    return History(engine.name, merge_history(rows, audit.read_audit(config, engine.name))[:limit], where, chain)
 
 
 class NotUnlocked(StackLockedError):

@@ -11,7 +11,7 @@ from govcloud.check import check_manifest
 from govcloud.engine.runner import EngineOp, OperationResult
 from govcloud.errors import CloudError, GovcloudError
 from govcloud.ops.deploy import EngineFactory, stack_engine
-from govcloud.ops.workflow import Hooks, ensure_ok, recover_stack
+from govcloud.ops.workflow import Hooks, check_access, ensure_ok, recover_stack
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ def refresh(file: str, *, check: bool = False, hooks: Hooks | None = None,
     checked = check_manifest(file)
     hooks.checked(checked)
     engine = engine_factory(checked, hooks)
+    check_access(engine, hooks)
     with engine.lock(f"govcloud refresh {file}"):
         if not check:  # a check writes nothing, not even a recovery
             recover_stack(engine, hooks)

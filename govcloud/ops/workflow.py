@@ -9,6 +9,7 @@ nothing and confirms nothing, so only `yes=True` applies a change).
 """
 from __future__ import annotations
 
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from govcloud.errors import EngineError, EngineInterrupted, RefusedError
 
 if TYPE_CHECKING:  # the CLI imports this module at start-up: the engine's modules load when a workflow runs
+    from govcloud.cloud.access import Access
     from govcloud.engine import events as ev
     from govcloud.engine.runner import OperationResult
     from govcloud.engine.seam import Engine
@@ -32,7 +34,8 @@ class ProdDestroyRefused(RefusedError):
 
 
 class EngineFailed(EngineError):
-    """An engine operation failed: the provider's messages, the failed resources and the engine log."""
+    """An engine operation failed: the provider's messages, the failed resources, which cloud API failed and
+    how, what to do, and the engine log."""
 
     def __init__(self, result: OperationResult):
         self.result = result
@@ -40,9 +43,97 @@ class EngineFailed(EngineError):
         lines += [f"  {line}" for line in (result.error or "").splitlines()]
         if result.failed:
             lines.append(f"  failed resources: {', '.join(c.key for c in result.failed)}")
+        failures = api_failures(result.error or "")
+        lines += [f"  failed API: {f.text}" for f in failures]
+        lines.append(f"  what to do: {what_to_do(result.op, failures)}")
         if result.log_file:
             lines.append(f"  engine log: {result.log_file}")
         super().__init__("\n".join(lines))
+
+
+# ---------------------------------------------------------------- which cloud API failed, from the provider's words
+
+# (path pattern, service): OpenStack's standard URL layouts (the provider names the URL, not the service)
+_API_PATHS = (
+    (re.compile(r"^/(?:identity/)?v3/(?:auth|users|projects|roles|domains|regions|services|endpoints|OS-)"),
+     "identity (Keystone)"),
+    (re.compile(r"^/(?:image/)?v2/(?:images|schemas)"), "image (Glance)"),
+    (re.compile(r"^/(?:compute/)?v2(?:\.1)?/(?:[0-9a-f]{32}/)?(?:servers|flavors|os-|images|limits)"), "compute (Nova)"),
+    (re.compile(r"^/(?:networking/)?v2\.0/"), "network (Neutron)"),
+    (re.compile(r"^/(?:volume/)?v[23]/[0-9a-f]{32}/"), "block storage (Cinder)"),
+    (re.compile(r"^/(?:swift/)?v1/AUTH_"), "object storage (Swift)"),
+)
+# gophercloud's words: "Expected HTTP response code [...] when accessing [POST url], but got 503 instead", or one
+# of its older per-status errors ("Resource not found: [GET url], error message: ...")
+_OLD_STATUS = {"Bad request with": 400, "Request forbidden": 403, "Resource not found": 404, "Method not allowed": 405}
+_STATUS_CALL = re.compile(r"when accessing \[(?P<method>[A-Z]+) (?P<url>[^\]\s]+)\], but got (?P<status>\d{3})|"
+                          r"(?P<old>" + "|".join(_OLD_STATUS) + r"):? \[(?P<method2>[A-Z]+) (?P<url2>[^\]\s]+)\]")
+_CONN_CALL = re.compile(r"\b(?P<method>Get|Post|Put|Patch|Delete|Head) \"(?P<url>https?://[^\"]+)\": (?P<why>[^\n]*)")
+_CONN_WHY = (("reset by peer", "the connection was reset"), ("connection refused", "the connection was refused"),
+             ("deadline exceeded", "it did not answer in time"), ("timeout", "it did not answer in time"),
+             ("EOF", "the connection closed without an answer"), ("no such host", "its host name is unknown"))
+_REASON = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+           413: "Request Entity Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
+           502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+@dataclass(frozen=True)
+class ApiFailure:
+    """One failed call to a cloud API, as the provider's message names it."""
+
+    service: str  # "compute (Nova)", or "the API at http://host:port"
+    method: str
+    url: str
+    status: int | None = None  # None: the call got no HTTP answer
+    why: str = ""  # what happened to the connection when there was no answer
+
+    @property
+    def transient(self) -> bool:
+        """The cloud failed rather than refused: the same call may well succeed on the next run."""
+        return self.status is None or self.status >= 500 or self.status == 429
+
+    @property
+    def text(self) -> str:
+        if self.status is None:
+            return f"{self.service}: {self.why} ({self.method} {self.url})"
+        reason = _REASON.get(self.status, "")
+        return f"{self.service} answered {self.status}{' ' + reason if reason else ''} to {self.method} {self.url}"
+
+
+def api_service(url: str) -> str:
+    """The OpenStack service a URL belongs to, by the standard path layouts; else 'the API at <origin>'."""
+    m = re.match(r"^(https?://[^/]+)(/[^?#]*)?", url)
+    origin, path = (m.group(1), m.group(2) or "/") if m else (url, "/")
+    for pattern, service in _API_PATHS:
+        if pattern.search(path):
+            return service
+    return f"the API at {origin}"
+
+
+def api_failures(error: str) -> list[ApiFailure]:
+    """The distinct failed API calls a provider's error text names (HTTP answers and lost connections)."""
+    out: list[ApiFailure] = []
+    for m in _STATUS_CALL.finditer(error):
+        method, url = m.group("method") or m.group("method2"), m.group("url") or m.group("url2")
+        status = int(m.group("status")) if m.group("status") else _OLD_STATUS[m.group("old")]
+        out.append(ApiFailure(api_service(url), method, url, status))
+    for m in _CONN_CALL.finditer(error):
+        why = next((text for needle, text in _CONN_WHY if needle in m.group("why")), "no answer")
+        out.append(ApiFailure(api_service(m.group("url")), m.group("method").upper(), m.group("url"), None, why))
+    return list(dict.fromkeys(out))
+
+
+def what_to_do(op: str, failures: list[ApiFailure]) -> str:
+    again = ("run the same command again: govcloud recovers what an interrupted run left (pending creates are "
+             "looked up in the cloud, the state is refreshed)")
+    if op in ("preview", "refresh-preview"):
+        again = "nothing was changed; run the same command again"
+    if failures and all(f.transient for f in failures):
+        names = ", ".join(dict.fromkeys(f.service for f in failures))
+        return f"the cloud failed ({names}), it did not refuse: {again}. If it fails again, that API is down"
+    if failures:
+        return f"the cloud refused a request: fix what it says, then {again}"
+    return f"fix what the message says if it is a mistake, then {again}"
 
 
 def ensure_ok(result: OperationResult) -> OperationResult:
@@ -112,6 +203,17 @@ def confirm(hooks: Hooks, yes: bool, question: str, what: str) -> None:
         return
     if not hooks.confirm(question, what):
         raise NotConfirmed("nothing was changed")
+
+
+def check_access(engine: Engine, hooks: Hooks) -> Access:
+    """The credentials may act on the stack's agency project (WrongAgency otherwise: the first thing a workflow
+    asks, so a refusal changes nothing); a warning when they carry the admin role, which belongs to onboarding
+    and usage collection, not to an agency's deploys."""
+    access = engine.check_access()
+    if access.admin:
+        hooks.note(f"warning: {engine.name} runs with the admin role ({access.who()}): an agency's deploys "
+                   f"should use its own credentials (docs/isolation.md)")
+    return access
 
 
 def recover_stack(engine: Engine, hooks: Hooks) -> StackState | None:

@@ -3,15 +3,18 @@
 Meters: vCPU-hours and RAM GB-hours of servers, volume GB-months, bucket
 GB-months (on the bucket's quota: what the agency reserved) and
 floating-IP-hours, with 730 hours in a month. Money is Decimal throughout,
-rounded to whole units of the currency only when shown.
+rounded to whole units of the currency only when shown. `price_deployed`
+prices a resource as the engine's state holds it (the review's "before").
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Mapping
 
-from govcloud.load.inventory import RateCard
+from govcloud.load.inventory import RateCard, Site
 from govcloud.plan.model import ResourcePlan
+from govcloud.plan.resources import CONTAINER, FLOATING_IP, INSTANCE, VOLUME
 
 HOURS_PER_MONTH = Decimal(730)
 
@@ -80,3 +83,42 @@ def estimate(plan: ResourcePlan, rates: RateCard) -> CostEstimate:
         if "floatingIp" in m:
             line("floating-IP-hours", m["floatingIp"] * HOURS_PER_MONTH, rates.floating_ip_hour)
     return CostEstimate(rates.currency, tuple(lines))
+
+
+def price_deployed(rtype: str, inputs: Mapping[str, Any] | None, site: Site) -> Decimal | None:
+    """Monthly price of a deployed resource from its OLD inputs (Pulumi names), at the site's rate card.
+
+    The same meters as `estimate` (one pricing module for plans and deployed state): a server's flavor (via the site's sizes), a volume's size,
+    a floating IP, a bucket's quota (`Quota-Bytes`). None when it cannot be priced (a flavor the site does
+    not list, missing inputs).
+    """
+    rates = site.rate_card
+    if rtype == INSTANCE:
+        if inputs is None:
+            return None
+        size = next((s for s in site.sizes.values() if s.flavor == inputs.get("flavorName")), None)
+        if size is None:
+            return None
+        return (Decimal(size.vcpus) * rates.vcpu_hour + Decimal(size.ram_mb) / 1024 * rates.ram_gb_hour) \
+            * HOURS_PER_MONTH
+    if rtype == VOLUME:
+        if inputs is None:
+            return None
+        sz = inputs.get("size")
+        if isinstance(sz, bool) or not isinstance(sz, (int, float)):
+            return None
+        return Decimal(str(sz)) * rates.volume_gb_month
+    if rtype == FLOATING_IP:
+        return HOURS_PER_MONTH * rates.floating_ip_hour
+    if rtype == CONTAINER:
+        if inputs is None:
+            return None
+        meta = inputs.get("metadata")
+        quota = meta.get("Quota-Bytes") if isinstance(meta, Mapping) else None
+        if quota in (None, ""):
+            return Decimal(0)
+        try:
+            return Decimal(str(quota)) / 1024 ** 3 * rates.bucket_gb_month
+        except ArithmeticError:
+            return None
+    return Decimal(0)

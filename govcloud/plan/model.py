@@ -68,6 +68,9 @@ class PlannedResource:
         return out
 
 
+PULUMI_PROJECT_PREFIX = "govcloud-"  # agency A's stacks are in Pulumi project govcloud-A
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceRef:
     agency: str
@@ -84,7 +87,7 @@ class ServiceRef:
 
     @property
     def pulumi_project(self) -> str:
-        return f"govcloud-{self.agency}"
+        return f"{PULUMI_PROJECT_PREFIX}{self.agency}"
 
     @property
     def stack(self) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from govcloud.errors import GovcloudError, Problem, SourceLocation, format_path
+from govcloud.errors import printable, GovcloudError, Problem, SourceLocation, format_path
 from govcloud.policy.core import ADVISORY, MANDATORY, GroupContext, Rule, ServiceContext, SiteFacts, Violation
 from govcloud.policy.policyfile import OFF, PolicyConfig, PolicyException, load_policy_config
 from govcloud.policy.registry import load_rules
@@ -59,17 +59,17 @@ class Finding:
 
     def format_waiver(self) -> str:
         where = str(self.location) if self.location else self.file
-        return (f"{where}: waived: {self.path}: [{self.rule_id}] {self.message} "
-                f"(by {_where(self.exception)}: {self.justification})")
+        return printable(f"{where}: waived: {self.path}: [{self.rule_id}] {self.message} "
+                         f"(by {_where(self.exception)}: {self.justification})")
 
     def to_dict(self) -> dict:
         loc = self.location
         return {"rule": self.rule_id, "title": self.title, "severity": self.severity,
-                "ruleSeverity": self.rule_severity, "message": self.message, "path": self.path,
-                "hint": self.hint, "manifest": self.file, "service": self.service,
-                "file": loc.file if loc else None, "line": loc.line if loc else None,
+                "ruleSeverity": self.rule_severity, "message": printable(self.message), "path": printable(self.path),
+                "hint": printable(self.hint) if self.hint else self.hint, "manifest": printable(self.file),
+                "service": self.service, "file": printable(loc.file) if loc else None, "line": loc.line if loc else None,
                 "column": loc.column if loc else None, "waived": self.waived,
-                "justification": self.justification,
+                "justification": printable(self.justification) if self.justification else self.justification,
                 "exception": self.exception.to_json() if self.exception else None,
                 **({"data": dict(self.data)} if self.data else {})}
 
@@ -133,8 +133,8 @@ class PolicyReport:
         out = []
         for e, n in self.exceptions_applied():
             what = "waived" if e.severity == OFF else f"set to {e.severity}"
-            out.append(f"{_where(e)}: exception: {e.rule} {what} for {e.scope_text()} "
-                       f"({n} finding{'s' if n != 1 else ''}): {e.justification}")
+            out.append(printable(f"{_where(e)}: exception: {e.rule} {what} for {e.scope_text()} "
+                                 f"({n} finding{'s' if n != 1 else ''}): {e.justification}"))
         return out
 
     def summary(self) -> str:

@@ -24,10 +24,10 @@ from govcloud.engine.runner import OperationResult
 from govcloud.engine.stack import StackState
 from govcloud.errors import Problem
 from govcloud.load.inventory import Site
-from govcloud.plan.cost import HOURS_PER_MONTH, estimate
+from govcloud.plan.cost import estimate, price_deployed
 from govcloud.plan.describe import describe, describe_deployed
 from govcloud.plan.model import Lookup, PlannedResource, Ref, ResourcePlan
-from govcloud.plan.resources import CONTAINER, FLOATING_IP, INSTANCE, VOLUME, plan_name, state_name
+from govcloud.plan.resources import INSTANCE, plan_name, state_name
 from govcloud.review.dataloss import loss_reason, lost_size
 from govcloud.review.model import DataLoss, FieldChange, ResourceReview, Review
 
@@ -118,7 +118,7 @@ def _review(c: ResourceChange, ctx: _Change) -> ResourceReview:
     if c.op == Op.CREATE:
         before: Decimal | None = Decimal(0)
     else:
-        before = price_old(c.type, old_inputs, ctx.site)
+        before = price_deployed(c.type, old_inputs, ctx.site)
         if before is None and c.op == Op.SAME and entry is not None:
             before = ctx.after.get(c.key, Decimal(0))  # unchanged: as the plan prices it
     after = Decimal(0) if c.op == Op.DELETE or entry is None else ctx.after.get(c.key, Decimal(0))
@@ -174,48 +174,6 @@ def destroy_changes(state: StackState | None) -> tuple[ResourceChange, ...]:
     return tuple(ResourceChange(urn=r.urn, key=r.key, type=r.type, op=Op.DELETE, raw_op="delete", id=str(r.id or ""),
                                 protect=r.protect, retain_on_delete=r.retain_on_delete, old_inputs=scrub(r.inputs))
                  for r in (state.resources if state is not None else ()))
-
-
-# ---------------------------------------------------------------- pricing the old state
-
-
-def price_old(rtype: str, inputs: Mapping[str, Any] | None, site: Site) -> Decimal | None:
-    """Monthly price of a deployed resource from its OLD inputs (Pulumi names), at the site's rate card.
-
-    Same meters as govcloud.plan.cost.estimate: a server's flavor (via the site's sizes), a volume's size,
-    a floating IP, a bucket's quota (`Quota-Bytes`). None when it cannot be priced (a flavor the site does
-    not list, missing inputs).
-    """
-    rates = site.rate_card
-    if rtype == INSTANCE:
-        if inputs is None:
-            return None
-        size = next((s for s in site.sizes.values() if s.flavor == inputs.get("flavorName")), None)
-        if size is None:
-            return None
-        return (Decimal(size.vcpus) * rates.vcpu_hour + Decimal(size.ram_mb) / 1024 * rates.ram_gb_hour) \
-            * HOURS_PER_MONTH
-    if rtype == VOLUME:
-        if inputs is None:
-            return None
-        sz = inputs.get("size")
-        if isinstance(sz, bool) or not isinstance(sz, (int, float)):
-            return None
-        return Decimal(str(sz)) * rates.volume_gb_month
-    if rtype == FLOATING_IP:
-        return HOURS_PER_MONTH * rates.floating_ip_hour
-    if rtype == CONTAINER:
-        if inputs is None:
-            return None
-        meta = inputs.get("metadata")
-        quota = meta.get("Quota-Bytes") if isinstance(meta, Mapping) else None
-        if quota in (None, ""):
-            return Decimal(0)
-        try:
-            return Decimal(str(quota)) / 1024 ** 3 * rates.bucket_gb_month
-        except ArithmeticError:
-            return None
-    return Decimal(0)
 
 
 def _fallback_old_inputs(change: ResourceChange, entry: PlannedResource | None) -> Mapping[str, Any] | None:

@@ -5,7 +5,7 @@ Pulumi state, govcloud's tables and the job queue then live in one database). Th
 password (settings.py refuses one): libpq reads it from PGPASSFILE or PGPASSWORD, the same way for
 psycopg here and for the Pulumi CLI's postgres backend.
 
-The schema is created on first use, idempotently, under a transaction-level advisory lock (two
+The schema is created on first use, when a table is missing, under a transaction-level advisory lock (two
 workers starting at once do not race). The audit table refuses UPDATE, DELETE and TRUNCATE by trigger;
 docs/scale.md shows the grants that make it append-only also for the table's owner.
 """
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from govcloud.errors import SetupError
+from govcloud.settings import AGENCY_PLACEHOLDER
 
 if TYPE_CHECKING:
     from govcloud.config import ConfigRepo
@@ -83,6 +84,8 @@ CREATE TABLE IF NOT EXISTS govcloud_jobs (
 CREATE INDEX IF NOT EXISTS govcloud_jobs_batch_idx ON govcloud_jobs (batch);
 """
 
+TABLES = ("govcloud_stack_locks", "govcloud_stacks", "govcloud_audit", "govcloud_jobs")
+
 _READY: set[str] = set()  # databases whose schema this process has ensured
 
 
@@ -131,7 +134,12 @@ class SharedDatabase:
         with self.connect(autocommit=False) as conn:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                conn.execute(SCHEMA)
+                # only when a table is missing: no DDL where an admin role owns the tables (docs/scale.md), and
+                # an audit trigger dropped or disabled stays so for `audit verify` to report, not re-armed
+                missing = conn.execute("SELECT count(*) FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NULL",
+                                       (list(TABLES),)).fetchone()[0]
+                if missing:
+                    conn.execute(SCHEMA)
         _READY.add(self.url)
 
     def session(self):
@@ -141,11 +149,18 @@ class SharedDatabase:
 
 
 def database_url(config: ConfigRepo) -> str | None:
-    """The shared database of a config repo: `database:`, else a postgres:// `backend:`, else None."""
+    """The shared database of a config repo: `database:`, else a postgres:// `backend:`, else None.
+
+    A postgres backend per agency (`{agency}` in the URL) is one database only when the placeholder is in its
+    `table` parameter (which the shared database's URL drops); elsewhere `database:` must name the one."""
     settings = config.settings
     if settings.database:
         return settings.database
     if is_postgres_url(settings.backend):
+        parts = urlsplit(settings.backend)
+        if AGENCY_PLACEHOLDER in urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")):
+            raise SetupError(f"backend {settings.backend} holds {AGENCY_PLACEHOLDER} outside its `table` parameter: "
+                             f"set `database:` in govcloud.yaml to the one shared database (docs/scale.md)")
         return settings.backend
     return None
 

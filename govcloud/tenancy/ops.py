@@ -108,8 +108,9 @@ def ministry_engines(config: ConfigRepo) -> EngineFactory:
     from govcloud.engine.runner import Interrupts
     from govcloud.engine.seam import StackEngine
     from govcloud.settings import read_passphrase
+    from govcloud.tenancy.plan import MINISTRY
 
-    passphrase = read_passphrase()
+    passphrase = read_passphrase(agency=MINISTRY)  # the ministry's stacks: its own passphrase
 
     def engine(plan: ResourcePlan, hooks: Hooks) -> Engine:
         return StackEngine(plan, config, passphrase=passphrase,

@@ -1,9 +1,11 @@
 """The e2e tests' config repo on the dev cloud: a temporary repo with one manifest, the govcloud CLI run in it.
 
-Shared by test_deploy.py and test_review.py (a helper module, not a test module).
+Shared by test_deploy.py, test_review.py and the fault runs (tests/faults/harness.py; a helper module, not a
+test module).
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -108,6 +110,23 @@ class Repo:
         r = self.run("diff", self.manifest, "--format", "json")
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants (the engine child runs in its own session: walk parents, not groups)."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            children[int(stat.rsplit(")", 1)[1].split()[1])].append(int(d))
+    out, i = [pid], 0
+    while i < len(out):
+        out += children.get(out[i], [])
+        i += 1
+    return out
 
 
 def ops(diff_doc: dict) -> dict[str, str]:

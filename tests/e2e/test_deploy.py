@@ -31,52 +31,13 @@ import re
 import secrets
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
-from stackrepo import PROJECT, Repo, ops, preconditions
+from stackrepo import PROJECT, Repo, ops, preconditions, process_tree
+from tests.faults.invariants import cloud_inventory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
-
-
-def process_tree(pid: int) -> list[int]:
-    """pid and all its descendants (the engine child runs in its own session: walk parents, not groups)."""
-    children: dict[int, list[int]] = collections.defaultdict(list)
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                stat = Path(f"/proc/{d}/stat").read_text()
-            except OSError:
-                continue
-            children[int(stat.rsplit(")", 1)[1].split()[1])].append(int(d))
-    out, i = [pid], 0
-    while i < len(out):
-        out += children.get(out[i], [])
-        i += 1
-    return out
-
-
-def cloud_inventory(conn, prefix: str) -> dict[str, list[tuple[str, str]]]:
-    """Every resource of the project that carries the service's name prefix: kind -> [(name, id)]."""
-    pid = conn.current_project_id
-    sgs = [g for g in conn.network.security_groups(project_id=pid) if g.name.startswith(prefix)]
-    rules = [(f"{r.direction}/{r.ether_type}/{r.protocol}/{r.port_range_min}/{r.remote_ip_prefix}", r.id)
-             for g in sgs for r in conn.network.security_group_rules(security_group_id=g.id)]
-    return {
-        "server": [(s.name, s.id) for s in conn.compute.servers() if s.name.startswith(prefix)],
-        "volume": [(v.name, v.id) for v in conn.block_storage.volumes() if (v.name or "").startswith(prefix)],
-        "port": [(p.name, p.id) for p in conn.network.ports(project_id=pid) if (p.name or "").startswith(prefix)],
-        "network": [(n.name, n.id) for n in conn.network.networks(project_id=pid) if n.name.startswith(prefix)],
-        "subnet": [(n.name, n.id) for n in conn.network.subnets(project_id=pid) if n.name.startswith(prefix)],
-        "router": [(n.name, n.id) for n in conn.network.routers(project_id=pid) if n.name.startswith(prefix)],
-        "secgroup": [(g.name, g.id) for g in sgs],
-        "rule": rules,
-        "floating-ip": [(f.description, f.id) for f in conn.network.ips(project_id=pid)
-                        if f"{prefix}-" in (f.description or "")],
-        "server-group": [(g.name, g.id) for g in conn.compute.server_groups() if g.name.startswith(prefix)],
-        "container": [(c.name, c.name) for c in conn.object_store.containers() if c.name.startswith(prefix)],
-    }
 
 
 def assert_cloud_matches_state(conn, repo: Repo) -> dict:
@@ -181,8 +142,8 @@ def test_deploy_creates_every_resource(repo, conn):
     inv = assert_cloud_matches_state(conn, repo)
     assert len(repo.state_resources()) == 23
     assert {k: len(v) for k, v in inv.items()} == {
-        "server": 2, "volume": 2, "port": 2, "network": 1, "subnet": 1, "router": 1, "secgroup": 1, "rule": 4,
-        "floating-ip": 2, "server-group": 1, "container": 1}
+        "server": 2, "volume": 2, "port": 2, "network": 1, "subnet": 1, "router": 1, "router-interface": 1,
+        "secgroup": 1, "rule": 4, "floating-ip": 2, "server-group": 1, "container": 1, "attachment": 2}
 
 
 def test_state_holds_the_password_only_encrypted(repo):

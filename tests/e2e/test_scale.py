@@ -332,3 +332,36 @@ def test_a_killed_worker_stalls_its_job_and_the_next_deploy_recovers(setup):
     assert len([r for r in dep["resources"] if r["type"].endswith("Instance")]) == 1 and None not in ids
     with db(setup) as c:
         assert c.execute("SELECT needs_recovery FROM govcloud_stacks WHERE stack = %s", (stack,)).fetchone()[0] is None
+
+
+# ---------------------------------------------------------------- 5. the shared audit log: one hash chain
+
+
+def test_the_shared_audit_log_is_one_chain_that_verify_checks(setup):
+    m1, m2 = setup["m1"], setup["m2"]
+    with db(setup) as c:
+        rows = c.execute("SELECT id, record FROM govcloud_audit ORDER BY id").fetchall()
+    assert len(rows) >= 8 and [r["seq"] for _, r in rows] == list(range(1, len(rows) + 1)), \
+        "every machine's records in one chain, in row order"
+    r = m2.run("audit", "verify", "--format", "json", timeout=600)  # the other machine's checkout: the same log
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    assert doc["ok"] and doc["chained"] == len(rows) and doc["file"].endswith("govcloud_audit"), doc
+    tags = [h for h in doc["heads"] if h["where"].startswith("the state of stack")]
+    logged = {r["stack"] for _, r in rows}  # (the killed run of test 4 wrote no record; its recovery changed nothing)
+    assert len(tags) == len(logged) >= 6 and all(h["ok"] for h in tags), doc["heads"]  # each stack's head matches
+    assert any(h["where"] == "the append-only guard of the table" and h["ok"] for h in doc["heads"]), doc["heads"]
+
+    with db(setup) as c:  # only the table's owner can get past the trigger: turn it off, change the first row
+        with pytest.raises(Exception, match="append-only"):
+            c.execute("UPDATE govcloud_audit SET record = jsonb_set(record, '{user}', '\"someone\"')")
+        c.execute("ALTER TABLE govcloud_audit DISABLE TRIGGER govcloud_audit_no_change")
+        first_id = rows[0][0]
+        c.execute("UPDATE govcloud_audit SET record = jsonb_set(record, '{user}', '\"someone\"') WHERE id = %s",
+                  (first_id,))
+    r = m1.run("audit", "verify", timeout=600)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    assert f"govcloud_audit id {first_id}: record #1 was changed" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert "guard" in r.stdout + r.stderr and "disabled: govcloud_audit_no_change" in r.stdout + r.stderr
+    with db(setup) as c:
+        c.execute("ALTER TABLE govcloud_audit ENABLE TRIGGER govcloud_audit_no_change")

@@ -240,9 +240,16 @@ def test_instances_ignore_user_data_changes_and_have_timeouts(deployed):
         assert bool(req.deleteBeforeReplace) is resource_type(entry.type).delete_before_replace, entry.key
 
 
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # Pulumi's marker of a secret value on the wire
+
+
 def test_stack_outputs(deployed):
     plan, mon, _ = deployed
-    out = mon.stack_outputs
+    # every output is a secret: the state holds them encrypted with the stack's passphrase
+    assert {k: v.get("4dabf18193072939515e22adb298388d") for k, v in mon.stack_outputs.items()} == \
+        dict.fromkeys(["networkId", "subnetId", "routerId", "securityGroupId", "servers", "volumes", "buckets",
+                       "service"], SECRET_SIG)
+    out = {k: v["value"] for k, v in mon.stack_outputs.items()}
     assert out["networkId"] == "network-id"
     servers = {r.name: r for r in plan.resources if r.kind == "Instance"}
     assert set(out["servers"]) == set(servers)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from govcloud.cloud.access import Access
 from govcloud.engine.recovery import Recovery
 from govcloud.engine.runner import EngineOp, ErrorKind, OperationResult
 from govcloud.engine.stack import StackState
@@ -57,7 +58,7 @@ def export(*resources: tuple[str, str, dict]) -> dict:
 
 class FakeEngine:
     def __init__(self, *, results: dict | None = None, state: dict | None = None, locked: bool = False,
-                 recovery: Recovery | None = None):
+                 recovery: Recovery | None = None, access: Access | Exception | None = None):
         self.results = {EngineOp(k): (v if isinstance(v, list) else [v]) for k, v in (results or {}).items()}
         self._state = state
         self.locked = locked
@@ -66,10 +67,20 @@ class FakeEngine:
         self.runs: list[tuple[str, dict]] = []  # every run with its options (`options` keeps the last per op)
         self.unprotected: list = []
         self.held = False
+        self.stack_tags: dict[str, str] = {}
+        # the agency's own member credentials, unless a test gives others (or the refusal they meet)
+        self.access = access or Access("devcloud", "moe-ci", "gov-moe", "p-moe", ("member", "reader"))
 
     @property
     def name(self) -> str:
         return STACK
+
+    def check_access(self) -> Access:
+        assert not self.held, "the credentials are checked before the stack is locked"
+        self.calls.append("access")
+        if isinstance(self.access, Exception):
+            raise self.access
+        return self.access
 
     @contextmanager
     def lock(self, command: str):
@@ -101,6 +112,17 @@ class FakeEngine:
         if not queue:
             raise AssertionError(f"the workflow ran {op}, which this test did not expect")
         return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    def exists(self) -> bool:
+        return self._state is not None or "up" in self.calls
+
+    def tags(self) -> dict[str, str]:
+        return dict(self.stack_tags)
+
+    def set_tag(self, name: str, value: str) -> None:
+        assert self.exists(), "a tag on a stack that does not exist"
+        self.calls.append(f"tag {name}")
+        self.stack_tags[name] = value
 
     def unprotect(self, urns=None):
         self.calls.append("unprotect")

@@ -330,9 +330,10 @@ def test_records_read_back_as_written(config):
                                        resources={k: list(v) for k, v in written.resources.items()})
     d = lines(config)[0]
     assert list(d) == ["v", "time", "operation", "stack", "result", "durationSeconds", "user", "host", "manifest",
-                       "git", "changes", "govcloudVersion", "error", "planFile", "allowDataLoss"]
+                       "git", "changes", "govcloudVersion", "error", "planFile", "allowDataLoss", "seq", "prev"]
+    assert (d["seq"], d["prev"]) == (1, "0" * 64)  # the first record of the hash chain
     plain = audit.AuditRecord(operation="destroy", stack=STACK, result="ok").to_json()
-    assert not {"error", "ci", "planFile", "allowDataLoss"} & set(plain)  # written only when set
+    assert not {"error", "ci", "planFile", "allowDataLoss", "seq", "prev"} & set(plain)  # written only when set
 
 
 def test_damaged_records_are_located_and_skipped(config):

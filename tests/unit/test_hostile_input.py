@@ -335,3 +335,25 @@ def test_fuzzed_examples_give_located_errors_or_pass(tmp_path, record_property):
     record_property("fuzz_cases", stats.cases)
     record_property("fuzz_slowest_s", round(stats.slowest_s, 3))
     assert stats.cases >= FUZZ_CASES and stats.invalid > 0 and stats.valid > len(names)
+
+
+def test_error_messages_of_every_kind_are_escaped_line_by_line():
+    """Not only located problems: any GovcloudError's text (it may quote a name from input) reaches the terminal
+    escaped, its lines kept (engine failures are several lines)."""
+    import click
+    from click.testing import CliRunner
+
+    from govcloud.cli import GovcloudGroup
+    from govcloud.errors import GovcloudError
+
+    @click.group(cls=GovcloudGroup)
+    def group():
+        pass
+
+    @group.command()
+    def boom():
+        raise GovcloudError("stack \x1b]0;owned\x07x failed:\n  \u202eevil\x9b2J")
+
+    res = CliRunner().invoke(group, ["boom"])
+    assert res.exit_code == 1
+    assert res.output == "error: stack \\x1b]0;owned\\x07x failed:\n  \\u202eevil\\x9b2J\n"

@@ -10,9 +10,11 @@ import json
 
 import pytest
 
+from govcloud.cloud.access import Access, WrongAgency
 from govcloud.engine.recovery import Recovery
 from govcloud.engine.runner import ErrorKind
 from govcloud.errors import EngineError, EngineInterrupted, GovcloudError, StackLockedError
+from govcloud.ops.auditchain import record_hash
 from govcloud.ops.deploy import UnknownResource, deploy
 from govcloud.ops.destroy import destroy
 from govcloud.ops.diff import diff
@@ -21,11 +23,12 @@ from govcloud.ops.workflow import EngineFailed, Hooks, NotConfirmed, ProdDestroy
 from govcloud.review import DataLossError
 from govcloud.review.savedplan import PlanMovedError
 
-from .fake_engine import FakeEngine, export, failed, nothing, replayed, write_manifest
+from .fake_engine import STACK, FakeEngine, export, failed, nothing, replayed, write_manifest
 
 VOLUME = "openstack:blockstorage/volume:Volume"
 NETWORK = "openstack:networking/network:Network"
 CONTAINER = "openstack:objectstorage/container:Container"
+HEAD_TAG_SET = "tag govcloud:audit-head"  # FakeEngine's record of the audit head kept in the stack's state
 
 
 @pytest.fixture(autouse=True)
@@ -65,11 +68,13 @@ def test_deploy_applies_after_preview_and_review(tmp_path, state_dir):
     eng = FakeEngine(results={"preview": replayed("create"), "up": replayed("deploy-up", "up")})
     hooks = Recorder()
     res = deploy(write_manifest(tmp_path), yes=True, hooks=hooks, engine_factory=eng.factory())
-    assert eng.calls == ["lock", "recover", "preview", "up"]
+    assert eng.calls == ["access", "lock", "recover", "preview", "up", HEAD_TAG_SET]
     assert res.applied and res.result.ok and res.result.counts()["create"] > 20
     assert len(hooks.reviews) == 1 and hooks.asked == []  # --yes: nobody is asked
     rec = audit_records(state_dir)
     assert [(r["operation"], r["result"]) for r in rec] == [("deploy", "ok")]
+    # the audit log's head (this record's seq and hash) is kept in the stack's state, after the record
+    assert eng.stack_tags == {"govcloud:audit-head": f"1:{record_hash(rec[0])}"}
 
 
 def test_deploy_asks_and_a_no_changes_nothing(tmp_path, state_dir):
@@ -78,7 +83,7 @@ def test_deploy_asks_and_a_no_changes_nothing(tmp_path, state_dir):
     with pytest.raises(NotConfirmed) as exc:
         deploy(write_manifest(tmp_path), hooks=hooks, engine_factory=eng.factory())
     assert exc.value.exit_code == 1
-    assert eng.calls == ["lock", "recover", "preview"] and eng.unprotected == []
+    assert eng.calls == ["access", "lock", "recover", "preview"] and eng.unprotected == []
     assert hooks.asked == ["Deploy these changes to govcloud-moe/citizen-portal-review-dev?"]
     assert audit_records(state_dir) == []  # nothing ran: nothing to audit
 
@@ -93,7 +98,7 @@ def test_deploy_without_hooks_never_applies_without_yes(tmp_path):
 def test_deploy_with_nothing_to_do_starts_no_apply(tmp_path, state_dir):
     eng = FakeEngine(results={"preview": nothing()})
     res = deploy(write_manifest(tmp_path), yes=True, engine_factory=eng.factory())
-    assert not res.applied and eng.calls == ["lock", "recover", "preview"]
+    assert not res.applied and eng.calls == ["access", "lock", "recover", "preview"]
     assert audit_records(state_dir) == []
 
 
@@ -102,7 +107,7 @@ def test_deploy_refuses_data_loss_before_anything_changes(tmp_path, state_dir):
     with pytest.raises(DataLossError) as exc:
         deploy(write_manifest(tmp_path, "delete"), yes=True, engine_factory=eng.factory())
     assert exc.value.exit_code == 1 and "volume" in str(exc.value)
-    assert eng.calls == ["lock", "recover", "preview"] and eng.unprotected == []
+    assert eng.calls == ["access", "lock", "recover", "preview"] and eng.unprotected == []
 
 
 def test_deploy_refuses_protected_deletes_the_engine_blocked(tmp_path):
@@ -119,17 +124,47 @@ def test_deploy_with_allowed_data_loss_unprotects_exactly_what_is_lost(tmp_path)
     preview = replayed("delete")
     eng = FakeEngine(results={"preview": preview, "up": nothing("up")})
     deploy(write_manifest(tmp_path, "delete"), yes=True, allow_data_loss=True, engine_factory=eng.factory())
-    assert eng.calls == ["lock", "recover", "preview", "unprotect", "up"]
+    assert eng.calls == ["access", "lock", "recover", "preview", "unprotect", "up", HEAD_TAG_SET]
     lost = {c.urn for c in preview.changes if c.type in (VOLUME, CONTAINER) and c.op == "delete"}
     assert lost and set(eng.unprotected[0]) == lost
     assert eng.options["up"]["allow_data_loss"] is True
+
+
+@pytest.mark.parametrize("workflow", ["deploy", "destroy", "refresh", "diff"])
+def test_another_agencys_credentials_are_refused_before_anything(tmp_path, state_dir, workflow):
+    """The one credential check (ops.workflow.check_access) is the first thing every workflow asks the engine:
+    after a WrongAgency nothing was locked, recovered, previewed or recorded."""
+    refusal = WrongAgency("refused: these credentials (user moh-ci (project gov-moh, ...)) act on project gov-moh")
+    eng = FakeEngine(state=STATE, access=refusal, results={"preview": replayed("create")})
+    run = {"deploy": lambda f: deploy(f, yes=True, engine_factory=eng.factory()),
+           "destroy": lambda f: destroy(f, yes=True, allow_data_loss=True, engine_factory=eng.factory()),
+           "refresh": lambda f: refresh(f, engine_factory=eng.factory()),
+           "diff": lambda f: diff([f], engine_factory=eng.factory())}[workflow]
+    with pytest.raises(WrongAgency) as exc:
+        run(write_manifest(tmp_path))
+    assert exc.value.exit_code == 1
+    assert eng.calls == ["access"] and eng.stack_tags == {} and audit_records(state_dir) == []
+
+
+def test_admin_credentials_are_warned_of(tmp_path):
+    admin = Access("devcloud", "admin", "gov-moe", "p-moe", ("member", "admin", "reader"))
+    eng = FakeEngine(access=admin, results={"preview": replayed("create"), "up": nothing("up")})
+    hooks = Recorder()
+    deploy(write_manifest(tmp_path), yes=True, hooks=hooks, engine_factory=eng.factory())
+    (warning,) = [n for n in hooks.notes if "admin role" in n]
+    assert warning.startswith(f"warning: {STACK} runs with the admin role (user admin (project gov-moe, roles "
+                              f"admin, member, reader))")
+    member = Recorder()
+    deploy(write_manifest(tmp_path), yes=True, hooks=member,
+           engine_factory=FakeEngine(results={"preview": replayed("create"), "up": nothing("up")}).factory())
+    assert not [n for n in member.notes if "admin" in n]
 
 
 def test_deploy_when_the_stack_is_locked_does_nothing(tmp_path, state_dir):
     eng = FakeEngine(locked=True)
     with pytest.raises(StackLockedError, match="locked by govcloud deploy"):
         deploy(write_manifest(tmp_path), yes=True, engine_factory=eng.factory())
-    assert eng.calls == [] and audit_records(state_dir) == []
+    assert eng.calls == ["access"] and audit_records(state_dir) == []
 
 
 def test_deploy_preview_failure_is_exit_3_with_the_engines_words(tmp_path, state_dir):
@@ -163,7 +198,7 @@ def test_deploy_recovers_pending_operations_then_refreshes_before_the_preview(tm
     eng = FakeEngine(results={"refresh": nothing("refresh"), "preview": nothing()}, recovery=rec)
     hooks = Recorder()
     deploy(write_manifest(tmp_path), yes=True, hooks=hooks, engine_factory=eng.factory())
-    assert eng.calls == ["lock", "recover", "refresh", "preview"]
+    assert eng.calls == ["access", "lock", "recover", "refresh", "preview"]
     assert hooks.notes[0] == "recovery: web-1: the interrupted run had created it (i-1); adopted into the state"
 
 
@@ -200,7 +235,7 @@ def test_saved_plan_applies_only_the_reviewed_change(tmp_path, state_dir):
     diff([manifest], out=plan_file, engine_factory=FakeEngine(results={"preview": replayed("create")}).factory())
     eng = FakeEngine(results={"preview": replayed("create"), "up": nothing("up")})
     res = deploy(manifest, yes=True, plan_file=plan_file, engine_factory=eng.factory())
-    assert res.applied and eng.calls[-1] == "up"
+    assert res.applied and eng.calls[-2:] == ["up", HEAD_TAG_SET]
 
 
 def test_stale_saved_plan_is_refused_and_audited(tmp_path, state_dir):
@@ -210,7 +245,7 @@ def test_stale_saved_plan_is_refused_and_audited(tmp_path, state_dir):
     eng = FakeEngine(results={"preview": replayed("update-size")})  # the preview moved since the review
     with pytest.raises(PlanMovedError):
         deploy(manifest, yes=True, plan_file=plan_file, engine_factory=eng.factory())
-    assert "up" not in eng.calls
+    assert "up" not in eng.calls and HEAD_TAG_SET not in eng.calls  # no stack yet: no state to keep a head in
     assert [(r["operation"], r["result"]) for r in audit_records(state_dir)] == [("deploy", "refused")]
 
 
@@ -220,7 +255,7 @@ def test_stale_saved_plan_is_refused_and_audited(tmp_path, state_dir):
 def test_destroy_with_nothing_deployed_does_nothing(tmp_path):
     eng = FakeEngine()
     res = destroy(write_manifest(tmp_path), yes=True, engine_factory=eng.factory())
-    assert res.result is None and eng.calls == ["lock", "recover"]
+    assert res.result is None and eng.calls == ["access", "lock", "recover"]
 
 
 STATE = export(("network", NETWORK, {"name": "moe-dev-citizen-portal-review-net"}),
@@ -237,7 +272,7 @@ def test_destroy_refuses_to_lose_volumes_without_the_flag(tmp_path):
 def test_destroy_with_the_flag_unprotects_then_destroys(tmp_path, state_dir):
     eng = FakeEngine(state=STATE, results={"destroy": nothing("destroy")})
     destroy(write_manifest(tmp_path), yes=True, allow_data_loss=True, engine_factory=eng.factory())
-    assert eng.calls == ["lock", "recover", "unprotect", "destroy"] and eng.unprotected == [None]
+    assert eng.calls == ["access", "lock", "recover", "unprotect", "destroy", HEAD_TAG_SET] and eng.unprotected == [None]
     assert [(r["operation"], r["result"]) for r in audit_records(state_dir)] == [("destroy", "ok")]
 
 
@@ -267,7 +302,7 @@ def test_destroy_asks_unless_yes(tmp_path):
 def test_refresh_check_records_nothing_and_reports_drift(tmp_path):
     eng = FakeEngine(results={"refresh-preview": replayed("update-size")})
     res = refresh(write_manifest(tmp_path), check=True, engine_factory=eng.factory())
-    assert eng.calls == ["lock", "refresh-preview"]  # no recovery: a check writes nothing
+    assert eng.calls == ["access", "lock", "refresh-preview"]  # no recovery: a check writes nothing
     assert not res.recorded and res.drifted
     assert {c.key for c in res.drift} >= {"server-web-1"}
 
@@ -275,7 +310,7 @@ def test_refresh_check_records_nothing_and_reports_drift(tmp_path):
 def test_refresh_recovers_then_records(tmp_path):
     eng = FakeEngine(results={"refresh": nothing("refresh")})
     res = refresh(write_manifest(tmp_path), engine_factory=eng.factory())
-    assert eng.calls == ["lock", "recover", "refresh"] and res.recorded and not res.drifted
+    assert eng.calls == ["access", "lock", "recover", "refresh"] and res.recorded and not res.drifted
 
 
 def test_refresh_failure_is_exit_3(tmp_path):
@@ -330,7 +365,7 @@ def test_deploy_verify_runs_after_the_apply_with_its_outputs(tmp_path, monkeypat
     options = object()
     res = deploy(write_manifest(tmp_path), yes=True, verify=options, engine_factory=eng.factory())
     assert res.verify == "the report"
-    assert seen["calls"][-1] == "up" and not seen["held"]  # after the apply, the stack lock released
+    assert seen["calls"][-2:] == ["up", HEAD_TAG_SET] and not seen["held"]  # after the apply, the lock released
     assert seen["outputs"] == dict(up.outputs) and seen["options"] is options
 
 

@@ -96,6 +96,55 @@ def test_passphrase_and_the_secrets_to_mask(tmp_path):
         read_passphrase({})
 
 
+def test_a_passphrase_file_per_agency(tmp_path):
+    """`{agency}` in GOVCLOUD_PASSPHRASE_FILE: each agency's stacks are read with that agency's passphrase, and
+    every one of them is masked."""
+    (tmp_path / "pp-moh").write_text("moh-secret\n")
+    (tmp_path / "pp-moe").write_text("moe-secret\n")
+    environ = {"GOVCLOUD_PASSPHRASE_FILE": str(tmp_path / "pp-{agency}")}
+    assert read_passphrase(environ, agency="moh") == "moh-secret"
+    assert read_passphrase(environ, agency="moe") == "moe-secret"
+    with pytest.raises(SetupError, match="cannot read the passphrase file .*pp-sabt"):
+        read_passphrase(environ, agency="sabt")
+    with pytest.raises(SetupError, match="names one file per agency"):
+        read_passphrase(environ)
+    assert sorted(secret_values(environ)) == ["moe-secret", "moh-secret"]
+    # GOVCLOUD_PASSPHRASE (an agency's CI holds its own) still comes first
+    assert read_passphrase({**environ, "GOVCLOUD_PASSPHRASE": "ci"}, agency="moh") == "ci"
+
+
+def test_a_backend_per_agency(tmp_path, monkeypatch):
+    from govcloud.engine.stack import backend_url, locate, locate_stack
+
+    monkeypatch.delenv("GOVCLOUD_STATE_DIR", raising=False)
+    config = repo_with(tmp_path, "apiVersion: govcloud/v1\nkind: Config\nbackend: file://state/{agency}\n")
+    assert backend_url(config, "moh") == f"file://{(tmp_path / 'state' / 'moh').resolve()}"
+    assert locate_stack("govcloud-moe/portal-dev", config).backend_url == f"file://{(tmp_path / 'state' / 'moe').resolve()}"
+    from govcloud.check import Workspace
+
+    plan = Workspace(config).plan(REPO / "examples" / "moh" / "patient-portal.yaml")
+    assert locate(plan, config).backend_url == backend_url(config, "moh")
+    s3 = repo_with(tmp_path, "apiVersion: govcloud/v1\nkind: Config\nbackend: s3://state-{agency}?region=thr1\n")
+    assert backend_url(s3, "sabt") == "s3://state-sabt?region=thr1"
+    with pytest.raises(ValueError, match="not a govcloud stack name"):
+        locate_stack("portal-dev", config)
+
+
+def test_a_postgres_backend_per_agency_is_one_shared_database_only_by_its_table(tmp_path):
+    from govcloud.errors import SetupError
+    from govcloud.shared.db import shared_database
+
+    url = "postgres://govcloud@db.example:5432/govcloud"
+    by_table = repo_with(tmp_path, f"apiVersion: govcloud/v1\nkind: Config\nbackend: {url}?table=state_{{agency}}\n")
+    assert shared_database(by_table).dsn == url  # the table parameter (and its placeholder) is the backend's
+    by_db = repo_with(tmp_path, "apiVersion: govcloud/v1\nkind: Config\nbackend: postgres://g@db:5432/state_{agency}\n")
+    with pytest.raises(SetupError, match="set `database:`"):
+        shared_database(by_db)
+    named = repo_with(tmp_path, f"apiVersion: govcloud/v1\nkind: Config\nbackend: postgres://g@db:5432/s_{{agency}}\n"
+                                f"database: {url}\n")
+    assert shared_database(named).url == url
+
+
 def _environment_reads(tree: ast.AST):
     """(line, name) of every os.environ.get("X") / os.getenv("X") / os.environ["X"] with a literal name."""
     for node in ast.walk(tree):
@@ -173,8 +222,10 @@ def test_state_dir_names_paths_and_creates_nothing(tmp_path, monkeypatch):
     assert state.workspace("govcloud-moh", "portal-prod") == state.root / "workspaces" / "govcloud-moh" / "portal-prod"
     assert (state.file_backend, state.logs, state.audit_log, state.usage_store) == (
         state.root / "state", state.root / "logs", state.root / "audit.log", state.root / "usage.sqlite")
+    assert state.unsure_creates("govcloud-moh", "portal-prod") == state.root / "pending" / "govcloud-moh--portal-prod.json"
     assert [p for p, _ in settings.STATE_LAYOUT] == ["state/", "workspaces/<project>/<stack>/",
-                                                     "locks/<project>--<stack>.lock", "logs/",
+                                                     "locks/<project>--<stack>.lock",
+                                                     "pending/<project>--<stack>.json", "logs/",
                                                      "index/<project>--<stack>.json", "audit.log", "usage.sqlite"]
     assert state.stack_index == state.root / "index"
     from govcloud.engine.stack import backend_url

@@ -1,0 +1,1 @@
+"""Fault injection on the dev cloud: the proxy, the invariants, the scenarios (test tools, not the product)."""
