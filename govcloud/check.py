@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from govcloud.load.blueprints import apply_blueprint
 from govcloud.plan.compile import compile_plan
@@ -248,7 +248,10 @@ def _check_paths(paths, workspace, *, context):
     dirs = [Path(p) for p in context]
     if ws.config.root is not None:
         dirs += [ws.config.root / d for d in policy.settings.manifest_dirs]
+    wanted = context_filter(rules, checked)
     for f in unseen(manifest_files(d for d in dirs if d.exists())):
+        if not wanted(f):
+            continue  # it cannot share a group with a checked manifest: not built (load/peek.py says why)
         try:
             svc = ws.check(f)
             extra.append((svc, svc.compile()))
@@ -264,6 +267,33 @@ def _check_paths(paths, workspace, *, context):
                 r = replace(r, ok=not any(f.blocking for f in found), problems=tuple(report.problems(r.file)))
         merged.append(r)
     return merged, report
+
+
+def context_filter(rules, checked) -> Callable[[Path], bool]:
+    """Whether a context manifest may share a group of a group rule with one of the `checked` services.
+
+    Each group rule groups services by ServiceContext attributes (agency, site, environment); the
+    neighbour's are peeked from its first lines (load.peek), and an attribute it does not name
+    for sure matches every group, as does a rule grouping by anything peek cannot tell."""
+    from govcloud.load.peek import KEYS, peek_file
+
+    groupings = {tuple(r.group_by) for r in rules if r.scope == "group"}
+    if not groupings:
+        return lambda path: False  # no rule looks across manifests: the context changes nothing
+    known = set(KEYS.values())
+    if any(not set(g) <= known for g in groupings):
+        return lambda path: True
+    ours = [{"agency_id": svc.manifest.metadata.agency, "environment": svc.manifest.metadata.environment,
+             "site_name": svc.site.name} for svc, _plan in checked]
+
+    def shares(keys: dict[str, str]) -> bool:
+        return any(all(keys.get(a, mine[a]) == mine[a] for a in g) for g in groupings for mine in ours)
+
+    def wanted(path: Path) -> bool:
+        keys = peek_file(path, enough=lambda keys: not shares(keys))
+        return keys is not None and shares(keys)
+
+    return wanted
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,11 @@ class StackEngine:
     """The real engine of one plan's stack: the Pulumi CLI and a child process per operation."""
 
     def __init__(self, plan: ResourcePlan, config: ConfigRepo, *, passphrase: str | None = None,
-                 interrupts: Interrupts | None = None, need_passphrase: bool = True, lock_wait: float = 0.0):
+                 interrupts: Interrupts | None = None, need_passphrase: bool = True, keep_preview: bool = False,
+                 lock_wait: float = 0.0):
+        """`keep_preview` (deploy): a preview under the lock keeps its child waiting, and an up of the same
+        change right after it runs in that child (runner.EngineChild); the lock's end lets it go.
+        `lock_wait`: seconds to wait for another run's lock (shared database only)."""
         from govcloud.engine.stack import locate
         from govcloud.settings import read_passphrase
 
@@ -82,6 +86,8 @@ class StackEngine:
         self.lock_wait = lock_wait  # seconds to wait for another run's lock (shared database only)
         self._lock = None  # StackLock | DatabaseStackLock while held
         self._cli = None
+        self.keep_preview = keep_preview
+        self._waiting = None  # a runner.EngineChild that previewed and waits for the go-ahead
 
     @property
     def name(self) -> str:
@@ -118,7 +124,13 @@ class StackEngine:
             try:
                 yield
             finally:
+                self._let_go()
                 self._lock = None
+
+    def _let_go(self) -> None:
+        if self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            waiting.close()
 
     def recover(self) -> Recovery:
         import dataclasses
@@ -144,15 +156,26 @@ class StackEngine:
             refresh_first: bool = False, message: str | None = None,
             on_event: Callable[[ev.Event], None] | None = None,
             plan: ResourcePlan | None = None) -> OperationResult:
-        from govcloud.engine.runner import run_operation
+        from govcloud.engine.runner import EngineChild
         from govcloud.engine.stack import locate
 
         plan = plan or self.plan
         if locate(plan, self.config) != self.location:
             raise ValueError(f"a plan of {plan.service.pulumi_project}/{plan.service.stack} given to {self.name}")
-        result = run_operation(op, plan, self.config, allow_data_loss=allow_data_loss, replace=replace,
-                               on_event=on_event, message=message, lock=self._lock, passphrase=self.passphrase,
-                               refresh_first=refresh_first, interrupts=self.interrupts)
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and op == EngineOp.UP and waiting.matches(
+                allow_data_loss=allow_data_loss, replace=replace, refresh_first=refresh_first, plan=plan):
+            result = waiting.up(message=message, on_event=on_event)
+        else:
+            if waiting is not None:
+                waiting.close()
+            keep = self.keep_preview and op == EngineOp.PREVIEW and self._lock is not None
+            child = EngineChild(op, plan, self.config, allow_data_loss=allow_data_loss, replace=replace,
+                                message=message, lock=self._lock, passphrase=self.passphrase,
+                                refresh_first=refresh_first, interrupts=self.interrupts, then_up=keep)
+            result = child.step(on_event)
+            if child.waiting:
+                self._waiting = child
         if result.unsure_creates:
             result = self._remember_unsure_creates(result)
         return result

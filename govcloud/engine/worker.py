@@ -1,7 +1,9 @@
 """The engine child: `python -m govcloud.engine --worker` runs one operation with the Automation API.
 
-The request (plan, location, options) comes as JSON on stdin; the engine's raw events, then a result
-or an error, go back as JSON lines on the protocol pipe. Anything libraries print goes to the log.
+The request (plan, location, options) comes as a JSON line on stdin; the engine's raw events, then a
+result or an error, go back as JSON lines on the protocol pipe. Anything libraries print goes to the log.
+A preview asked with `thenUp` then waits for one more line: the parent's go-ahead (after its data-loss
+guard and confirmation) to apply the same change in this process, or the end of stdin to exit.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from govcloud.errors import GovcloudError
 from govcloud.plan.model import ResourcePlan
@@ -66,7 +68,8 @@ def _install_raw_event_hook() -> bool:
 
 
 def main() -> int:
-    """`python -m govcloud.engine --worker`: one engine operation; the request is JSON on stdin."""
+    """`python -m govcloud.engine --worker`: one engine operation; the request is a JSON line on stdin (after a
+    kept preview, a second line is the parent's go-ahead to apply it; see runner.EngineChild)."""
     proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)  # anything printed by libraries goes to the log, never into the protocol
     sys.stdout = sys.stderr
@@ -86,14 +89,14 @@ def main() -> int:
 
     req_stack = "this stack"
     try:
-        req = json.loads(sys.stdin.read())
+        req = json.loads(sys.stdin.readline())
         req_stack = f"{req['location']['project']}/{req['location']['stack']}"
         if req.get("lockHeartbeat"):
             from govcloud.shared.locks import child_heartbeat
 
             child_heartbeat(req["lockHeartbeat"])  # the lock lives while this child does, even if its parent dies
-        result = _worker_run(req, send)
-        send({"t": "result", **result})
+        for result in _worker_run(req, send, _go_ahead):
+            send({"t": "result", **result})
         return 0
     except GovcloudError as exc:
         send({"t": "error", "kind": "setup" if isinstance(exc, SetupError) else
@@ -120,7 +123,28 @@ def main() -> int:
         return 1
 
 
-def _worker_run(req: dict, send: Callable[[dict], None]) -> dict:
+def _go_ahead() -> dict | None:
+    """The parent's go-ahead to apply a kept preview's change ({"go": true, "log": ..., "message": ...}), or None
+    when it lets the child go (the end of stdin: it decided otherwise, or it is gone)."""
+    line = sys.stdin.readline()
+    try:
+        go = json.loads(line) if line.strip() else None
+    except ValueError:
+        return None
+    return go if isinstance(go, dict) and go.get("go") is True else None
+
+
+def _log_to(path: str) -> None:
+    """Send this process's output (the engine's and the libraries') to the next step's log file."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.dup2(fd, 2)
+    os.dup2(fd, 1)
+    os.close(fd)
+
+
+def _worker_run(req: dict, send: Callable[[dict], None],
+                go_ahead: Callable[[], dict | None]) -> Iterator[dict]:
+    """The results of the request's steps: one operation, or (thenUp) a preview and, on the go-ahead, an up."""
     t_start = time.monotonic()
     from pulumi import automation as auto
 
@@ -129,6 +153,7 @@ def _worker_run(req: dict, send: Callable[[dict], None]) -> dict:
     t_imports = time.monotonic()
 
     op = req["op"]
+    print(f"govcloud engine child {os.getpid()}: {op}", file=sys.stderr, flush=True)
     loc = StackLocation(req["location"]["project"], req["location"]["stack"], req["location"]["backendUrl"],
                         req["location"]["stateDir"])
     plan = ResourcePlan.from_json(req["plan"])
@@ -168,15 +193,19 @@ def _worker_run(req: dict, send: Callable[[dict], None]) -> dict:
         print(line, file=sys.stderr, flush=True)
 
     common = {"on_event": on_event, "on_output": on_output, "on_error": on_output, "color": "never"}
+
+    def up(message: str | None) -> dict:
+        res = stack.up(replace=req.get("replace") or None, message=message,
+                       refresh=bool(req.get("refresh")) or None, **common)
+        # every output is a secret at rest (program.stack_outputs); to the stack's own run they are its facts
+        return {"outputs": {k: v.value for k, v in res.outputs.items()}}
+
     out: dict = {}
     if op == "preview":
         stack.preview(diff=False, refresh=bool(req.get("refresh")) or None, replace=req.get("replace") or None,
                       **common)
     elif op == "up":
-        res = stack.up(replace=req.get("replace") or None, message=req.get("message"),
-                       refresh=bool(req.get("refresh")) or None, **common)
-        # every output is a secret at rest (program.stack_outputs); to the stack's own run they are its facts
-        out["outputs"] = {k: v.value for k, v in res.outputs.items()}
+        out = up(req.get("message"))
     elif op == "refresh":
         stack.refresh(message=req.get("message"), run_program=True, **common)
     elif op == "refresh-preview":
@@ -187,7 +216,20 @@ def _worker_run(req: dict, send: Callable[[dict], None]) -> dict:
         raise ValueError(f"unknown operation {op}")
     timing["engine"] = round(time.monotonic() - t_ready, 3)
     out["timing"] = timing
-    return out
+    yield out
+    if op == "preview" and req.get("thenUp"):
+        go = go_ahead()
+        if go is None:
+            print("govcloud engine child: no go-ahead for the previewed change; exiting, nothing applied",
+                  file=sys.stderr, flush=True)
+            return
+        _log_to(go["log"])
+        print(f"govcloud engine child {os.getpid()}: up (the change previewed in this process)", file=sys.stderr,
+              flush=True)
+        t_go = time.monotonic()
+        out = up(go.get("message"))
+        out["timing"] = {"imports": 0.0, "setup": 0.0, "engine": round(time.monotonic() - t_go, 3)}
+        yield out
 
 
 def _sdk_event_to_raw(event: Any) -> dict:  # pragma: no cover - fallback only

@@ -45,7 +45,7 @@ def stack_engine(checked: CheckedPlan, hooks: Hooks) -> Engine:
     """The real engine of the checked plan's stack; Ctrl-C notices go to the hooks."""
     from govcloud.engine.runner import Interrupts
 
-    return StackEngine(checked.plan, checked.workspace.config,
+    return StackEngine(checked.plan, checked.workspace.config, keep_preview=True,  # preview and up: one child
                        interrupts=Interrupts(notice=lambda msg: hooks.note(f"\n{msg}")))
 
 

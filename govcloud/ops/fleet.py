@@ -251,7 +251,7 @@ def engine_factory(expected_digest: str, lock_wait: float = 0.0, interrupts=None
             if here.value != expected_digest:
                 raise InputsMoved(f"{checked.file}: its inputs here (digest {here.value[:12]}) are not those it was "
                                   f"planned with ({expected_digest[:12]}): is this checkout at another commit?")
-        return StackEngine(checked.plan, checked.workspace.config, lock_wait=lock_wait,
+        return StackEngine(checked.plan, checked.workspace.config, lock_wait=lock_wait, keep_preview=True,
                            interrupts=interrupts or Interrupts(notice=hooks.note))
     return make
 

@@ -157,7 +157,14 @@ def _config_section() -> list[str]:
         "defaults for those environments (`null` removes the limit), the others keep theirs.",
         "`manifestDirs` (relative to the config repo) are loaded with every check so that quotas,",
         "overlapping networks and duplicate names count all of the ministry's manifests even when",
-        "one file is validated or deployed.",
+        "one file is validated or deployed. `plan`, `cost`, `diff` and `deploy` of one file also",
+        "count the other manifests of the config repo's `manifests/` (else of the file's directory).",
+        "Of those context manifests only the ones that can share a group with the checked files",
+        "(same agency and site, or same agency and environment, by the group rules' `group_by`)",
+        "are built and checked; the others are only read as far as their agency, environment and",
+        "site (a few lines of YAML), so a repo of 20,000 manifests costs seconds, not minutes. A",
+        "ministry rule grouping by anything else has every context manifest built. A context",
+        "manifest that is itself invalid is left out; it is reported when it is checked.",
         "",
     ]
 

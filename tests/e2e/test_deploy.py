@@ -40,6 +40,18 @@ from tests.faults.invariants import cloud_inventory
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 
+def engine_logs(repo: Repo, op: str) -> list[str]:
+    """The texts of the stack's engine logs of `op`, oldest first."""
+    logs = sorted((repo.root / ".govcloud" / "logs").glob(f"*--{op}--*.log"), key=lambda f: f.stat().st_mtime_ns)
+    return [f.read_text() for f in logs]
+
+
+def child_pid(log: str, op: str) -> int:
+    """The engine child's pid the log names for `op` (the worker's first line of each step)."""
+    (pid,) = re.findall(rf"^govcloud engine child (\d+): {op}\b", log, re.M)
+    return int(pid)
+
+
 def assert_cloud_matches_state(conn, repo: Repo) -> dict:
     """No duplicates, no orphans: every prefixed cloud resource is in the state, once."""
     inv = cloud_inventory(conn, repo.prefix)
@@ -138,6 +150,11 @@ def test_deploy_creates_every_resource(repo, conn):
     meta = {k.lower(): v for k, v in conn.object_store.get_container_metadata(f"{p}-uploads").metadata.items()}
     assert meta["govcloud-service"] == repo.service and meta["quota-bytes"] == str(5 * 1024 ** 3)
     assert outputs["buckets"] == [f"{p}-uploads"] and outputs["networkId"] == net.id
+
+    # the preview and the apply ran in one engine child, the apply on the go-ahead (issue 16), logged apart
+    preview_log, up_log = engine_logs(repo, "preview")[-1], engine_logs(repo, "up")[-1]
+    assert child_pid(preview_log, "preview") == child_pid(up_log, "up"), (preview_log[:300], up_log[:300])
+    assert "the change previewed in this process" in up_log
 
     inv = assert_cloud_matches_state(conn, repo)
     assert len(repo.state_resources()) == 23
@@ -331,6 +348,8 @@ def test_change_shows_and_applies_exactly_those_changes(repo, conn):
     assert r.returncode == 1
     assert "stdin is not a terminal" in r.stderr and "--yes" in r.stderr
     assert not any(s.name == f"{repo.prefix}-web-2" for s in conn.compute.servers())
+    # the refused deploy's engine child, kept after its preview, got no go-ahead and applied nothing
+    assert "no go-ahead for the previewed change; exiting, nothing applied" in engine_logs(repo, "preview")[-1]
 
     r = repo.run("deploy", repo.manifest, "--yes")
     assert r.returncode == 0, r.stderr

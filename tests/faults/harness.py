@@ -205,6 +205,11 @@ def sweep(conn, prefix: str) -> list[str]:
         conn.compute.delete_server(s)
         conn.compute.wait_for_delete(s, wait=120)
         gone.append(f"server {s.name}")
+    ports = {p.id: p.name for p in conn.network.ports(project_id=pid)}
+    for ip in [ip for ip in conn.network.ips(project_id=pid)  # they hold the router interface
+               if mine(ports.get(ip.port_id)) or f"of {prefix}" in (ip.description or "")]:
+        conn.network.delete_ip(ip)
+        gone.append(f"floating IP {ip.floating_ip_address}")
     for r in [r for r in conn.network.routers(project_id=pid) if mine(r.name)]:
         for p in conn.network.ports(device_id=r.id, device_owner="network:router_interface"):
             for ip in p.fixed_ips or []:
