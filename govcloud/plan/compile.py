@@ -19,12 +19,14 @@ from govcloud.load.inventory import Agency, Site
 from govcloud.load.manifest import Manifest
 from govcloud.plan.model import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
 from govcloud.plan.resources import (CONTAINER, FLOATING_IP, FLOATING_IP_ASSOCIATE, INSTANCE, KEYPAIR, NETWORK, PORT,
-                                     ROUTER, ROUTER_INTERFACE, SECGROUP, SECGROUP_RULE, SERVER_GROUP, SUBNET, VOLUME,
-                                     VOLUME_ATTACH, resource_type)
+                                     RESOURCE_TYPES, ROUTER, ROUTER_INTERFACE, SECGROUP, SECGROUP_RULE, SERVER_GROUP,
+                                     SUBNET, VOLUME, VOLUME_ATTACH, resource_type)
 from govcloud.plan.userdata import render_user_data
 
 
 _freeze = MappingProxyType
+_NO_METERS: MappingProxyType = MappingProxyType({})  # shared by the resources that meter nothing (most of them)
+_STATEFUL = {t: rt.stateful for t, rt in RESOURCE_TYPES.items()}
 
 
 def service_tags(manifest: Manifest) -> dict[str, str]:
@@ -55,12 +57,14 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
 
     def add(key: str, type_: str, part: str, inputs: dict[str, Any], source: str, *,
             meters: dict[str, Decimal] | None = None, depends_on: tuple[str, ...] = (), named: bool = True) -> str:
-        """Record one resource; `named` ones carry their OpenStack name as the `name` input."""
+        """Record one resource; `named` ones carry their OpenStack name as the `name` input (first)."""
         name = f"{prefix}-{part}"
-        out.append(PlannedResource(key=key, type=type_, name=name,
-                                   inputs=_freeze({"name": name, **inputs} if named else inputs),
-                                   source=source, stateful=resource_type(type_).stateful, depends_on=depends_on,
-                                   meters=_freeze(meters or {})))
+        if named:
+            inputs = {"name": name, **inputs}
+        stateful = _STATEFUL.get(type_)
+        out.append(PlannedResource(key, type_, name, _freeze(inputs), source,
+                                   resource_type(type_).stateful if stateful is None else stateful, depends_on,
+                                   _freeze(meters) if meters else _NO_METERS))
         return key
 
     # -- networking
