@@ -184,6 +184,13 @@ class _Builder:
     def scalar(self, node: yaml.ScalarNode, tag: str) -> Any:
         """A standard scalar, or None with a problem when its value is not of the tag's form."""
         value = node.value
+        if tag == _INT and value.isdigit() and value.isascii() and (value[0] != "0" or len(value) == 1) \
+                and len(value) <= _MAX_NUMBER_CHARS:
+            # the common case, a plain decimal (no sign, _, 0x, 0o, 0b, octal 0..., or 1:30 sexagesimal):
+            # what construct_yaml_int gives, without the form scan and the general constructor
+            number = int(value)
+            if number <= MAX_INT:
+                return number
         if tag in (_INT, _FLOAT) and len(value) > _MAX_NUMBER_CHARS:
             self.problem(node, f"number is too long ({len(value):,} characters)",
                          f"integers must be between {-MAX_INT - 1} and {MAX_INT}")

@@ -100,7 +100,9 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
     if spec.ssh_public_key:
         add("keypair", KEYPAIR, "key", {"public_key": spec.ssh_public_key}, "spec.sshPublicKey")
 
-    # -- compute and block storage
+    # -- compute and block storage (Refs are immutable: every instance shares these)
+    network_ref, subnet_ref, secgroup_ref = Ref("network"), Ref("subnet"), Ref("secgroup")
+    keypair_ref = Ref("keypair", "name")
     for si, server in enumerate(spec.servers):
         src = f"spec.servers[{si}]"
         size = site.sizes[server.size]
@@ -122,9 +124,9 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
         for n in range(1, server.count + 1):
             inst = f"{server.name}-{n}"
             port_key = add(f"port-{inst}", PORT, f"{inst}-port", {
-                "network_id": Ref("network"), "admin_state_up": True,
-                "fixed_ips": [{"subnet_id": Ref("subnet")}],
-                "security_group_ids": [Ref("secgroup")], "tags": tag_list,
+                "network_id": network_ref, "admin_state_up": True,
+                "fixed_ips": [{"subnet_id": subnet_ref}],
+                "security_group_ids": [secgroup_ref], "tags": tag_list,
             }, src, depends_on=("router-interface",))
             metadata = {**tags, "govcloud:server": server.name, "govcloud:index": str(n),
                         "govcloud:role": server.role, "govcloud:size": server.size, "govcloud:image": server.image}
@@ -133,7 +135,7 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
                 "networks": [{"port": Ref(port_key)}], "metadata": metadata, "user_data": user_data,
             }
             if spec.ssh_public_key:
-                inputs["key_pair"] = Ref("keypair", "name")
+                inputs["key_pair"] = keypair_ref
             inputs["scheduler_hints"] = [{"group": Ref(group_key)}]
             server_key = add(f"server-{inst}", INSTANCE, inst, inputs, src, meters={
                 "vcpu": Decimal(size.vcpus), "ramGb": Decimal(size.ram_mb) / 1024})
