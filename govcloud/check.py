@@ -109,7 +109,10 @@ def batch_gc():
     small, long-lived objects that every full collection walks again, which
     tripled the cost of checking 1,000 manifests (benchmarks/README.md).
     The work creates almost no cyclic garbage (reference counting frees the
-    rest), so collection waits until the batch is done.
+    rest), so collection waits until the batch is done. Then the survivors
+    are moved to the oldest generation without a collection (freeze, then
+    unfreeze): otherwise the first young collection after the batch walks
+    every object it made (about 0.1 s for 1,000 manifests), to find nothing.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -117,6 +120,9 @@ def batch_gc():
         yield
     finally:
         if was_enabled:
+            if gc.get_freeze_count() == 0:  # someone else's frozen objects stay frozen
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -223,11 +229,22 @@ def _check_paths(paths, workspace, *, context):
     skip = {Path(policy.file).resolve()} if policy.file else set()
 
     seen: set[Path] = set()
+    real_dirs: dict[Path, Path] = {}
+
+    def real_path(f: Path) -> Path:
+        """f.resolve(), resolving each directory once: a file that is not a symlink is its real directory's
+        entry (a directory of 1,000 manifests costs 1,000 lstat calls instead of 1,000 whole resolves)."""
+        if f.name in ("", ".", "..") or f.is_symlink():
+            return f.resolve()
+        parent = real_dirs.get(f.parent)
+        if parent is None:
+            parent = real_dirs[f.parent] = f.parent.resolve()
+        return parent / f.name
 
     def unseen(files):
         """Each manifest once (a file named twice, or also in a context dir), never policies.yaml."""
         for f in files:
-            real = f.resolve()
+            real = real_path(f)
             if real not in skip and real not in seen:
                 seen.add(real)
                 yield f

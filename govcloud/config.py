@@ -9,7 +9,7 @@ Engine state (the file backend, audit log, usage store) lives in its `.govcloud/
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from govcloud.settings import CONFIG_FILE, GovcloudSettings, StateDir, env, load_settings, state_dir_for
@@ -28,7 +28,7 @@ class ConfigRepo:
         dirs = []
         if self.root is not None and (self.root / sub).is_dir():
             dirs.append(self.root / sub)
-        dirs.append((self.defaults / sub).resolve())
+        dirs.append(_resolved(self.defaults, sub))
         return dirs
 
     def find_file(self, sub: str, name: str) -> Path | None:
@@ -54,6 +54,13 @@ class ConfigRepo:
         if self.root is None or not (self.root / CONFIG_FILE).is_file():
             return GovcloudSettings()
         return load_settings(self.root / CONFIG_FILE)
+
+
+@lru_cache(maxsize=256)
+def _resolved(defaults: Path, sub: str) -> Path:
+    """A directory of the shipped defaults, resolved once per process (some are symlinks into the source tree;
+    every blueprint, site and template lookup asks)."""
+    return (defaults / sub).resolve()
 
 
 def find_config_repo(start: Path | None = None) -> ConfigRepo:

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal, Mapping
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from govcloud.errors import InputError, Problem, SetupError
 from govcloud.load.validation import StrictModel, validate_model
@@ -31,12 +31,21 @@ API_VERSION = "govcloud/v1"
 # ---------------------------------------------------------------- govcloud.yaml
 
 
+# built on first use (defer_build): most processes import this module for `env` and never read govcloud.yaml,
+# and building the three models was a measurable part of a one-file `validate` (benchmarks/README.md)
+_ON_FIRST_USE = ConfigDict(defer_build=True)
+
+
 class ExchangeSetting(StrictModel):
+    model_config = _ON_FIRST_USE
+
     currency: str = Field(description="ISO 4217 code of the second currency, e.g. EUR")
     rate: str | float = Field(description="units of `currency` per unit of the rate-card currency")
 
 
 class MeteringSettings(StrictModel):
+    model_config = _ON_FIRST_USE
+
     exchange: str | ExchangeSetting | None = Field(
         None, description="default of `usage report --exchange`: `CODE=RATE` or {currency, rate}")
     provider: str | None = Field(
@@ -77,6 +86,8 @@ def parse_exchange(text: str) -> tuple[str, Decimal]:
 
 class GovcloudSettings(StrictModel):
     """govcloud.yaml, the marker and settings file of a config repo (made by `govcloud init`)."""
+
+    model_config = _ON_FIRST_USE
 
     api_version: Literal["govcloud/v1"] = Field(API_VERSION, description="always govcloud/v1")
     kind: Literal["Config"] = Field("Config", description="always Config")

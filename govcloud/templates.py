@@ -36,6 +36,7 @@ class Templates:
     def __init__(self, config: "ConfigRepo"):
         self.config = config
         self._environment: Environment | None = None
+        self._templates: dict[str, Template] = {}  # by name: one lookup per user data, not Jinja2's per call
 
     @property
     def environment(self) -> "Environment":
@@ -53,7 +54,10 @@ class Templates:
 
     def get(self, name: str) -> "Template":
         """The template `name` (e.g. cloud-init/web.yaml.j2); jinja2.TemplateNotFound when there is none."""
-        return self.environment.get_template(name)
+        found = self._templates.get(name)
+        if found is None:  # the environment never reloads a template (auto_reload=False): the same object
+            found = self._templates[name] = self.environment.get_template(name)
+        return found
 
     def render(self, name: str, /, **context: Any) -> str:
         return self.get(name).render(**context)

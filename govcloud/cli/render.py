@@ -29,8 +29,9 @@ def console(stderr: bool = False):
 
 
 def print_problems(problems: Iterable[Problem]) -> None:
-    for p in problems:
-        click.echo(p.format(), err=True)
+    lines = [p.format() for p in problems]
+    if lines:  # one write: a directory's thousands of findings cost one echo, not one each
+        click.echo("\n".join(lines), err=True)
 
 
 def files_json(results) -> list[dict]:
@@ -40,10 +41,9 @@ def files_json(results) -> list[dict]:
 
 def print_check_results(results, report) -> None:
     """What `validate` and `policy check` print per file: problems, waived findings, the exceptions used."""
-    for r in results:
-        print_problems(r.problems)
-    for f in report.waived:
-        click.echo(f.format_waiver(), err=True)
+    lines = [p.format() for r in results for p in r.problems] + [f.format_waiver() for f in report.waived]
+    if lines:  # one write to stderr (the same lines in the same order as one echo each)
+        click.echo("\n".join(lines), err=True)
     for line in report.exception_lines():
         click.echo(line)
 

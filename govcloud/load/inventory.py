@@ -16,15 +16,18 @@ import ipaddress
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError, Problem, format_path, unknown_name
 from govcloud.load.manifest import LocalizedText, Manifest, is_dns_label
 from govcloud.load.validation import StrictModel, validate_model
 from govcloud.load.yamlsource import load_yaml_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from govcloud.load.catalogsettings import CatalogSettings
 
 
 def _to_decimal(value):
@@ -269,61 +272,13 @@ class Inventory:
 
     @cached_property
     def catalog(self) -> "CatalogSettings":
+        from govcloud.load.catalogsettings import CatalogSettings  # its models are built only when it is read
+
         path = self.catalog_path()
         if path is None:
             raise InputError([Problem("no catalog settings found (inventories/catalog.yaml)", code="inventory")])
         doc = load_yaml_file(path)
         return validate_model(CatalogSettings, doc.data, doc.locate)
-
-
-# -- the national services catalog (inventories/catalog.yaml) ---------------------------------------
-
-CatalogUrl = Annotated[str, Field(pattern=r"^https?://[^\s]+[^\s/]$", max_length=500)]
-def _iso_date(value: str) -> str:
-    import datetime
-
-    try:
-        datetime.date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"must be a date such as 2026-03-01 (no such day: {value})") from None
-    return value
-
-
-IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValidator(_iso_date)]
-
-
-class ServiceLevel(StrictModel):
-    """A service level class the ministry offers (publish.sla of a manifest names one)."""
-
-    title: LocalizedText
-    availability: float = Field(gt=0, le=100, description="monthly availability target in percent, e.g. 99.9")
-    support: LocalizedText | None = Field(None, description="support hours, e.g. 24/7")
-
-
-class CatalogPublisher(StrictModel):
-    name: LocalizedText
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
-    homepage: CatalogUrl | None = None
-
-
-class RetiredService(StrictModel):
-    """A service taken out of the catalog: harvesters get a tombstone so that they delete it."""
-
-    agency: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    retired: IsoDate
-    title: LocalizedText | None = None
-    reason: LocalizedText | None = None
-    datasets: list[str] = Field(default_factory=list, description="names of the open datasets it published")
-
-
-class CatalogSettings(StrictModel):
-    base_url: CatalogUrl = Field(description="where the catalog is published; every URI is made under it")
-    title: LocalizedText
-    description: LocalizedText
-    publisher: CatalogPublisher
-    service_levels: dict[str, ServiceLevel] = Field(default_factory=dict)
-    retired: list[RetiredService] = Field(default_factory=list)
 
 
 def check_references(manifest: Manifest, inventory: Inventory, locate) -> tuple[Site, Agency]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -50,9 +51,16 @@ def _dns_label(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=4096)
+def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """ip_network(value, strict=True), parsed once per distinct text (manifests repeat their sources, and the
+    subnet is parsed by both _cidr and Network._private). ValueError for a bad one (not cached)."""
+    return ipaddress.ip_network(value, strict=True)
+
+
 def _cidr(value: str) -> str:
     try:
-        net = ipaddress.ip_network(value, strict=True)
+        net = _network(value)
     except ValueError as exc:
         raise ValueError(f"must be a network in CIDR notation such as 10.42.0.0/24 ({exc})") from None
     return str(net)
@@ -105,7 +113,7 @@ class Network(_Model):
     @field_validator("cidr")
     @classmethod
     def _private(cls, v: str) -> str:
-        net = ipaddress.ip_network(v)
+        net = _network(v)
         # the subnet is IPv4 (compile and the address-overlap rules are); ingress sources may be IPv6
         if net.version != 4:
             raise ValueError("must be an IPv4 network such as 10.42.0.0/24 (IPv6 subnets are not offered)")

@@ -108,24 +108,30 @@ class _Loader(_BaseLoader):
     Composing is most of the cost of a big file (a node object and a tag
     resolution per key and value), so a 1 MiB file of 200,000 duplicate keys
     is refused a quarter of the way in instead of composed whole. The tag of
-    a plain scalar depends only on its text: resolved once per distinct text.
+    a plain scalar depends only on its text (the class has implicit resolvers
+    and no path resolvers): resolved once per distinct text, and remembered
+    across files, as a directory of manifests repeats most of its keys.
     """
+
+    plain_tags: dict[str, str] = {}  # shared by every loader; cleared when full (hostile files fill it)
+    PLAIN_TAGS_MAX = 8192
 
     def __init__(self, stream: str):
         super().__init__(stream)
         self.nodes = 0
-        self.plain_tags: dict[str, str] = {}
 
     def resolve(self, kind, value, implicit):
         self.nodes += 1
         if self.nodes > MAX_COMPOSED:
             raise _TooManyNodes()
         if kind is yaml.ScalarNode and implicit[0]:
-            tag = self.plain_tags.get(value)
+            tags = self.plain_tags
+            tag = tags.get(value)
             if tag is None:
                 tag = super().resolve(kind, value, implicit)
-                if len(self.plain_tags) < 4096:
-                    self.plain_tags[value] = tag
+                if len(tags) >= self.PLAIN_TAGS_MAX:
+                    tags.clear()
+                tags[value] = tag
             return tag
         return super().resolve(kind, value, implicit)
 
@@ -178,6 +184,13 @@ class _Builder:
     def scalar(self, node: yaml.ScalarNode, tag: str) -> Any:
         """A standard scalar, or None with a problem when its value is not of the tag's form."""
         value = node.value
+        if tag == _INT and value.isdigit() and value.isascii() and (value[0] != "0" or len(value) == 1) \
+                and len(value) <= _MAX_NUMBER_CHARS:
+            # the common case, a plain decimal (no sign, _, 0x, 0o, 0b, octal 0..., or 1:30 sexagesimal):
+            # what construct_yaml_int gives, without the form scan and the general constructor
+            number = int(value)
+            if number <= MAX_INT:
+                return number
         if tag in (_INT, _FLOAT) and len(value) > _MAX_NUMBER_CHARS:
             self.problem(node, f"number is too long ({len(value):,} characters)",
                          f"integers must be between {-MAX_INT - 1} and {MAX_INT}")

@@ -19,12 +19,14 @@ from govcloud.load.inventory import Agency, Site
 from govcloud.load.manifest import Manifest
 from govcloud.plan.model import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
 from govcloud.plan.resources import (CONTAINER, FLOATING_IP, FLOATING_IP_ASSOCIATE, INSTANCE, KEYPAIR, NETWORK, PORT,
-                                     ROUTER, ROUTER_INTERFACE, SECGROUP, SECGROUP_RULE, SERVER_GROUP, SUBNET, VOLUME,
-                                     VOLUME_ATTACH, resource_type)
+                                     RESOURCE_TYPES, ROUTER, ROUTER_INTERFACE, SECGROUP, SECGROUP_RULE, SERVER_GROUP,
+                                     SUBNET, VOLUME, VOLUME_ATTACH, resource_type)
 from govcloud.plan.userdata import render_user_data
 
 
 _freeze = MappingProxyType
+_NO_METERS: MappingProxyType = MappingProxyType({})  # shared by the resources that meter nothing (most of them)
+_STATEFUL = {t: rt.stateful for t, rt in RESOURCE_TYPES.items()}
 
 
 def service_tags(manifest: Manifest) -> dict[str, str]:
@@ -55,12 +57,14 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
 
     def add(key: str, type_: str, part: str, inputs: dict[str, Any], source: str, *,
             meters: dict[str, Decimal] | None = None, depends_on: tuple[str, ...] = (), named: bool = True) -> str:
-        """Record one resource; `named` ones carry their OpenStack name as the `name` input."""
+        """Record one resource; `named` ones carry their OpenStack name as the `name` input (first)."""
         name = f"{prefix}-{part}"
-        out.append(PlannedResource(key=key, type=type_, name=name,
-                                   inputs=_freeze({"name": name, **inputs} if named else inputs),
-                                   source=source, stateful=resource_type(type_).stateful, depends_on=depends_on,
-                                   meters=_freeze(meters or {})))
+        if named:
+            inputs = {"name": name, **inputs}
+        stateful = _STATEFUL.get(type_)
+        out.append(PlannedResource(key, type_, name, _freeze(inputs), source,
+                                   resource_type(type_).stateful if stateful is None else stateful, depends_on,
+                                   _freeze(meters) if meters else _NO_METERS))
         return key
 
     # -- networking
@@ -96,7 +100,9 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
     if spec.ssh_public_key:
         add("keypair", KEYPAIR, "key", {"public_key": spec.ssh_public_key}, "spec.sshPublicKey")
 
-    # -- compute and block storage
+    # -- compute and block storage (Refs are immutable: every instance shares these)
+    network_ref, subnet_ref, secgroup_ref = Ref("network"), Ref("subnet"), Ref("secgroup")
+    keypair_ref = Ref("keypair", "name")
     for si, server in enumerate(spec.servers):
         src = f"spec.servers[{si}]"
         size = site.sizes[server.size]
@@ -118,9 +124,9 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
         for n in range(1, server.count + 1):
             inst = f"{server.name}-{n}"
             port_key = add(f"port-{inst}", PORT, f"{inst}-port", {
-                "network_id": Ref("network"), "admin_state_up": True,
-                "fixed_ips": [{"subnet_id": Ref("subnet")}],
-                "security_group_ids": [Ref("secgroup")], "tags": tag_list,
+                "network_id": network_ref, "admin_state_up": True,
+                "fixed_ips": [{"subnet_id": subnet_ref}],
+                "security_group_ids": [secgroup_ref], "tags": tag_list,
             }, src, depends_on=("router-interface",))
             metadata = {**tags, "govcloud:server": server.name, "govcloud:index": str(n),
                         "govcloud:role": server.role, "govcloud:size": server.size, "govcloud:image": server.image}
@@ -129,7 +135,7 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
                 "networks": [{"port": Ref(port_key)}], "metadata": metadata, "user_data": user_data,
             }
             if spec.ssh_public_key:
-                inputs["key_pair"] = Ref("keypair", "name")
+                inputs["key_pair"] = keypair_ref
             inputs["scheduler_hints"] = [{"group": Ref(group_key)}]
             server_key = add(f"server-{inst}", INSTANCE, inst, inputs, src, meters={
                 "vcpu": Decimal(size.vcpus), "ramGb": Decimal(size.ram_mb) / 1024})

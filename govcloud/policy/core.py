@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
 
+from govcloud.errors import SourceLocation
+
 if TYPE_CHECKING:  # pragma: no cover
     from govcloud.load.inventory import Agency, Site
     from govcloud.load.manifest import IngressRule, Manifest
@@ -190,6 +192,78 @@ class PolicySettings:
             trusted = any(net.version == t.version and net.subnet_of(t) for t in self.trusted_networks)
             found = self._nets[cidr] = SourceNet(net, net.prefixlen == 0, trusted)
         return found
+
+
+# -- policies.yaml, resolved (the file itself: policyfile.py, its schema: policyschema.py) ---------------------
+
+OFF = "off"  # the severity of an exception that waives its rule
+# defaults (documented in docs/policies.md)
+DEFAULT_SIZE_CEILING = {"dev": Ceiling(4, 16), "test": Ceiling(4, 16)}  # "large": no xlarge or bigger
+DEFAULT_MAX_SERVERS = {"dev": 6, "test": 6}
+DEFAULT_TRUSTED_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+DEFAULT_ADMIN_PORTS = (22, 3389, 5432, 3306, 1433, 1521, 27017, 6379)
+ADMIN_PORT_NAMES = {22: "SSH", 3389: "RDP", 5432: "PostgreSQL", 3306: "MySQL", 1433: "SQL Server",
+                    1521: "Oracle", 27017: "MongoDB", 6379: "Redis"}
+
+
+@dataclass(frozen=True)
+class PolicyException:
+    """One entry of `exceptions:`; matches a finding by rule id and the optional scopes."""
+
+    index: int
+    rule: str
+    severity: str  # off | advisory | mandatory
+    environments: frozenset[str] | None
+    agencies: frozenset[str] | None
+    sites: frozenset[str] | None
+    services: frozenset[str] | None
+    justification: str
+    location: SourceLocation | None
+
+    def matches(self, svc) -> bool:
+        return ((self.environments is None or svc.environment in self.environments)
+                and (self.agencies is None or svc.agency_id in self.agencies)
+                and (self.sites is None or svc.site_name in self.sites)
+                and (self.services is None or svc.name in self.services))
+
+    def scope_text(self) -> str:
+        parts = [f"{k} {', '.join(sorted(v))}" for k, v in (
+            ("environments", self.environments), ("agencies", self.agencies), ("sites", self.sites),
+            ("services", self.services)) if v is not None]
+        return "; ".join(parts) or "everywhere"
+
+    def to_json(self) -> dict:
+        loc = self.location
+        return {"rule": self.rule, "severity": self.severity,
+                "environments": sorted(self.environments) if self.environments is not None else None,
+                "agencies": sorted(self.agencies) if self.agencies is not None else None,
+                "sites": sorted(self.sites) if self.sites is not None else None,
+                "services": sorted(self.services) if self.services is not None else None,
+                "justification": self.justification,
+                "file": loc.file if loc else None, "line": loc.line if loc else None}
+
+
+@dataclass
+class PolicyConfig:
+    """policies.yaml, resolved: settings with defaults, and the exceptions in file order."""
+
+    file: str | None
+    settings: PolicySettings
+    exceptions: tuple[PolicyException, ...]
+
+    def exceptions_for(self, rule_id: str) -> tuple[PolicyException, ...]:
+        return tuple(e for e in self.exceptions if e.rule == rule_id)
+
+
+def default_settings() -> PolicySettings:
+    return PolicySettings(size_ceiling=dict(DEFAULT_SIZE_CEILING), max_servers=dict(DEFAULT_MAX_SERVERS),
+                          trusted_networks=tuple(ipaddress.ip_network(n) for n in DEFAULT_TRUSTED_NETWORKS),
+                          admin_ports=frozenset(DEFAULT_ADMIN_PORTS))
+
+
+def default_policy() -> PolicyConfig:
+    return PolicyConfig(None, default_settings(), ())
+
 
 
 class ServiceContext:

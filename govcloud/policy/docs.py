@@ -12,7 +12,7 @@ import sys
 from typing import Iterable
 
 from govcloud.policy.core import Rule
-from govcloud.policy.policyfile import ADMIN_PORT_NAMES, DEFAULT_ADMIN_PORTS, DEFAULT_MAX_SERVERS, DEFAULT_SIZE_CEILING, DEFAULT_TRUSTED_NETWORKS
+from govcloud.policy.core import ADMIN_PORT_NAMES, DEFAULT_ADMIN_PORTS, DEFAULT_MAX_SERVERS, DEFAULT_SIZE_CEILING, DEFAULT_TRUSTED_NETWORKS
 
 EXAMPLE_POLICIES = """\
 # policies.yaml at the root of the config repo (next to govcloud.yaml).

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from govcloud.errors import printable, GovcloudError, Problem, SourceLocation, format_path
-from govcloud.policy.core import ADVISORY, MANDATORY, GroupContext, Rule, ServiceContext, SiteFacts, Violation
-from govcloud.policy.policyfile import OFF, PolicyConfig, PolicyException, load_policy_config
+from govcloud.policy.core import (ADVISORY, MANDATORY, OFF, GroupContext, PolicyConfig, PolicyException, Rule,
+                                  ServiceContext, SiteFacts, Violation)
+from govcloud.policy.policyfile import load_policy_config
 from govcloud.policy.registry import load_rules
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -11,8 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Iterable
 
-from govcloud.policy.core import ADVISORY, MANDATORY, GroupContext, GroupRule, Rule, ServiceContext, Violation
-from govcloud.policy.policyfile import ADMIN_PORT_NAMES
+from govcloud.policy.core import ADMIN_PORT_NAMES, ADVISORY, MANDATORY, GroupContext, GroupRule, Rule, ServiceContext, Violation
 
 ENVIRONMENT_WORDS = frozenset({"dev", "development", "test", "testing", "staging", "prod", "production"})
 HOSTNAME_MAX = 63
