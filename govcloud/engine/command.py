@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from govcloud.engine.stack import StackLocation, repair_sidecars
+from govcloud.shared.db import SharedDatabase, is_postgres_url
 from govcloud.errors import EngineError, SetupError
 
 
@@ -87,13 +88,15 @@ def engine_env(loc: StackLocation, passphrase: str, base: Mapping[str, str] | No
 def ensure_workdir(loc: StackLocation) -> Path:
     """The Pulumi project directory of the stack (Pulumi.yaml written once, atomically), and the directory of
     a file:// backend (the engine does not create it), without the empty sidecars a killed engine leaves
-    (stack.repair_sidecars; recovery reports them)."""
+    (stack.repair_sidecars; recovery reports them), or the table of a postgres:// backend."""
     wd = loc.work_dir
     wd.mkdir(parents=True, exist_ok=True)
     backend = loc.backend_path()
     if backend is not None:  # readable by its owner only: it holds the state of every stack in it
         backend.mkdir(parents=True, exist_ok=True, mode=0o700)
         repair_sidecars(loc)
+    elif is_postgres_url(loc.backend_url):  # its table, made once (the CLI's own create races: shared/db.py)
+        SharedDatabase(loc.backend_url).ensure_state_table()
     want = (f"name: {loc.project}\nruntime: python\n"
             f"description: govcloud stacks of agency {loc.project.removeprefix('govcloud-')} (managed by govcloud)\n"
             f"backend:\n  url: {json.dumps(loc.backend_url)}\n")

@@ -11,6 +11,7 @@ docs/scale.md shows the grants that make it append-only also for the table's own
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -86,7 +87,22 @@ CREATE INDEX IF NOT EXISTS govcloud_jobs_batch_idx ON govcloud_jobs (batch);
 
 TABLES = ("govcloud_stack_locks", "govcloud_stacks", "govcloud_audit", "govcloud_jobs")
 
+# The Pulumi postgres backend's table, as its schema.sql writes it (pkg/backend/diy/postgres, v3.274.1): created
+# here first because the CLI's own CREATE TABLE IF NOT EXISTS races when two workers first use a fresh database
+# ("duplicate key value violates unique constraint pg_type_typname_nsp_index"; PostgreSQL's IF NOT EXISTS is
+# not safe against a concurrent create)
+STATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {table} (
+    key TEXT PRIMARY KEY,
+    data JSON NOT NULL,
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS {table}_key_prefix_idx ON {table} (key text_pattern_ops);
+"""
+_TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
 _READY: set[str] = set()  # databases whose schema this process has ensured
+_STATE_READY: set[str] = set()  # postgres backends whose state table this process has ensured
 
 
 def is_postgres_url(url: str | None) -> bool:
@@ -141,6 +157,23 @@ class SharedDatabase:
                 if missing:
                     conn.execute(SCHEMA)
         _READY.add(self.url)
+
+    def ensure_state_table(self) -> None:
+        """The Pulumi backend's state table of this URL, created once under the schema's advisory lock (before
+        any engine uses the backend: two first users at once would race in the CLI). Nothing is done when it
+        exists (a role with read access only may use the backend)."""
+        if self.url in _STATE_READY:
+            return
+        table = self.state_table
+        if not _TABLE_NAME.fullmatch(table):
+            raise SetupError(f"the postgres backend's table {table!r} is not a plain lower-case SQL name "
+                             f"(letters, digits, _): set ?table= in `backend:` of govcloud.yaml to one")
+        with self.connect(autocommit=False) as conn:
+            with conn.transaction():
+                if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                    conn.execute(STATE_SCHEMA.format(table=table))
+        _STATE_READY.add(self.url)
 
     def session(self):
         """A connection with the schema ensured (a context manager: closed at the end)."""

@@ -304,3 +304,13 @@ def test_one_manifest_options_are_a_usage_error_with_a_directory(repo, monkeypat
     monkeypatch.setattr(fleet, "plan_fleet", lambda *a, **k: pytest.fail("a directory was planned"))
     r = CliRunner().invoke(cli, ["deploy", "manifests", "--yes", *option])
     assert r.exit_code == 2 and "take one manifest, not DIR" in r.output, r.output
+
+
+@pytest.mark.parametrize("table", ["Pulumi_State", "state; DROP TABLE x", "1state", "a" * 64])
+def test_a_postgres_backend_table_must_be_a_plain_name(table):
+    from govcloud.errors import SetupError
+    from govcloud.shared.db import SharedDatabase
+
+    # refused before any connection: the name goes into the DDL that precedes the engine's first use
+    with pytest.raises(SetupError, match="not a plain lower-case SQL name"):
+        SharedDatabase(f"postgres://gc@127.0.0.1:1/db?table={table}").ensure_state_table()
