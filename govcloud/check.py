@@ -293,6 +293,7 @@ def context_filter(rules, checked) -> Callable[[Path], bool]:
     neighbour's are peeked from its first lines (load.peek), and an attribute it does not name
     for sure matches every group, as does a rule grouping by anything peek cannot tell."""
     from govcloud.load.peek import KEYS, peek_file
+    from govcloud.policy.core import grouping_keys
 
     groupings = {tuple(r.group_by) for r in rules if r.scope == "group"}
     if not groupings:
@@ -300,8 +301,7 @@ def context_filter(rules, checked) -> Callable[[Path], bool]:
     known = set(KEYS.values())
     if any(not set(g) <= known for g in groupings):
         return lambda path: True
-    ours = [{"agency_id": svc.manifest.metadata.agency, "environment": svc.manifest.metadata.environment,
-             "site_name": svc.site.name} for svc, _plan in checked]
+    ours = [grouping_keys(svc) for svc, _plan in checked]
 
     def shares(keys: dict[str, str]) -> bool:
         return any(all(keys.get(a, mine[a]) == mine[a] for a in g) for g in groupings for mine in ours)

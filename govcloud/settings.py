@@ -192,6 +192,8 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("OS_TOKEN", "OpenStack token (read by openstacksdk)", "", "openstacksdk", secret=True),
     EnvVar("PULUMI_CONFIG_PASSPHRASE", "set by govcloud for its engine child from GOVCLOUD_PASSPHRASE; never "
            "needed by users", "", "govcloud/engine/worker.py", secret=True),
+    EnvVar("GOVCLOUD_ENGINE_SOCKET", "set by govcloud for its engine child: the socket the stack lock's descriptor "
+           "comes over; never set by users", "", "govcloud/engine/worker.py"),
     EnvVar("SUDO_USER", "recorded next to the user in audit records when govcloud runs through sudo", "",
            "govcloud/provenance.py who"),
     EnvVar("GITLAB_CI", "a GitLab CI job: audit records keep its identity (names, ids and URLs, never tokens)",

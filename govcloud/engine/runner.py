@@ -6,14 +6,19 @@ in its own process group. It streams the engine's raw events back as JSON lines;
 them with govcloud.engine.events. Ctrl-C (SIGINT/SIGTERM) in the parent is forwarded to the child's
 group: the Pulumi CLI then stops starting new resource operations, waits for the ones in flight and
 exits with the state consistent (Ctrl-C twice: the CLI stops at once; three times: the child is
-killed). If the parent dies, the child finishes its operation.
+killed). If the parent dies, the child finishes its operation: it holds the stack's lock too (the
+descriptor comes over a Unix socket with the request, so a child can be started before the lock is taken:
+ChildProcess). The parent reads the credentials and hands the provider's configuration in the request,
+so the child never imports openstacksdk.
 Work over many manifests runs such children in parallel threads, sharing one Interrupts.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,19 +33,17 @@ from govcloud.engine import events as ev
 from govcloud.config import ConfigRepo
 from govcloud.plan.model import ResourcePlan
 
-from govcloud.engine.command import engine_env, pulumi_command
+from govcloud.engine.command import engine_env, pulumi_tool
 from govcloud.engine.locks import StackLock
 if TYPE_CHECKING:
+    from govcloud.engine.program import ProviderConfig
     from govcloud.shared.locks import DatabaseStackLock
+from govcloud.cloud.credentials import provider_config
 from govcloud.engine.command import ensure_workdir
 from govcloud.engine.recovery import unsure_create
-from govcloud.engine.stack import locate, urn_of
+from govcloud.engine.stack import StackLocation, locate, urn_of
 from govcloud.settings import read_passphrase
 from govcloud.errors import EngineError, EngineInterrupted, SetupError, StackLockedError
-
-
-
-
 
 
 class EngineOp(StrEnum):
@@ -220,52 +223,43 @@ class EngineChild:
     def __init__(self, op: str, plan: ResourcePlan, config: ConfigRepo, *, allow_data_loss: bool = False,
                  replace: Sequence[str] = (), message: str | None = None,
                  lock: StackLock | DatabaseStackLock | None = None, passphrase: str | None = None,
-                 refresh_first: bool = False, interrupts: Interrupts | None = None, then_up: bool = False):
+                 refresh_first: bool = False, interrupts: Interrupts | None = None, then_up: bool = False,
+                 provider: ProviderConfig | None = None, process: ChildProcess | None = None):
+        """`provider`: the plan's provider configuration when the caller has it (StackEngine reads it once);
+        else it is read here, in the parent, so that the child never imports openstacksdk. `process`: a child
+        started ahead for this operation of this stack (ChildProcess.start); else one is started here."""
         self.op = EngineOp(op)
         if then_up and self.op is not EngineOp.PREVIEW:
             raise ValueError("only a preview can be followed by an up in the same child")
         self.plan, self.interrupts, self.then_up = plan, interrupts or Interrupts(), then_up
         self.allow_data_loss, self.replace, self.refresh_first = allow_data_loss, tuple(replace), refresh_first
         self.loc = loc = locate(plan, config)
-        passphrase = passphrase or read_passphrase(agency=plan.service.agency)
-        cmd = pulumi_command()  # fail early, with how to fix it, when the toolchain is missing
+        cmd = pulumi_tool()  # fail early, with how to fix it, when the toolchain is missing
         ensure_workdir(loc)
-        self.log_file = self._new_log(self.op)
+        provider = provider or provider_config(plan)
         req = {"op": self.op, "plan": plan.to_json(), "location": loc.to_json(), "allowDataLoss": allow_data_loss,
+               # the credentials go over the pipe, as the passphrase goes in the environment: never to a file
+               "provider": dataclasses.asdict(provider),
                "replace": [urn_of(loc, plan.get(k)) if not k.startswith("urn:") else k for k in replace],
-               "message": message or f"govcloud {self.op} {plan.manifest_file}".strip(), "refresh": refresh_first,
-               "thenUp": then_up, "pulumi": {"path": cmd.command, "version": str(cmd.version)},
+               "message": message or self._default_message(), "refresh": refresh_first,
+               "thenUp": then_up, "pulumi": {"path": cmd.command, "version": cmd.version},
                "toolchainEnv": {k: v for k, v in engine_env(loc, "").items()
                                 if k not in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_BACKEND_URL")},
                # a lock in the shared database: the child keeps it alive while it runs (shared/locks.py)
                "lockHeartbeat": lock.heartbeat_request() if hasattr(lock, "heartbeat_request") else None}
-        env = dict(os.environ)
-        env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
-        env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
-        env["PYTHONUNBUFFERED"] = "1"
-        self.started = time.monotonic()
-        with open(self.log_file, "w", encoding="utf-8") as logf:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "govcloud.engine", "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=logf, env=env, start_new_session=True, text=True, encoding="utf-8",
-                pass_fds=(lock.fd,) if lock is not None and lock.fd is not None else ())
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(req) + "\n")
-        self.proc.stdin.flush()
-        if not then_up:
-            self.proc.stdin.close()
+        if process is not None and (process.loc != loc or process.op is not self.op):
+            process.close()
+            process = None
+        if process is None:
+            process = ChildProcess.start(loc, self.op, passphrase or read_passphrase(agency=plan.service.agency))
+        self.process = process
+        self.proc, self.log_file, self.started = process.proc, process.log_file, process.started
+        process.hand(req, getattr(lock, "fd", None), keep_stdin=then_up)
         self.waiting = False  # a kept preview has finished and the child waits for up() or close()
 
-    def _new_log(self, op: str) -> Path:
-        logs = self.loc.state.logs
-        logs.mkdir(parents=True, exist_ok=True)
-        prefix = f"{self.loc.project}--{self.loc.stack}--"
-        _prune_logs(logs, prefix)
-        path = logs / f"{prefix}{op}--{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.close(fd)
-        os.chmod(path, 0o600)
-        return path
+    def _default_message(self) -> str:
+        """The update's message in the stack's history when the caller gave none."""
+        return f"govcloud {self.op} {self.plan.manifest_file}".strip()
 
     def matches(self, *, allow_data_loss: bool, replace: Sequence[str], refresh_first: bool,
                 plan: ResourcePlan) -> bool:
@@ -280,12 +274,12 @@ class EngineChild:
             raise RuntimeError("the engine child is not waiting for a go-ahead")
         self.waiting = False
         self.op, self.then_up = EngineOp.UP, False
-        self.log_file = self._new_log(self.op)
+        self.log_file = new_log(self.loc, self.op)
         self.started = time.monotonic()
         assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(json.dumps({"go": True, "log": str(self.log_file),
-                                              "message": message or f"govcloud up {self.plan.manifest_file}"}) + "\n")
+                                              "message": message or self._default_message()}) + "\n")
             self.proc.stdin.close()
         except (BrokenPipeError, OSError):
             pass  # the child is gone: step() reads its end and says so
@@ -294,16 +288,7 @@ class EngineChild:
     def close(self) -> None:
         """Let a waiting child go without applying anything (it exits at the end of its stdin)."""
         self.waiting = False
-        try:
-            if self.proc.stdin is not None and not self.proc.stdin.closed:
-                self.proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a child that ignores the end of its stdin
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        self.process.close()
 
     def step(self, on_event: Callable[[ev.Event], None] | None = None) -> OperationResult:
         """Read the current operation's events up to its result (a kept preview: the child then waits) or to
@@ -372,6 +357,98 @@ class EngineChild:
                                         error_kind=ErrorKind(kind_) if kind_ else None,
                                         timing=MappingProxyType(result.get("timing") or {}),
                                         duration=duration, log_file=str(log_file), unsure_creates=tuple(unsure))
+
+
+ENGINE_SOCKET_ENV = "GOVCLOUD_ENGINE_SOCKET"  # the child's end of the socket its lock's descriptor comes over
+
+
+class ChildProcess:
+    """A started engine child waiting for its request (the worker imports the Automation API and the program
+    module before it reads one). Started ahead, it does that while the parent checks the credentials, takes the
+    lock and recovers (StackEngine does so for a deploy's preview: 0.2-0.3 s). Its stderr is the operation's log.
+
+    The stack lock's descriptor goes to the child over a Unix socket (SCM_RIGHTS) with the request, so that the
+    child holds the lock as an inherited descriptor would: for as long as it runs, even if its parent dies."""
+
+    def __init__(self, loc: StackLocation, op: EngineOp, proc: subprocess.Popen, sock: socket.socket,
+                 log_file: Path, started: float):
+        self.loc, self.op, self.proc, self.sock, self.log_file, self.started = loc, op, proc, sock, log_file, started
+        self.handed = False
+
+    @classmethod
+    def start(cls, loc: StackLocation, op: EngineOp | str, passphrase: str) -> "ChildProcess":
+        op = EngineOp(op)
+        log_file = new_log(loc, op)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = dict(os.environ)
+        env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+        env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
+        env["PYTHONUNBUFFERED"] = "1"
+        env[ENGINE_SOCKET_ENV] = str(theirs.fileno())
+        started = time.monotonic()
+        try:
+            with open(log_file, "w", encoding="utf-8") as logf:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "govcloud.engine", "--worker"], stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=logf, env=env, start_new_session=True, text=True,
+                    encoding="utf-8", pass_fds=(theirs.fileno(),))
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return cls(loc, op, proc, ours, log_file, started)
+
+    def hand(self, req: dict, lock_fd: int | None, *, keep_stdin: bool) -> None:
+        """Give the child its request and the lock's descriptor; its stdin stays open for a go-ahead when
+        `keep_stdin`. A child that died meanwhile is found by the caller reading its output."""
+        self.handed = True
+        try:
+            if lock_fd is not None:
+                socket.send_fds(self.sock, [b"L"], [lock_fd])
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps({**req, "lockFd": lock_fd is not None}) + "\n")
+            self.proc.stdin.flush()
+            if not keep_stdin:
+                self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # the child is gone: its log says why, and EngineChild.step reports it
+        finally:
+            self.sock.close()
+
+    def close(self) -> None:
+        """Let the child go (the end of its stdin: it exits having done nothing more) and wait for it. The log
+        of a child that never got a request is removed when it is empty."""
+        self.sock.close()
+        try:
+            if self.proc.stdin is not None and not self.proc.stdin.closed:
+                self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a child that ignores the end of its stdin
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        if not self.handed:
+            try:
+                if self.log_file.stat().st_size == 0:
+                    self.log_file.unlink()
+            except OSError:
+                pass
+
+
+def new_log(loc: StackLocation, op: str) -> Path:
+    """A new log file (mode 0600) for one operation of the stack; the oldest are pruned."""
+    logs = loc.state.logs
+    logs.mkdir(parents=True, exist_ok=True)
+    prefix = f"{loc.project}--{loc.stack}--"
+    _prune_logs(logs, prefix)
+    path = logs / f"{prefix}{op}--{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)  # an existing file keeps its mode through O_TRUNC
+    return path
 
 
 KEEP_LOGS = 40  # engine logs kept per stack (each operation writes a .log and an .events.jsonl)

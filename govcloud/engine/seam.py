@@ -88,6 +88,8 @@ class StackEngine:
         self._cli = None
         self.keep_preview = keep_preview
         self._waiting = None  # a runner.EngineChild that previewed and waits for the go-ahead
+        self._provider = None  # the provider configuration, read once for every child of this stack
+        self._spare = None  # a runner.ChildProcess started ahead for the preview (keep_preview)
 
     @property
     def name(self) -> str:
@@ -96,7 +98,16 @@ class StackEngine:
     def check_access(self) -> Access:
         from govcloud.cloud.access import check_access
 
-        return check_access(self.plan)
+        if self.keep_preview and self._spare is None:
+            # deploy: the preview's child starts now and imports while Keystone answers and the lock is taken
+            from govcloud.engine.runner import ChildProcess, EngineOp
+
+            self._spare = ChildProcess.start(self.location, EngineOp.PREVIEW, self.passphrase)
+        try:
+            return check_access(self.plan)
+        except BaseException:
+            self._let_go()
+            raise
 
     @property
     def cli(self):
@@ -119,18 +130,25 @@ class StackEngine:
             held = DatabaseStackLock(db, self.name, command, wait=self.lock_wait)
         else:
             held = StackLock(self.location, command)
-        with held:
-            self._lock = held
-            try:
-                yield
-            finally:
-                self._let_go()
-                self._lock = None
+        try:
+            with held:
+                self._lock = held
+                try:
+                    yield
+                finally:
+                    self._let_go()  # the children end before the lock does: they hold it too
+        finally:
+            self._let_go()  # the lock was not had: a child started ahead goes all the same
+            self._lock = None
 
     def _let_go(self) -> None:
+        """End the children this engine keeps: one waiting for a go-ahead, one started ahead and never used."""
         if self._waiting is not None:
             waiting, self._waiting = self._waiting, None
             waiting.close()
+        if self._spare is not None:
+            spare, self._spare = self._spare, None
+            spare.close()
 
     def recover(self) -> Recovery:
         import dataclasses
@@ -170,9 +188,15 @@ class StackEngine:
             if waiting is not None:
                 waiting.close()
             keep = self.keep_preview and op == EngineOp.PREVIEW and self._lock is not None
+            if self._provider is None:
+                from govcloud.cloud.credentials import provider_config
+
+                self._provider = provider_config(self.plan)  # another plan of this stack has the same service
+            spare, self._spare = (self._spare, None) if keep else (None, self._spare)
             child = EngineChild(op, plan, self.config, allow_data_loss=allow_data_loss, replace=replace,
                                 message=message, lock=self._lock, passphrase=self.passphrase,
-                                refresh_first=refresh_first, interrupts=self.interrupts, then_up=keep)
+                                refresh_first=refresh_first, interrupts=self.interrupts, then_up=keep,
+                                provider=self._provider, process=spare)
             result = child.step(on_event)
             if child.waiting:
                 self._waiting = child

@@ -58,6 +58,17 @@ class StackLocation:
         raw = self.backend_url[len("file://"):].split("?", 1)[0]
         return Path(os.path.expanduser(raw))
 
+    def checkpoint_path(self) -> Path | None:
+        """The stack's checkpoint in a file:// backend (None for other backends); `<stack>.json`, or a sibling
+        with another suffix when the backend compresses (`.json.gz`)."""
+        base = self.backend_path()
+        return None if base is None else base / ".pulumi" / "stacks" / self.project / f"{self.stack}.json"
+
+    def has_checkpoint(self) -> bool:
+        """A file:// backend holds this stack (False for other backends: only their CLI can tell)."""
+        path = self.checkpoint_path()
+        return path is not None and any(path.parent.glob(f"{self.stack}.json*"))
+
     def engine_lock_dir(self) -> Path | None:
         base = self.backend_path()
         return None if base is None else base / ".pulumi" / "locks" / "organization" / self.project / self.stack

@@ -7,9 +7,11 @@ guard and confirmation) to apply the same change in this process, or the end of 
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -18,15 +20,11 @@ from typing import Any, Callable, Iterator, Mapping
 from govcloud.errors import GovcloudError
 from govcloud.plan.model import ResourcePlan
 
-from govcloud.cloud.credentials import provider_config
 from govcloud.engine.command import engine_env, pulumi_command
+from govcloud.engine.runner import ENGINE_SOCKET_ENV
 from govcloud.engine.stack import StackLocation
 from govcloud.engine.command import cli_error_text, ensure_workdir, is_wrong_passphrase, wrong_passphrase
 from govcloud.errors import EngineError, SetupError, StackLockedError
-
-
-
-
 
 
 def _install_raw_event_hook() -> bool:
@@ -89,8 +87,19 @@ def main() -> int:
 
     req_stack = "this stack"
     try:
-        req = json.loads(sys.stdin.readline())
+        t_start = time.monotonic()
+        # imported before the request comes: a child started ahead (runner.ChildProcess) is ready when it does
+        for module in ("pulumi.automation", "govcloud.engine.program"):
+            importlib.import_module(module)
+
+        imports = time.monotonic() - t_start
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0  # let go before any request: nothing to do
+        req = json.loads(line)
         req_stack = f"{req['location']['project']}/{req['location']['stack']}"
+        _receive_lock(req)  # open until this process ends (never closed): the stack stays locked while it runs
+        req["importSeconds"] = imports
         if req.get("lockHeartbeat"):
             from govcloud.shared.locks import child_heartbeat
 
@@ -123,6 +132,21 @@ def main() -> int:
         return 1
 
 
+def _receive_lock(req: dict) -> list[int]:
+    """The stack lock's descriptor the parent sends over the engine socket (runner.ChildProcess) with the
+    request; none when the request says there is no lock to hold."""
+    raw = os.environ.pop(ENGINE_SOCKET_ENV, "")
+    if not raw:
+        return []
+    with socket.socket(fileno=int(raw)) as sock:
+        if not req.get("lockFd"):
+            return []
+        _msg, fds, _flags, _addr = socket.recv_fds(sock, 1, 1)
+    if not fds:
+        raise EngineError("the engine child did not receive the stack lock it was asked to hold")
+    return fds
+
+
 def _go_ahead() -> dict | None:
     """The parent's go-ahead to apply a kept preview's change ({"go": true, "log": ..., "message": ...}), or None
     when it lets the child go (the end of stdin: it decided otherwise, or it is gone)."""
@@ -145,19 +169,18 @@ def _log_to(path: str) -> None:
 def _worker_run(req: dict, send: Callable[[dict], None],
                 go_ahead: Callable[[], dict | None]) -> Iterator[dict]:
     """The results of the request's steps: one operation, or (thenUp) a preview and, on the go-ahead, an up."""
-    t_start = time.monotonic()
+    t_imports = time.monotonic()
     from pulumi import automation as auto
 
-    from govcloud.engine.program import build_program
-
-    t_imports = time.monotonic()
+    from govcloud.engine.program import ProviderConfig, build_program
 
     op = req["op"]
     print(f"govcloud engine child {os.getpid()}: {op}", file=sys.stderr, flush=True)
     loc = StackLocation(req["location"]["project"], req["location"]["stack"], req["location"]["backendUrl"],
                         req["location"]["stateDir"])
     plan = ResourcePlan.from_json(req["plan"])
-    program = build_program(plan, provider_config(plan), allow_data_loss=bool(req.get("allowDataLoss")))
+    # the parent read the credentials (its access check did): no openstacksdk import here
+    program = build_program(plan, ProviderConfig(**req["provider"]), allow_data_loss=bool(req.get("allowDataLoss")))
     passphrase = os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")
     env = engine_env(loc, passphrase, req.get("toolchainEnv"))
     if op == "refresh-preview":
@@ -166,8 +189,8 @@ def _worker_run(req: dict, send: Callable[[dict], None],
         os.environ.pop("PULUMI_SKIP_CONFIRMATIONS", None)
     os.environ.update(env)
     ensure_workdir(loc)
-    ws = auto.LocalWorkspace(work_dir=str(loc.work_dir), program=program, env_vars=env,
-                             secrets_provider="passphrase", pulumi_command=pulumi_command(req.get("pulumi")))
+    ws = _workspace(auto, loc, work_dir=str(loc.work_dir), program=program, env_vars=env,
+                    secrets_provider="passphrase", pulumi_command=pulumi_command(req.get("pulumi")))
     try:
         stack = auto.Stack.select(loc.stack, ws)
     except auto.StackNotFoundError:
@@ -181,7 +204,7 @@ def _worker_run(req: dict, send: Callable[[dict], None],
 
     hooked = _install_raw_event_hook()
     t_ready = time.monotonic()
-    timing = {"imports": round(t_imports - t_start, 3), "setup": round(t_ready - t_imports, 3)}
+    timing = {"imports": round(req.get("importSeconds", 0.0), 3), "setup": round(t_ready - t_imports, 3)}
 
     def on_event(event: Any) -> None:
         raw = getattr(event, "raw", None)
@@ -230,6 +253,22 @@ def _worker_run(req: dict, send: Callable[[dict], None],
         out = up(go.get("message"))
         out["timing"] = {"imports": 0.0, "setup": 0.0, "engine": round(time.monotonic() - t_go, 3)}
         yield out
+
+
+def _workspace(auto, loc: StackLocation, **options):
+    """The Automation API's LocalWorkspace of the location, which takes a stack whose checkpoint a file://
+    backend holds, and whose settings this work directory has, as it is: `pulumi stack select` would only record
+    it as the workspace's current stack (a CLI run, 0.2-0.3 s of every operation) and every operation names its
+    stack (`--stack`) anyway. Other backends and new stacks go through the CLI."""
+    settings = loc.work_dir / f"Pulumi.{loc.stack}.yaml"
+
+    class Workspace(auto.LocalWorkspace):
+        def select_stack(self, stack_name: str) -> None:
+            if stack_name == loc.stack and loc.has_checkpoint() and settings.is_file():
+                return
+            super().select_stack(stack_name)
+
+    return Workspace(**options)
 
 
 def _sdk_event_to_raw(event: Any) -> dict:  # pragma: no cover - fallback only

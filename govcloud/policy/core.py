@@ -265,6 +265,12 @@ def default_policy() -> PolicyConfig:
     return PolicyConfig(None, default_settings(), ())
 
 
+def grouping_keys(checked: "CheckedService") -> dict[str, str]:
+    """The ServiceContext attributes a group rule may group by that come from the manifest alone (what
+    load.peek reads from a neighbour's first lines without building it: check.context_filter)."""
+    md = checked.manifest.metadata
+    return {"agency_id": md.agency, "environment": md.environment, "site_name": checked.site.name}
+
 
 class ServiceContext:
     """One checked manifest as rules see it."""
@@ -284,9 +290,10 @@ class ServiceContext:
         self.agency: "Agency" = checked.agency
         self.locator = checked.locator
         md = self.metadata
-        self.agency_id: str = md.agency
-        self.site_name: str = checked.site.name
-        self.environment: str = md.environment
+        keys = grouping_keys(checked)
+        self.agency_id: str = keys["agency_id"]
+        self.site_name: str = keys["site_name"]
+        self.environment: str = keys["environment"]
         self.classification: str = md.classification
         self.name: str = md.name
 

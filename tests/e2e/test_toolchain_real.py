@@ -126,3 +126,32 @@ def test_automation_api_runs_the_cli_and_loads_the_plugin_without_download(pulum
     for word in ("plugin acquisition", "could not find plugin", "no resource plugin", "downloading",
                  "failed to download"):
         assert word not in err.lower(), err[-2000:]
+
+
+def test_a_tag_govcloud_writes_beside_the_checkpoint_is_the_one_the_cli_reads(pulumi, tmp_path):
+    # set_tag rewrites a file:// backend's tags file itself (no CLI run); the CLI must read and keep it
+    assert pulumi is not None, HINT
+    from govcloud.engine.command import PulumiCli
+    from govcloud.engine.stack import StackLocation
+
+    (tmp_path / "state").mkdir()
+    loc = StackLocation("govcloud-tags", "portal-dev", f"file://{tmp_path / 'state'}", str(tmp_path))
+    cli = PulumiCli(loc, "a passphrase of this test")
+    cli.run("stack", "init")
+    runs = []
+    cli_run = cli.run
+    cli.run = lambda *args, **kw: runs.append(args) or cli_run(*args, **kw)
+    if not cli._tags_file().exists():
+        cli.set_tag("govcloud:first", "1")  # no tags file yet: the CLI makes it
+        assert runs == [("stack", "tag", "set", "govcloud:first", "1")]
+    else:
+        cli_run("stack", "tag", "set", "govcloud:first", "1")
+    runs.clear()
+    head = "7:" + "ab" * 32
+    cli.set_tag("govcloud:audit-head", head)
+    assert runs == []  # written directly
+    listed = json.loads(cli_run("stack", "tag", "ls", "--json"))
+    assert listed["govcloud:audit-head"] == head and listed["govcloud:first"] == "1"
+    cli_run("stack", "tag", "set", "govcloud:second", "2")  # the CLI rewrites the file govcloud wrote
+    assert {k: cli.tags()[k] for k in ("govcloud:first", "govcloud:second", "govcloud:audit-head")} == {
+        "govcloud:first": "1", "govcloud:second": "2", "govcloud:audit-head": head}

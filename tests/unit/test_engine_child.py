@@ -8,7 +8,9 @@ import pytest
 
 from govcloud.check import Workspace, check_manifest
 from govcloud.config import ConfigRepo
+from govcloud.cloud import credentials
 from govcloud.engine import runner
+from govcloud.engine.program import placeholder_provider_config
 from govcloud.engine.runner import EngineOp, OperationResult
 from govcloud.engine.seam import StackEngine
 
@@ -21,8 +23,9 @@ class FakeChild:
     made: list["FakeChild"] = []
 
     def __init__(self, op, plan, config, *, allow_data_loss=False, replace=(), message=None, lock=None,
-                 passphrase=None, refresh_first=False, interrupts=None, then_up=False):
-        self.op, self.plan, self.then_up = op, plan, then_up
+                 passphrase=None, refresh_first=False, interrupts=None, then_up=False, provider=None,
+                 process=None):
+        self.op, self.plan, self.then_up, self.provider, self.process = op, plan, then_up, provider, process
         self.args = (allow_data_loss, tuple(replace), refresh_first)
         self.calls: list[str] = [f"start {op}{' then up' if then_up else ''}"]
         self.waiting = False
@@ -51,6 +54,10 @@ def engine(monkeypatch, tmp_path):
     monkeypatch.setenv("GOVCLOUD_STATE_DIR", str(tmp_path / "state"))
     FakeChild.made = []
     monkeypatch.setattr(runner, "EngineChild", FakeChild)
+    reads = []  # the credentials are read in the parent, once per stack engine, and handed to each child
+    monkeypatch.setattr(credentials, "provider_config",
+                        lambda plan: reads.append(plan) or placeholder_provider_config(plan))
+    FakeChild.reads = reads
     checked = check_manifest(EXAMPLES / "devcloud" / "citizen-portal.yaml", Workspace(ConfigRepo(None)))
 
     def make(keep_preview=True):
@@ -98,3 +105,63 @@ def test_no_child_is_kept_unless_deploy_asks_under_the_lock(engine, keep_preview
         e.run(EngineOp.PREVIEW)
     e.run(EngineOp.UP)
     assert [c.calls for c in FakeChild.made] == [["start preview", "step"], ["start up", "step"]]
+
+
+def test_the_credentials_are_read_once_in_the_parent_for_every_child(engine):
+    e = engine()
+    with e.lock("govcloud deploy"):
+        e.run(EngineOp.PREVIEW)
+        e.run(EngineOp.UP, allow_data_loss=True)  # another change: a second child
+    first, second = FakeChild.made
+    assert len(FakeChild.reads) == 1
+    assert first.provider is second.provider is not None
+    assert first.provider.project == e.plan.service.project
+
+
+def test_the_lock_handed_to_a_child_stays_held_when_the_parent_lets_its_own_go(tmp_path, monkeypatch):
+    # what the child does with the socket the parent started it with (runner.ChildProcess.hand): the
+    # descriptor it receives shares the parent's flock, so the stack stays locked while the child runs
+    import fcntl
+    import os
+    import socket
+
+    from govcloud.engine import worker
+
+    lock_file = tmp_path / "stack.lock"
+    held = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    monkeypatch.setenv(runner.ENGINE_SOCKET_ENV, str(child.detach()))
+    socket.send_fds(parent, [b"L"], [held])
+    (received,) = worker._receive_lock({"lockFd": True})
+    os.close(held)  # the parent's own descriptor is gone (it died, or let the lock go)
+    other = os.open(lock_file, os.O_RDWR)
+    with pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(received)  # the child ends: the lock is free
+    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(other)
+    parent.close()
+
+
+def test_a_request_without_a_lock_takes_none_from_the_socket(monkeypatch):
+    import socket
+
+    from govcloud.engine import worker
+
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    monkeypatch.setenv(runner.ENGINE_SOCKET_ENV, str(child.detach()))
+    assert worker._receive_lock({"lockFd": False}) == []
+    assert runner.ENGINE_SOCKET_ENV not in __import__("os").environ  # not passed on to the Pulumi CLI
+    parent.close()
+
+
+def test_a_child_started_ahead_and_never_used_exits_and_leaves_no_log(tmp_path):
+    from govcloud.engine.stack import StackLocation
+
+    loc = StackLocation("govcloud-t", "portal-dev", f"file://{tmp_path / 'state'}", str(tmp_path))
+    spare = runner.ChildProcess.start(loc, EngineOp.PREVIEW, "a passphrase")
+    assert spare.log_file.is_file()
+    spare.close()
+    assert spare.proc.returncode == 0
+    assert not spare.log_file.exists()

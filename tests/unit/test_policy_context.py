@@ -121,3 +121,13 @@ def test_a_broken_neighbour_never_breaks_the_command(tmp_path):
     (tmp_path / "zero.yaml").symlink_to("/dev/zero")
     checked = check_manifest(tmp_path / "hr-app.yaml", Workspace(ConfigRepo(None)))
     assert checked.plan.service.service == "hr-app" and checked.policy.context == 0
+
+
+
+def test_peek_reads_the_keys_a_built_manifest_groups_by():
+    # what peek reads from a neighbour's first lines is what the built manifest's policy context says
+    from govcloud.policy.core import grouping_keys
+
+    svc = Workspace(ConfigRepo(None)).check(REPO / "examples/mefa/hr-app.yaml")
+    assert peek_keys(HR_APP.encode()) == grouping_keys(svc) == {
+        "agency_id": "mefa", "environment": "prod", "site_name": "thr1"}
