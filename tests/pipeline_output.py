@@ -18,7 +18,11 @@ running this file on the code before the change (commit cd5b7f5):
         --count 200 --out /work/wt/perf/tests/fixtures/pipeline/golden-200.json.gz
     ... --count 1000 --text-digest --out /work/wt/perf/tests/fixtures/pipeline/golden-1000.json.gz
 
-(the checkout to record is the current directory: it goes first on sys.path). tests/unit/
+(the checkout to record is the current directory: it goes first on sys.path). One deliberate change of
+the plan came after the speed work: a server, not its port, waits for the router interface (depends_on;
+every plan with a server changed, nothing else). The records were made again the same way, on cd5b7f5
+with that one change applied to its govcloud/plan/compile.py (the port's `depends_on=("router-interface",)`
+moved to the server's `add(...)`), so they still show that the speed work changed nothing else. tests/unit/
 test_pipeline_golden.py compares a fresh record of 200 with it, tests/e2e/test_pipeline_golden.py
 one of all 1,000 (about 10 s).
 """

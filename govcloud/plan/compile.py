@@ -127,7 +127,7 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
                 "network_id": network_ref, "admin_state_up": True,
                 "fixed_ips": [{"subnet_id": subnet_ref}],
                 "security_group_ids": [secgroup_ref], "tags": tag_list,
-            }, src, depends_on=("router-interface",))
+            }, src)
             metadata = {**tags, "govcloud:server": server.name, "govcloud:index": str(n),
                         "govcloud:role": server.role, "govcloud:size": server.size, "govcloud:image": server.image}
             inputs = {
@@ -137,8 +137,12 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
             if spec.ssh_public_key:
                 inputs["key_pair"] = keypair_ref
             inputs["scheduler_hints"] = [{"group": Ref(group_key)}]
+            # the server, not its port, waits for the router interface: booted before its subnet is on the
+            # router, it may find no metadata service (Neutron serves it from the router's namespace unless
+            # the DHCP agent's isolated metadata is on); the port needs only the subnet, so it is made while
+            # the router comes up (a second off a first deploy's critical path)
             server_key = add(f"server-{inst}", INSTANCE, inst, inputs, src, meters={
-                "vcpu": Decimal(size.vcpus), "ramGb": Decimal(size.ram_mb) / 1024})
+                "vcpu": Decimal(size.vcpus), "ramGb": Decimal(size.ram_mb) / 1024}, depends_on=("router-interface",))
             for vi, vol in enumerate(server.volumes):
                 vsrc = f"{src}.volumes[{vi}]"
                 vtype = site.volume_types[vol.type]
