@@ -121,8 +121,6 @@ def ensure_workdir(loc: StackLocation) -> Path:
         tmp = wd / f".Pulumi.yaml.{os.getpid()}"
         tmp.write_text(want, encoding="utf-8")
         os.replace(tmp, path)
-        # its fileblob sidecar holds the old content's MD5; a missing sidecar is read as none (stack.repair_sidecars)
-        path.with_name(path.name + ".attrs").unlink(missing_ok=True)
     return wd
 
 
@@ -250,6 +248,8 @@ class PulumiCli:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=4)
         os.replace(tmp, path)
+        # its fileblob sidecar holds the old content's MD5; a missing sidecar is read as none (stack.repair_sidecars)
+        path.with_name(path.name + ".attrs").unlink(missing_ok=True)
 
     def history(self, limit: int | None = None) -> list[dict]:
         args = ["stack", "history", "--json"]
