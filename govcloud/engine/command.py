@@ -113,9 +113,12 @@ def ensure_workdir(loc: StackLocation) -> Path:
         repair_sidecars(loc)
     elif is_postgres_url(loc.backend_url):  # its table, made once (the CLI's own create races: shared/db.py)
         SharedDatabase(loc.backend_url).ensure_state_table()
+    # every resource names the program's provider: with the default providers off, one that did not would fail
+    # instead of using the OS_* defaults (project config: every stack has it from its creation on, no CLI run)
     want = (f"name: {loc.project}\nruntime: python\n"
             f"description: govcloud stacks of agency {loc.project.removeprefix('govcloud-')} (managed by govcloud)\n"
-            f"backend:\n  url: {json.dumps(loc.backend_url)}\n")
+            f"backend:\n  url: {json.dumps(loc.backend_url)}\n"
+            f"config:\n  pulumi:disable-default-providers:\n    value:\n      - openstack\n")
     path = wd / "Pulumi.yaml"
     if not path.is_file() or path.read_text(encoding="utf-8") != want:
         tmp = wd / f".Pulumi.yaml.{os.getpid()}"

@@ -197,10 +197,6 @@ def _worker_run(req: dict, send: Callable[[dict], None],
         if op in ("refresh", "refresh-preview", "destroy"):
             raise EngineError(f"stack {loc.name} does not exist: nothing was deployed from this manifest yet")
         stack = auto.Stack.create(loc.stack, ws)
-    settings = loc.work_dir / f"Pulumi.{loc.stack}.yaml"
-    if "pulumi:disable-default-providers" not in (settings.read_text() if settings.is_file() else ""):
-        # every resource names the program's provider: one without it fails instead of using OS_* defaults
-        stack.set_config("pulumi:disable-default-providers[0]", auto.ConfigValue("openstack"), path=True)
 
     hooked = _install_raw_event_hook()
     t_ready = time.monotonic()

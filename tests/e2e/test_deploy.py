@@ -155,6 +155,11 @@ def test_deploy_creates_every_resource(repo, conn):
     preview_log, up_log = engine_logs(repo, "preview")[-1], engine_logs(repo, "up")[-1]
     assert child_pid(preview_log, "preview") == child_pid(up_log, "up"), (preview_log[:300], up_log[:300])
     assert "the change previewed in this process" in up_log
+    # the default providers are off from the stack's creation on (project config in Pulumi.yaml): a resource
+    # without the program's provider would fail instead of using the OS_* defaults
+    up_events = sorted((repo.root / ".govcloud" / "logs").glob("*--up--*.events.jsonl"))[-1]
+    prelude = next(e["preludeEvent"] for e in map(json.loads, up_events.read_text().splitlines()) if "preludeEvent" in e)
+    assert json.loads(prelude["config"]["pulumi:disable-default-providers"]) == ["openstack"]
 
     inv = assert_cloud_matches_state(conn, repo)
     assert len(repo.state_resources()) == 23
