@@ -255,13 +255,17 @@ def _workspace(auto, loc: StackLocation, **options):
     """The Automation API's LocalWorkspace of the location, which takes a stack whose checkpoint a file://
     backend holds, and whose settings this work directory has, as it is: `pulumi stack select` would only record
     it as the workspace's current stack (a CLI run, 0.2-0.3 s of every operation) and every operation names its
-    stack (`--stack`) anyway. Other backends and new stacks go through the CLI."""
+    stack (`--stack`) anyway. A stack the file backend does not hold is not found without asking the CLI
+    either (the first deploy then creates it). Other backends go through the CLI."""
     settings = loc.work_dir / f"Pulumi.{loc.stack}.yaml"
 
     class Workspace(auto.LocalWorkspace):
         def select_stack(self, stack_name: str) -> None:
-            if stack_name == loc.stack and loc.has_checkpoint() and settings.is_file():
-                return
+            if stack_name == loc.stack and loc.backend_path() is not None:
+                if not loc.has_checkpoint():  # the file backend holds no such stack: the CLI would say so
+                    raise auto.StackNotFoundError(auto.CommandResult("", f"no stack named '{stack_name}' found", -2))
+                if settings.is_file():
+                    return
             super().select_stack(stack_name)
 
     return Workspace(**options)
