@@ -38,7 +38,10 @@ def stream_command(session, command: str, *, stdin: IO[bytes] | None = None, std
                 err.flush()
                 busy = True
             if not busy:
-                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                # the exit status may come before the last of the output (through a bastion, under load):
+                # done when the server has also ended the output (EOF) or closed the channel, and all is read
+                ended = chan.eof_received or chan.closed
+                if ended and chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
                     break
                 time.sleep(0.01)
         status = chan.recv_exit_status()
