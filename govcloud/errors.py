@@ -146,6 +146,13 @@ class NoCredentials(SetupError):
     the admin project); any other SetupError (a broken entry, a missing openstacksdk) must stop it."""
 
 
+class NotDeployed(SetupError):
+    """The manifest's stack holds no deployment: there is nothing to read or refresh (deploy it first)."""
+
+    def __init__(self, stack: str, file: str | None):
+        super().__init__(f"{stack} is not deployed: run govcloud deploy {file or 'FILE'}")
+
+
 class RefusedError(GovcloudError):
     """govcloud refused to change anything (data loss, a stale saved plan, no confirmation, drift found)."""
 

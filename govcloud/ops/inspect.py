@@ -9,7 +9,7 @@ from typing import Any
 
 from govcloud.check import CheckedPlan, check_manifest
 from govcloud.engine.seam import StackEngine
-from govcloud.errors import SetupError, StackLockedError
+from govcloud.errors import NotDeployed, StackLockedError
 
 
 def _engine(file: str, need_passphrase: bool) -> tuple[CheckedPlan, StackEngine]:
@@ -61,10 +61,10 @@ def status(file: str) -> StackStatus:
 
 
 def outputs(file: str) -> dict[str, Any]:
-    """The stack outputs (servers with their IPs, network id, volumes, buckets); SetupError when not deployed."""
+    """The stack outputs (servers with their IPs, network id, volumes, buckets); NotDeployed when not deployed."""
     _checked, engine = _engine(file, need_passphrase=True)
     if not engine.exists():
-        raise SetupError(f"{engine.name} is not deployed: run govcloud deploy {file}")
+        raise NotDeployed(engine.name, file)
     return engine.outputs()
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from govcloud.check import check_manifest
 from govcloud.engine.runner import EngineOp, OperationResult
-from govcloud.errors import CloudError, GovcloudError
+from govcloud.errors import CloudError, GovcloudError, NotDeployed
 from govcloud.ops.deploy import EngineFactory, stack_engine
 from govcloud.ops.workflow import Hooks, check_access, ensure_ok, recover_stack
 
@@ -34,6 +34,7 @@ def drift_of(result: OperationResult) -> tuple:
 
 def refresh(file: str, *, check: bool = False, hooks: Hooks | None = None,
             engine_factory: EngineFactory = stack_engine) -> RefreshResult:
+    """Refresh (or, with `check`, only compare) the manifest's stack; NotDeployed when it holds no deployment."""
     from govcloud.cloud import drift
 
     hooks = hooks or Hooks()
@@ -42,6 +43,8 @@ def refresh(file: str, *, check: bool = False, hooks: Hooks | None = None,
     engine = engine_factory(checked, hooks)
     check_access(engine, hooks)
     with engine.lock(f"govcloud refresh {file}"):
+        if not engine.exists():  # a clear refusal, not the engine's failure: nothing to compare the cloud with
+            raise NotDeployed(engine.name, file)
         if not check:  # a check writes nothing, not even a recovery
             recover_stack(engine, hooks)
         op = EngineOp.REFRESH_PREVIEW if check else EngineOp.REFRESH

@@ -18,11 +18,11 @@ from govcloud.verify.source import ConsoleSource, ConsoleUnavailable, OpenStackC
 def read_stack_outputs(plan: ResourcePlan, config: Any) -> dict:
     """The deployed stack's outputs (servers with ids and IPs, volumes, ...); SetupError when not deployed."""
     from govcloud.engine.seam import StackEngine
-    from govcloud.errors import SetupError
+    from govcloud.errors import NotDeployed
 
     engine = StackEngine(plan, config)
     if not engine.exists():
-        raise SetupError(f"{engine.name} is not deployed: run govcloud deploy {plan.manifest_file or 'FILE'}")
+        raise NotDeployed(engine.name, plan.manifest_file)
     return engine.outputs()
 
 

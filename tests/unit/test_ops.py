@@ -13,7 +13,7 @@ import pytest
 from govcloud.cloud.access import Access, WrongAgency
 from govcloud.engine.recovery import Recovery
 from govcloud.engine.runner import ErrorKind
-from govcloud.errors import EngineError, EngineInterrupted, GovcloudError, StackLockedError
+from govcloud.errors import EngineError, EngineInterrupted, GovcloudError, NotDeployed, StackLockedError
 from govcloud.ops.auditchain import record_hash
 from govcloud.ops.deploy import UnknownResource, deploy
 from govcloud.ops.destroy import destroy
@@ -300,7 +300,7 @@ def test_destroy_asks_unless_yes(tmp_path):
 
 
 def test_refresh_check_records_nothing_and_reports_drift(tmp_path):
-    eng = FakeEngine(results={"refresh-preview": replayed("update-size")})
+    eng = FakeEngine(state=STATE, results={"refresh-preview": replayed("update-size")})
     res = refresh(write_manifest(tmp_path), check=True, engine_factory=eng.factory())
     assert eng.calls == ["access", "lock", "refresh-preview"]  # no recovery: a check writes nothing
     assert not res.recorded and res.drifted
@@ -308,15 +308,24 @@ def test_refresh_check_records_nothing_and_reports_drift(tmp_path):
 
 
 def test_refresh_recovers_then_records(tmp_path):
-    eng = FakeEngine(results={"refresh": nothing("refresh")})
+    eng = FakeEngine(state=STATE, results={"refresh": nothing("refresh")})
     res = refresh(write_manifest(tmp_path), engine_factory=eng.factory())
     assert eng.calls == ["access", "lock", "recover", "refresh"] and res.recorded and not res.drifted
 
 
 def test_refresh_failure_is_exit_3(tmp_path):
-    eng = FakeEngine(results={"refresh": failed("refresh", "Nova API 503")})
+    eng = FakeEngine(state=STATE, results={"refresh": failed("refresh", "Nova API 503")})
     with pytest.raises(EngineFailed, match="Nova API 503"):
         refresh(write_manifest(tmp_path), engine_factory=eng.factory())
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_refresh_of_a_stack_never_deployed_is_refused_before_the_engine(tmp_path, check):
+    eng = FakeEngine(results={"refresh": nothing("refresh"), "refresh-preview": nothing("refresh-preview")})
+    with pytest.raises(NotDeployed, match="citizen-portal-review-dev is not deployed: run govcloud deploy") as e:
+        refresh(write_manifest(tmp_path), check=check, engine_factory=eng.factory())
+    assert e.value.exit_code == 1
+    assert eng.calls == ["access", "lock"]  # no recovery, no engine operation
 
 
 # ---------------------------------------------------------------- diff
