@@ -99,12 +99,11 @@ def main() -> int:
         req = json.loads(line)
         req_stack = f"{req['location']['project']}/{req['location']['stack']}"
         _receive_lock(req)  # open until this process ends (never closed): the stack stays locked while it runs
-        req["importSeconds"] = imports
         if req.get("lockHeartbeat"):
             from govcloud.shared.locks import child_heartbeat
 
             child_heartbeat(req["lockHeartbeat"])  # the lock lives while this child does, even if its parent dies
-        for result in _worker_run(req, send, _go_ahead):
+        for result in _worker_run(req, send, _go_ahead, imports=imports):
             send({"t": "result", **result})
         return 0
     except GovcloudError as exc:
@@ -166,10 +165,11 @@ def _log_to(path: str) -> None:
     os.close(fd)
 
 
-def _worker_run(req: dict, send: Callable[[dict], None],
-                go_ahead: Callable[[], dict | None]) -> Iterator[dict]:
-    """The results of the request's steps: one operation, or (thenUp) a preview and, on the go-ahead, an up."""
-    t_imports = time.monotonic()
+def _worker_run(req: dict, send: Callable[[dict], None], go_ahead: Callable[[], dict | None], *,
+                imports: float = 0.0) -> Iterator[dict]:
+    """The results of the request's steps: one operation, or (thenUp) a preview and, on the go-ahead, an up.
+    `imports`: the seconds main() spent importing before the request came (reported as the step's imports)."""
+    t_setup = time.monotonic()
     from pulumi import automation as auto
 
     from govcloud.engine.program import ProviderConfig, build_program
@@ -200,7 +200,7 @@ def _worker_run(req: dict, send: Callable[[dict], None],
 
     hooked = _install_raw_event_hook()
     t_ready = time.monotonic()
-    timing = {"imports": round(req.get("importSeconds", 0.0), 3), "setup": round(t_ready - t_imports, 3)}
+    timing = {"imports": round(imports, 3), "setup": round(t_ready - t_setup, 3)}
 
     def on_event(event: Any) -> None:
         raw = getattr(event, "raw", None)
