@@ -65,9 +65,10 @@ class StackLocation:
         return None if base is None else base / ".pulumi" / "stacks" / self.project / f"{self.stack}.json"
 
     def has_checkpoint(self) -> bool:
-        """A file:// backend holds this stack (False for other backends: only their CLI can tell)."""
+        """A file:// backend holds this stack (False for other backends: only their CLI can tell). Its
+        `.bak` (what `pulumi stack rm` leaves) and `.attrs` sidecars are not the stack."""
         path = self.checkpoint_path()
-        return path is not None and any(path.parent.glob(f"{self.stack}.json*"))
+        return path is not None and (path.is_file() or path.with_name(f"{path.name}.gz").is_file())
 
     def engine_lock_dir(self) -> Path | None:
         base = self.backend_path()

@@ -191,12 +191,14 @@ def _worker_run(req: dict, send: Callable[[dict], None], go_ahead: Callable[[], 
     ensure_workdir(loc)
     ws = _workspace(auto, loc, work_dir=str(loc.work_dir), program=program, env_vars=env,
                     secrets_provider="passphrase", pulumi_command=pulumi_command(req.get("pulumi")))
+    created = False
     try:
         stack = auto.Stack.select(loc.stack, ws)
     except auto.StackNotFoundError:
         if op in ("refresh", "refresh-preview", "destroy"):
             raise EngineError(f"stack {loc.name} does not exist: nothing was deployed from this manifest yet")
         stack = auto.Stack.create(loc.stack, ws)
+        created = True  # a preview only (diff, a refused or declined deploy) removes it again
 
     hooked = _install_raw_event_hook()
     t_ready = time.monotonic()
@@ -221,8 +223,15 @@ def _worker_run(req: dict, send: Callable[[dict], None], go_ahead: Callable[[], 
 
     out: dict = {}
     if op == "preview":
-        stack.preview(diff=False, refresh=bool(req.get("refresh")) or None, replace=req.get("replace") or None,
-                      **common)
+        try:
+            stack.preview(diff=False, refresh=bool(req.get("refresh")) or None, replace=req.get("replace") or None,
+                          **common)
+        except BaseException:
+            if created:
+                _remove_new_stack(ws, loc)
+            raise
+        if created and not req.get("thenUp"):
+            _remove_new_stack(ws, loc)
     elif op == "up":
         out = up(req.get("message"))
     elif op == "refresh":
@@ -241,6 +250,8 @@ def _worker_run(req: dict, send: Callable[[dict], None], go_ahead: Callable[[], 
         if go is None:
             print("govcloud engine child: no go-ahead for the previewed change; exiting, nothing applied",
                   file=sys.stderr, flush=True)
+            if created:
+                _remove_new_stack(ws, loc)
             return
         _log_to(go["log"])
         print(f"govcloud engine child {os.getpid()}: up (the change previewed in this process)", file=sys.stderr,
@@ -249,6 +260,19 @@ def _worker_run(req: dict, send: Callable[[dict], None], go_ahead: Callable[[], 
         out = up(go.get("message"))
         out["timing"] = {"imports": 0.0, "setup": 0.0, "engine": round(time.monotonic() - t_go, 3)}
         yield out
+
+
+def _remove_new_stack(ws, loc: StackLocation) -> None:
+    """A stack this child created for a preview that nothing followed is removed again: a diff, or a deploy
+    refused or declined after its preview, leaves the backend as it found it (`pulumi preview` of a stack that
+    does not exist creates nothing either). Without --force the CLI removes only a stack with no resources,
+    so a stack another run has deployed to meanwhile stays. (A file backend keeps the removed stack's file as
+    `<stack>.json.bak`, as for any `pulumi stack rm`; the stack no longer exists for the CLI or govcloud.)"""
+    try:
+        ws.remove_stack(loc.stack)
+    except Exception as exc:  # the preview's outcome stands; the empty stack is harmless, say so and go on
+        print(f"govcloud engine child: could not remove the empty stack {loc.name} this preview created: {exc}",
+              file=sys.stderr, flush=True)
 
 
 def _workspace(auto, loc: StackLocation, **options):

@@ -98,9 +98,12 @@ class Repo:
         except (OSError, KeyError, ValueError, subprocess.TimeoutExpired):
             pass
 
+    def stack_file(self) -> Path:
+        """The file backend's file of the stack: there once the stack exists."""
+        return self.root / ".govcloud" / "state" / ".pulumi" / "stacks" / PULUMI_PROJECT / f"{self.stack}.json"
+
     def checkpoint(self) -> dict:
-        path = self.root / ".govcloud" / "state" / ".pulumi" / "stacks" / PULUMI_PROJECT / f"{self.stack}.json"
-        return json.loads(path.read_text())["checkpoint"]["latest"]
+        return json.loads(self.stack_file().read_text())["checkpoint"]["latest"]
 
     def state_resources(self) -> dict[str, dict]:
         return {r["urn"].rsplit("::", 1)[-1]: r for r in self.checkpoint().get("resources", [])

@@ -3,7 +3,7 @@
 A small service (one server with one 2 GB volume, no public IP, no bucket) in its own temporary config
 repo; the tests run in file order on one stack:
 
-1. `diff --out` of a new stack saves a plan; `deploy --plan` applies it;
+1. a declined deploy and a `diff --out` of a new stack leave no stack behind; the saved plan applies;
 2. growing the server's size is an update in place, with the cost delta of the rate card; its saved plan
    applies and the server has the new flavor;
 3. a saved plan is refused once the manifest changed, and once the stack changed, and nothing changes;
@@ -89,10 +89,15 @@ def rules(conn, repo) -> set:
 
 
 def test_saved_plan_of_a_new_stack_applies(repo, conn):
+    # a deploy declined after its preview (no terminal, no --yes) and a diff leave no stack behind
+    declined = repo.run("deploy", repo.manifest)
+    assert declined.returncode == 1 and "--yes" in declined.stderr, declined.stdout + declined.stderr
+    assert not repo.stack_file().exists(), "the declined deploy's preview left an empty stack"
     plan_file = repo.root / "create.plan"
     doc = review(repo, "--out", plan_file)
     assert set(ops(doc).values()) == {"create"} and doc["dataLoss"] == []
     assert plan_file.is_file()
+    assert not repo.stack_file().exists(), "the diff of a new stack left an empty stack"
     r = repo.run("deploy", repo.manifest, "--plan", plan_file, "--yes")
     assert r.returncode == 0, r.stderr
     assert len(repo.state_resources()) == len(ops(doc))

@@ -165,3 +165,22 @@ def test_a_child_started_ahead_and_never_used_exits_and_leaves_no_log(tmp_path):
     spare.close()
     assert spare.proc.returncode == 0
     assert not spare.log_file.exists()
+
+
+@pytest.mark.parametrize("files, held", [
+    ((), False),
+    (("portal-dev.json.bak", "portal-dev.json.bak.attrs"), False),  # what `pulumi stack rm` leaves
+    (("portal-dev.json.attrs",), False),
+    (("portal-dev.json",), True),
+    (("portal-dev.json.gz",), True),  # a compressing backend
+    (("portal-dev-2.json",), False),  # another stack
+])
+def test_a_file_backend_holds_the_stack_only_with_its_checkpoint(tmp_path, files, held):
+    from govcloud.engine.stack import StackLocation
+
+    loc = StackLocation("govcloud-t", "portal-dev", f"file://{tmp_path / 'state'}", str(tmp_path))
+    stacks = tmp_path / "state" / ".pulumi" / "stacks" / "govcloud-t"
+    stacks.mkdir(parents=True)
+    for name in files:
+        (stacks / name).write_text("{}")
+    assert loc.has_checkpoint() is held
