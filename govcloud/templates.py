@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 AUTOESCAPED = ("html.j2",)  # template names ending in .html.j2 are HTML
 
 
-def _tojson(value: Any) -> str:
-    # Plain JSON (a subset of YAML): Jinja2's own tojson escapes for HTML, which
-    # cloud-config does not need, and mangles nothing but costs more.
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+# The `tojson` filter: plain JSON (a subset of YAML). Jinja2's own tojson escapes for HTML, which
+# cloud-config does not need. It is json.dumps(value, ensure_ascii=False, sort_keys=True) with the
+# encoder made once: dumps builds a new JSONEncoder for every call with options (2 calls per user data).
+_tojson = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
 class Templates:
@@ -47,7 +47,8 @@ class Templates:
             env = ImmutableSandboxedEnvironment(
                 loader=FileSystemLoader([str(d) for d in self.config.search_dirs("templates")]),
                 undefined=StrictUndefined, autoescape=select_autoescape(AUTOESCAPED, default_for_string=False),
-                keep_trailing_newline=True, auto_reload=False)
+                keep_trailing_newline=True, auto_reload=False,
+                cache_size=-1)  # a plain dict: `{% extends %}` looks its parent up in every render
             env.filters["tojson"] = _tojson
             self._environment = env
         return self._environment
@@ -57,6 +58,10 @@ class Templates:
         found = self._templates.get(name)
         if found is None:  # the environment never reloads a template (auto_reload=False): the same object
             found = self._templates[name] = self.environment.get_template(name)
+            # Jinja2 keeps a template's globals as a ChainMap over the environment's, which every render
+            # copies into its context twice (slow, in Python); nothing changes them once the environment
+            # is made, so the template keeps a plain dict of the same globals
+            found.globals = dict(found.globals)
         return found
 
     def render(self, name: str, /, **context: Any) -> str:

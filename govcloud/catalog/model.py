@@ -20,6 +20,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from govcloud.load.validation import empty_list
+
 SCHEMA_VERSION = "1.0"
 SCHEMA_ID = "https://govcloud.gov.example/schema/catalog-1.json"
 
@@ -47,8 +49,8 @@ class Text(_Model):
 
 
 class Keywords(_Model):
-    fa: list[str] = Field(default_factory=list)
-    en: list[str] = Field(default_factory=list)
+    fa: list[str] = Field(default_factory=empty_list)
+    en: list[str] = Field(default_factory=empty_list)
 
 
 class Source(_Model):
@@ -165,7 +167,7 @@ class Retired(_Model):
     retired: _dt.date
     title: Text | None = None
     reason: Text | None = None
-    datasets: list[str] = Field(default_factory=list, description="URIs of its datasets")
+    datasets: list[str] = Field(default_factory=empty_list, description="URIs of its datasets")
     source: Source | None = Field(None, description="its entry in inventories/catalog.yaml, when listed there")
 
 

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from govcloud.load.manifest import LocalizedText
-from govcloud.load.validation import StrictModel
+from govcloud.load.validation import StrictModel, empty_dict, empty_list
 
 CatalogUrl = Annotated[str, Field(pattern=r"^https?://[^\s]+[^\s/]$", max_length=500)]
 
@@ -52,7 +52,7 @@ class RetiredService(StrictModel):
     retired: IsoDate
     title: LocalizedText | None = None
     reason: LocalizedText | None = None
-    datasets: list[str] = Field(default_factory=list, description="names of the open datasets it published")
+    datasets: list[str] = Field(default_factory=empty_list, description="names of the open datasets it published")
 
 
 class CatalogSettings(StrictModel):
@@ -60,5 +60,5 @@ class CatalogSettings(StrictModel):
     title: LocalizedText
     description: LocalizedText
     publisher: CatalogPublisher
-    service_levels: dict[str, ServiceLevel] = Field(default_factory=dict)
-    retired: list[RetiredService] = Field(default_factory=list)
+    service_levels: dict[str, ServiceLevel] = Field(default_factory=empty_dict)
+    retired: list[RetiredService] = Field(default_factory=empty_list)

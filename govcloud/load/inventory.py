@@ -23,7 +23,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError, Problem, format_path, unknown_name
 from govcloud.load.manifest import LocalizedText, Manifest, is_dns_label
-from govcloud.load.validation import StrictModel, validate_model
+from govcloud.load.validation import StrictModel, empty_list, validate_model
 from govcloud.load.yamlsource import load_yaml_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -136,7 +136,7 @@ class Site(StrictModel):
     images: dict[str, ImageSpec] = Field(min_length=1)
     volume_types: dict[str, VolumeTypeSpec] = Field(min_length=1)
     rate_card: RateCard  # the latest card (estimates use it); metering prices each day with the card in force
-    rate_card_history: list[RateCard] = Field(default_factory=list, description="earlier cards, any order")
+    rate_card_history: list[RateCard] = Field(default_factory=empty_list, description="earlier cards, any order")
     ssh: ServerAccess = Field(default_factory=ServerAccess)
 
     @model_validator(mode="after")
@@ -184,7 +184,7 @@ class Subsidy(StrictModel):
     kind: Literal["discount", "credit"]
     percent: Annotated[Decimal, BeforeValidator(_to_decimal), Field(gt=0, le=100)]
     description: str = Field(min_length=1)
-    meters: list[str] = Field(default_factory=list, description="priced meters it applies to; empty: all")
+    meters: list[str] = Field(default_factory=empty_list, description="priced meters it applies to; empty: all")
     valid_from: date | None = None
     valid_until: date | None = Field(None, description="last UTC day it applies to, included")
 
@@ -198,7 +198,7 @@ class Agency(StrictModel):
     allowed_sites: list[str] = Field(min_length=1)
     monthly_budget: Annotated[Decimal | None, BeforeValidator(lambda v: None if v is None else _to_decimal(v))] = Field(
         None, strict=False)
-    subsidies: list[Subsidy] = Field(default_factory=list)
+    subsidies: list[Subsidy] = Field(default_factory=empty_list)
 
 
 class AgencyRegistry(StrictModel):

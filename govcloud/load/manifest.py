@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from govcloud.errors import InputError, Problem, shorten
-from govcloud.load.validation import StrictModel as _Model, validate_model
+from govcloud.load.validation import StrictModel as _Model, empty_dict, empty_list, validate_model
 
 API_VERSION = "govcloud/v1"
 
@@ -58,12 +58,29 @@ def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.ip_network(value, strict=True)
 
 
+@lru_cache(maxsize=4096)
 def _cidr(value: str) -> str:
+    """The network's canonical text (ip_network's str), once per distinct text. ValueError (not cached)."""
     try:
         net = _network(value)
     except ValueError as exc:
         raise ValueError(f"must be a network in CIDR notation such as 10.42.0.0/24 ({exc})") from None
     return str(net)
+
+
+@lru_cache(maxsize=4096)
+def _subnet_problem(value: str) -> str | None:
+    """Why a valid CIDR cannot be a service's subnet, or None; once per distinct text."""
+    net = _network(value)
+    # the subnet is IPv4 (compile and the address-overlap rules are); ingress sources may be IPv6
+    if net.version != 4:
+        return "must be an IPv4 network such as 10.42.0.0/24 (IPv6 subnets are not offered)"
+    # RFC 1918 only: is_private also admits loopback, link-local, 0.0.0.0/8 and 240.0.0.0/4
+    if not any(net.subnet_of(r) for r in _IPV4_PRIVATE):
+        return "must be a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)"
+    if not 16 <= net.prefixlen <= 28:
+        return "prefix length must be between /16 and /28"
+    return None
 
 
 def _email(value: str) -> str:
@@ -108,20 +125,14 @@ class IngressRule(_Model):
 
 class Network(_Model):
     cidr: Cidr = Field(description="the service's private IPv4 subnet, e.g. 10.42.0.0/24")
-    ingress: list[IngressRule] = Field(default_factory=list, max_length=MAX_INGRESS_RULES)
+    ingress: list[IngressRule] = Field(default_factory=empty_list, max_length=MAX_INGRESS_RULES)
 
     @field_validator("cidr")
     @classmethod
     def _private(cls, v: str) -> str:
-        net = _network(v)
-        # the subnet is IPv4 (compile and the address-overlap rules are); ingress sources may be IPv6
-        if net.version != 4:
-            raise ValueError("must be an IPv4 network such as 10.42.0.0/24 (IPv6 subnets are not offered)")
-        # RFC 1918 only: is_private also admits loopback, link-local, 0.0.0.0/8 and 240.0.0.0/4
-        if not any(net.subnet_of(r) for r in _IPV4_PRIVATE):
-            raise ValueError("must be a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)")
-        if not 16 <= net.prefixlen <= 28:
-            raise ValueError("prefix length must be between /16 and /28")
+        problem = _subnet_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     _unique = field_validator("ingress")(classmethod(lambda cls, v: _unique_names(v, "ingress rule")))
@@ -151,7 +162,7 @@ class Server(_Model):
     count: int = Field(1, ge=1, le=50)
     role: DnsLabel = Field("base", description="cloud-init template templates/cloud-init/<role>.yaml.j2")
     public_ip: bool = False
-    volumes: list[Volume] = Field(default_factory=list, max_length=MAX_VOLUMES_PER_SERVER)
+    volumes: list[Volume] = Field(default_factory=empty_list, max_length=MAX_VOLUMES_PER_SERVER)
     health_check: HealthCheck | None = None
 
     _unique = field_validator("volumes")(classmethod(lambda cls, v: _unique_names(v, "volume")))
@@ -173,8 +184,8 @@ UPDATE_FREQUENCIES = ("continuous", "daily", "weekly", "monthly", "quarterly", "
 
 
 class LocalizedKeywords(_Model):
-    fa: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=list)
-    en: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=list)
+    fa: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=empty_list)
+    en: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=empty_list)
 
 
 class Endpoint(_Model):
@@ -219,8 +230,8 @@ class Publish(_Model):
     contact: Annotated[str, AfterValidator(_email)] | None = Field(
         None, description="who answers users of the service (default: metadata.owner)")
     sla: DnsLabel | None = Field(None, description="a service level of inventories/catalog.yaml, e.g. gold")
-    endpoints: list[Endpoint] = Field(default_factory=list, max_length=MAX_ENDPOINTS)
-    open_data: list[OpenDataset] = Field(default_factory=list, max_length=MAX_OPEN_DATASETS)
+    endpoints: list[Endpoint] = Field(default_factory=empty_list, max_length=MAX_ENDPOINTS)
+    open_data: list[OpenDataset] = Field(default_factory=empty_list, max_length=MAX_OPEN_DATASETS)
 
     _unique_endpoints = field_validator("endpoints")(classmethod(lambda cls, v: _unique_names(v, "endpoint")))
     _unique_data = field_validator("open_data")(classmethod(lambda cls, v: _unique_names(v, "open dataset")))
@@ -234,7 +245,7 @@ class Metadata(_Model):
     cost_center: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$", max_length=40)] | None = None
     classification: Literal["public", "internal", "restricted", "secret"]
     labels: dict[Annotated[str, Field(min_length=1, max_length=63)], Annotated[str, Field(max_length=255)]] = Field(
-        default_factory=dict, max_length=MAX_LABELS)
+        default_factory=empty_dict, max_length=MAX_LABELS)
 
 
 class Spec(_Model):
@@ -243,8 +254,8 @@ class Spec(_Model):
     ssh_public_key: Annotated[str, Field(pattern=r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$")] | None = Field(
         None, description="optional: an SSH public key installed on every server (becomes a keypair)")
     network: Network
-    servers: list[Server] = Field(default_factory=list, max_length=MAX_SERVER_ENTRIES)
-    buckets: list[Bucket] = Field(default_factory=list, max_length=MAX_BUCKETS)
+    servers: list[Server] = Field(default_factory=empty_list, max_length=MAX_SERVER_ENTRIES)
+    buckets: list[Bucket] = Field(default_factory=empty_list, max_length=MAX_BUCKETS)
     publish: Publish | None = None
 
     _unique_servers = field_validator("servers")(classmethod(lambda cls, v: _unique_names(v, "server")))

@@ -17,6 +17,19 @@ from pydantic.alias_generators import to_camel
 from govcloud.errors import MAX_REPORTED, InputError, Problem, did_you_mean, format_path, more_problems, shorten
 
 
+def empty_list() -> list:
+    """`default_factory` for a list field. Pydantic asks each factory for its signature (does it take the
+    validated data?); for the builtin `list` or `dict` that means parsing its text signature with the
+    tokenize module, about a third of building a module's models (benchmarks/README.md); for a Python
+    function it reads the code object."""
+    return []
+
+
+def empty_dict() -> dict:
+    """`default_factory` for a mapping field (see empty_list)."""
+    return {}
+
+
 class StrictModel(BaseModel):
     """Immutable, no unknown keys, camelCase keys in YAML, no type coercion."""
 

@@ -14,7 +14,7 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from govcloud.errors import InputError, Problem, format_path, unknown_name
 from govcloud.load.manifest import Cidr, Port
-from govcloud.load.validation import StrictModel, validate_model
+from govcloud.load.validation import StrictModel, empty_dict, empty_list, validate_model
 from govcloud.policy.core import ADVISORY, MANDATORY, OFF, Ceiling, PolicyConfig, PolicyException, default_settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,16 +41,16 @@ class CeilingModel(StrictModel):
 
 class SettingsModel(StrictModel):
     size_ceiling: dict[Environment, CeilingModel | None] = Field(
-        default_factory=dict, description="GC009: largest server per environment (null: no ceiling)")
+        default_factory=empty_dict, description="GC009: largest server per environment (null: no ceiling)")
     max_servers: dict[Environment, Annotated[int, Field(ge=1)] | None] = Field(
-        default_factory=dict, description="GC010: most servers (instances) per manifest per environment")
+        default_factory=empty_dict, description="GC010: most servers (instances) per manifest per environment")
     trusted_networks: list[Cidr] | None = Field(
         None, description="sources that are not 'the internet' (default: RFC 1918 and fc00::/7)")
     admin_ports: list[Port] | None = Field(None, description="GC001: ports never open to the whole internet")
     manifest_dirs: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=list, description="manifests (relative to the config repo) always counted by "
+        default_factory=empty_list, description="manifests (relative to the config repo) always counted by "
                                           "cross-manifest rules (quotas, overlaps, duplicate names)")
-    rules: dict[str, dict[str, Any]] = Field(default_factory=dict,
+    rules: dict[str, dict[str, Any]] = Field(default_factory=empty_dict,
                                              description="free-form settings of custom rules, by rule id")
 
 
@@ -70,7 +70,7 @@ class PolicyFileModel(StrictModel):
     api_version: Literal["govcloud/v1"] = "govcloud/v1"
     kind: Literal["PolicyConfig"] = "PolicyConfig"
     settings: SettingsModel = Field(default_factory=SettingsModel)
-    exceptions: list[ExceptionModel] = Field(default_factory=list)
+    exceptions: list[ExceptionModel] = Field(default_factory=empty_list)
 
 
 _JUSTIFY_HINT = "every exception must say why it is granted: who approved it, and until when"
