@@ -35,7 +35,7 @@ MAX_ENDPOINTS = 50
 MAX_OPEN_DATASETS = 200
 MAX_REF_LENGTH = 64  # a size, image or volume type name of the site
 
-_DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"[a-z]([a-z0-9-]*[a-z0-9])?\Z")  # \Z, not $: "$" also matches before a final newline
 DNS_LABEL_RULE = "must be a DNS label: lowercase letters, digits and '-', starting with a letter and not ending with '-'"
 _IPV4_PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 

@@ -36,8 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ENTRY_POINT_GROUP = "govcloud.policies"
 CUSTOM_DIR = "policies"
-RULE_ID = re.compile(r"^[A-Z][A-Z0-9]{0,9}[0-9]{3,4}$")
-RESERVED = re.compile(r"^GC[0-9]+$")
+RULE_ID = re.compile(r"[A-Z][A-Z0-9]{0,9}[0-9]{3,4}\Z")  # \Z: "$" would admit a final newline
+RESERVED = re.compile(r"GC[0-9]+\Z")
 
 BUILTIN_RULES: tuple[type[Rule], ...] = (
     AdminPortsFromInternet,     # GC001

@@ -87,6 +87,15 @@ def test_dns_label_names(write):
     assert p.path == "metadata.name" and "DNS label" in p.message
 
 
+@pytest.mark.parametrize("field, value", [("name: patient-portal", 'name: "patient-portal\\n"'),
+                                          ("agency: moh", 'agency: "moh\\n"'),
+                                          ("- name: web\n", '- name: "web\\n"\n')])
+def test_a_dns_label_with_a_final_newline_is_refused(write, field, value):
+    # Python's "$" matches before a final newline: "moh\n" once passed as a DNS label
+    (p,) = problems(write, VALID.replace(field, value, 1))
+    assert "DNS label" in p.message and p.location is not None and p.location.line > 1
+
+
 def test_unsupported_api_version(write):
     (p,) = problems(write, VALID.replace("govcloud/v1", "govcloud/v2"))
     assert "unsupported apiVersion 'govcloud/v2'" in p.message and p.location.line == 1
