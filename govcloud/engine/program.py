@@ -153,6 +153,9 @@ class ProgramRun:
     provider: Any = None
     resources: dict[str, Any] = field(default_factory=dict)  # plan key -> pulumi resource
     lookups: dict[str, Any] = field(default_factory=dict)  # network name -> Output of get_network
+    # the stack outputs' plain values, once every one of them is known (an up; never a preview): what
+    # `pulumi stack output --show-secrets` would read back from the state afterwards
+    outputs: dict[str, Any] | None = None
 
 
 def build_program(plan: ResourcePlan, provider_config: ProviderConfig | None = None, *,
@@ -174,6 +177,7 @@ def build_program(plan: ResourcePlan, provider_config: ProviderConfig | None = N
         run = record if record is not None else ProgramRun()
         run.resources.clear()
         run.lookups.clear()
+        run.outputs = None
         args = config.provider_args()
         for secret in ProviderConfig.SECRET_FIELDS:
             if secret in args:
@@ -207,8 +211,11 @@ def build_program(plan: ResourcePlan, provider_config: ProviderConfig | None = N
             inputs = resolve(dict(entry.inputs))
             run.resources[entry.key] = cls(entry.key, **inputs, opts=opts)
 
-        for name, value in stack_outputs(plan, run.resources).items():
+        outputs = stack_outputs(plan, run.resources)
+        for name, value in outputs.items():
             pulumi.export(name, value)
+        # runs only when all are known (not in a preview); the engine child hands them to its parent
+        pulumi.Output.all(**outputs).apply(lambda values: setattr(run, "outputs", dict(values)))
 
     return program
 

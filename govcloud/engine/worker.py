@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 import time
+from datetime import datetime
 from typing import Any, Callable, Iterator, Mapping
 
 from govcloud.errors import GovcloudError
@@ -172,7 +173,7 @@ def _worker_run(req: dict, send: Callable[[dict], None], go_ahead: Callable[[], 
     t_setup = time.monotonic()
     from pulumi import automation as auto
 
-    from govcloud.engine.program import ProviderConfig, build_program
+    from govcloud.engine.program import ProgramRun, ProviderConfig, build_program
 
     op = req["op"]
     print(f"govcloud engine child {os.getpid()}: {op}", file=sys.stderr, flush=True)
@@ -180,7 +181,9 @@ def _worker_run(req: dict, send: Callable[[dict], None], go_ahead: Callable[[], 
                         req["location"]["stateDir"])
     plan = ResourcePlan.from_json(req["plan"])
     # the parent read the credentials (its access check did): no openstacksdk import here
-    program = build_program(plan, ProviderConfig(**req["provider"]), allow_data_loss=bool(req.get("allowDataLoss")))
+    run = ProgramRun()
+    program = build_program(plan, ProviderConfig(**req["provider"]), allow_data_loss=bool(req.get("allowDataLoss")),
+                            record=run)
     passphrase = os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")
     env = engine_env(loc, passphrase, req.get("toolchainEnv"))
     if op == "refresh-preview":
@@ -189,7 +192,7 @@ def _worker_run(req: dict, send: Callable[[dict], None], go_ahead: Callable[[], 
         os.environ.pop("PULUMI_SKIP_CONFIRMATIONS", None)
     os.environ.update(env)
     ensure_workdir(loc)
-    ws = _workspace(auto, loc, work_dir=str(loc.work_dir), program=program, env_vars=env,
+    ws = _workspace(auto, loc, run, work_dir=str(loc.work_dir), program=program, env_vars=env,
                     secrets_provider="passphrase", pulumi_command=pulumi_command(req.get("pulumi")))
     created = False
     try:
@@ -200,6 +203,7 @@ def _worker_run(req: dict, send: Callable[[dict], None], go_ahead: Callable[[], 
         stack = auto.Stack.create(loc.stack, ws)
         created = True  # a preview only (diff, a refused or declined deploy) removes it again
 
+    _summary_without_history(auto, stack)
     hooked = _install_raw_event_hook()
     t_ready = time.monotonic()
     timing = {"imports": round(imports, 3), "setup": round(t_ready - t_setup, 3)}
@@ -262,6 +266,20 @@ def _worker_run(req: dict, send: Callable[[dict], None], go_ahead: Callable[[], 
         yield out
 
 
+def _summary_without_history(auto, stack) -> None:
+    """stack.up(), refresh() and destroy() end with `pulumi stack history` (a CLI run that decrypts the state:
+    0.3-0.4 s) only to put the update's summary in their result, which govcloud does not read: the engine's
+    events say what changed, and the parent counts them. So this stack's summary is what this process knows:
+    the operation succeeded (they ask for it only then) and when this child began and asked."""
+    started = datetime.now()
+
+    def info(show_secrets: bool = True):
+        return auto.UpdateSummary(kind="update", start_time=started, message="", environment={}, config={},
+                                  result="succeeded", end_time=datetime.now())
+
+    stack.info = info
+
+
 def _remove_new_stack(ws, loc: StackLocation) -> None:
     """A stack this child created for a preview that nothing followed is removed again: a diff, or a deploy
     refused or declined after its preview, leaves the backend as it found it (`pulumi preview` of a stack that
@@ -275,15 +293,26 @@ def _remove_new_stack(ws, loc: StackLocation) -> None:
               file=sys.stderr, flush=True)
 
 
-def _workspace(auto, loc: StackLocation, **options):
+def _workspace(auto, loc: StackLocation, run=None, **options):
     """The Automation API's LocalWorkspace of the location, which takes a stack whose checkpoint a file://
     backend holds, and whose settings this work directory has, as it is: `pulumi stack select` would only record
     it as the workspace's current stack (a CLI run, 0.2-0.3 s of every operation) and every operation names its
     stack (`--stack`) anyway. A stack the file backend does not hold is not found without asking the CLI
-    either (the first deploy then creates it). Other backends go through the CLI."""
+    either (the first deploy then creates it). Other backends go through the CLI.
+
+    `stack.up()` reads the stack's outputs back after the engine's run with two CLI runs (`pulumi stack output`,
+    masked and with the secrets: each starts the CLI and decrypts the state). The program ran in this process and
+    kept their values (`run`, a ProgramRun: set once every output is known, in an up), so the workspace gives
+    those: the same values, without the two runs. When the program kept none, the CLI is asked as before."""
     settings = loc.work_dir / f"Pulumi.{loc.stack}.yaml"
 
     class Workspace(auto.LocalWorkspace):
+        def stack_outputs(self, stack_name: str):
+            if stack_name == loc.stack and run is not None and run.outputs is not None:
+                # every output of a govcloud stack is a secret (program.stack_outputs)
+                return {k: auto.OutputValue(value=v, secret=True) for k, v in run.outputs.items()}
+            return super().stack_outputs(stack_name)
+
         def select_stack(self, stack_name: str) -> None:
             if stack_name == loc.stack and loc.backend_path() is not None:
                 if not loc.has_checkpoint():  # the file backend holds no such stack: the CLI would say so

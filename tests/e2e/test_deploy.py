@@ -207,6 +207,25 @@ def test_redeploy_changes_nothing(repo):
     assert st["resources"] == 23 and st["missing"] == [] and st["extra"] == [] and st["locks"] == []
 
 
+def test_an_apply_hands_back_the_outputs_the_state_holds(repo, monkeypatch):
+    """The engine child hands its parent the outputs its program resolved in the up, instead of reading them
+    back with two `pulumi stack output` runs (issue 16): they are what the state holds, as `govcloud outputs`
+    reads them with the CLI. One rule replaced through the library (an apply that changes nothing else)."""
+    from govcloud.ops.deploy import deploy
+    from govcloud.ops.workflow import Hooks
+
+    for name in ("GOVCLOUD_STATE_DIR", "GOVCLOUD_CONFIG", "GOVCLOUD_PASSPHRASE_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in repo.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(repo.root)
+    res = deploy(str(repo.manifest), yes=True, replace=("secgroup-egress-ipv6",), hooks=Hooks())
+    assert res.result is not None and res.result.ok, res.result
+    stored = json.loads(repo.run("outputs", repo.manifest, "--format", "json").stdout)
+    assert stored["servers"] and dict(res.result.outputs) == stored
+    assert ops(repo.diff()) == {}
+
+
 # ---------------------------------------------------------------- 2b. drift
 
 

@@ -22,7 +22,7 @@ from program_mocks import run_under_mocks  # noqa: E402
 
 from govcloud.check import Workspace  # noqa: E402
 from govcloud.plan.model import Lookup, Ref  # noqa: E402
-from govcloud.engine.program import ProviderConfig, build_program  # noqa: E402
+from govcloud.engine.program import ProgramRun, ProviderConfig, build_program  # noqa: E402
 from govcloud.plan.resources import resource_type  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -272,6 +272,27 @@ def test_stack_outputs(deployed):
         assert (s.get("floatingIp") is not None) is public
     assert out["buckets"] == [r.name for r in plan.resources if r.kind == "Container"]
     assert set(out["volumes"]) == {r.name for r in plan.resources if r.kind == "Volume"}
+
+
+def _without_nulls(value):
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def test_the_run_keeps_the_outputs_the_engine_registers(workspace):
+    """The engine child hands its parent the outputs the program kept instead of reading them back from the
+    state: they must be the values registered as the stack's outputs, for every example. (The mock monitor's
+    deserializer drops null members, e.g. a private server's floatingIp; the engine keeps them, as the kept
+    values do: tests/e2e/test_deploy compares them with `pulumi stack output` on the dev cloud.)"""
+    for path in EXAMPLES:
+        plan = workspace.plan(path)
+        run = ProgramRun()
+        mon = run_under_mocks(Recorder(), plan, build_program(plan, record=run))
+        assert _without_nulls(run.outputs) == {k: v["value"] for k, v in mon.stack_outputs.items()}, path
+        assert set(run.outputs["servers"]) == {r.name for r in plan.resources if r.kind == "Instance"}, path
 
 
 # ---------------------------------------------------------------- variants (one example is enough)

@@ -184,3 +184,78 @@ def test_a_file_backend_holds_the_stack_only_with_its_checkpoint(tmp_path, files
     for name in files:
         (stacks / name).write_text("{}")
     assert loc.has_checkpoint() is held
+
+
+class RecordingCli:
+    """The PulumiCommand a workspace runs: records every CLI run and answers `up` and `stack output`."""
+
+    command = "pulumi"
+
+    def __init__(self, stored: dict):
+        from semver import VersionInfo
+
+        self.version = VersionInfo.parse("3.274.1")  # the toolchain's (refresh and destroy check it)
+        self.runs: list[list[str]] = []
+        self.stored = stored  # what `pulumi stack output --show-secrets --json` reads from the state
+
+    def run(self, args, cwd, additional_env, on_output=None, on_error=None):
+        import json
+
+        from pulumi import automation as auto
+
+        args = [a for a in args if a != "--non-interactive"]
+        self.runs.append(args)
+        if args[:2] == ["stack", "output"]:
+            shown = "--show-secrets" in args
+            return auto.CommandResult(json.dumps({k: v if shown else "[secret]" for k, v in self.stored.items()}),
+                                      "", 0)
+        return auto.CommandResult("", "", 0)
+
+
+def child_stack(tmp_path, run, cli):
+    """The engine child's stack of a file backend that holds it (worker._workspace), running `cli`."""
+    from pulumi import automation as auto
+
+    from govcloud.engine import worker
+    from govcloud.engine.stack import StackLocation
+
+    loc = StackLocation("govcloud-t", "portal-dev", f"file://{tmp_path / 'state'}", str(tmp_path))
+    stacks = tmp_path / "state" / ".pulumi" / "stacks" / "govcloud-t"
+    stacks.mkdir(parents=True)
+    (stacks / "portal-dev.json").write_text("{}")
+    loc.work_dir.mkdir(parents=True, exist_ok=True)
+    (loc.work_dir / "Pulumi.portal-dev.yaml").write_text("{}\n")
+    ws = worker._workspace(auto, loc, run, work_dir=str(loc.work_dir), program=lambda: None,
+                           pulumi_command=cli, project_settings=auto.ProjectSettings(name="govcloud-t",
+                                                                                     runtime="python"))
+    stack = auto.Stack.select(loc.stack, ws)
+    worker._summary_without_history(auto, stack)
+    return stack
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_an_up_runs_the_cli_once_and_hands_back_the_outputs_its_program_kept(tmp_path, kept):
+    """stack.up() reads the outputs back (`pulumi stack output` twice) and the summary (`pulumi stack history`)
+    after the engine's run; the child's stack takes the outputs its program kept in this process and needs no
+    summary, so `up` is the only CLI run. A program that kept none (never so after an up) asks the CLI."""
+    from govcloud.engine.program import ProgramRun
+
+    stored = {"networkId": "net-1", "servers": {"web-1": {"id": "i-1", "floatingIp": None}}}
+    run = ProgramRun()
+    if kept:
+        run.outputs = {k: v for k, v in stored.items()}
+    cli = RecordingCli(stored)
+    res = child_stack(tmp_path, run, cli).up(message="govcloud deploy m.yaml")
+    assert {k: v.value for k, v in res.outputs.items()} == stored
+    assert res.summary.result == "succeeded"
+    commands = [r[:2] for r in cli.runs]
+    assert commands == ([["up", "--yes"]] if kept else [["up", "--yes"], ["stack", "output"], ["stack", "output"]])
+
+
+@pytest.mark.parametrize("op", ["refresh", "destroy"])
+def test_a_refresh_or_destroy_runs_the_cli_once(tmp_path, op):
+    """refresh() and destroy() end with `pulumi stack history` for a summary govcloud does not read."""
+    cli = RecordingCli({})
+    res = getattr(child_stack(tmp_path, None, cli), op)(message=f"govcloud {op}")
+    assert res.summary.result == "succeeded"
+    assert [r[0] for r in cli.runs] == [op]
