@@ -30,11 +30,15 @@ def exit_without_collecting() -> None:
     """Skip the interpreter's last cycle collections when this process exits.
 
     At exit they walk every object the imports made (pydantic's schemas and
-    validators, typing's caches): about a fifth of a one-file `validate`
-    (benchmarks/README.md), to free memory the OS takes back anyway. Objects
-    frozen by gc.freeze() at exit are not walked. For the offline commands
-    only: they leave nothing whose finalizer must run (files are closed by
-    `with`), unlike the commands that drive the engine.
+    validators, typing's caches, openstacksdk): about a fifth of a one-file
+    `validate` and 0.3 s of every `deploy` (benchmarks/README.md), to free
+    memory the OS takes back anyway. Objects frozen by gc.freeze() at exit
+    are not walked, and cyclic garbage left then is not finalized. For the
+    one-shot commands (the offline ones; deploy, destroy, refresh, diff):
+    what they must keep is written explicitly before they return (files
+    closed by `with`, the audit log flushed and committed, the state by the
+    engine child), and the OS closes their sockets, locks and pipes at exit.
+    Not for long-running processes (the queue worker).
     """
     if not _exit_registered:
         import atexit

@@ -18,6 +18,7 @@ import os
 
 import click
 
+from govcloud.cli.offline import exit_without_collecting
 from govcloud.cli.progress import TerminalHooks, err
 from govcloud.cli.verify import access_options
 from govcloud.errors import RefusedError
@@ -80,6 +81,7 @@ def deploy(files: tuple[str, ...], yes: bool, allow_data_loss: bool, replace: tu
 
     DIR (or several manifests): every stack whose inputs changed, locally in parallel or through the queue;
     one review per stack and a summary."""
+    exit_without_collecting()
     from govcloud.cli.fleet import is_fleet, run_fleet
     from govcloud.cli.views import print_deployed
     from govcloud.cli.verify import emit_reports, fail_unless_ok, verify_options
@@ -108,6 +110,7 @@ def deploy(files: tuple[str, ...], yes: bool, allow_data_loss: bool, replace: tu
 @click.option("--allow-data-loss", is_flag=True, help="also delete volumes and buckets (protected otherwise)")
 def destroy(file: str, yes: bool, confirm_name: str | None, allow_data_loss: bool) -> None:
     """Delete every resource of a manifest's stack (guarded)."""
+    exit_without_collecting()
     from govcloud.ops.destroy import destroy as run
 
     res = run(file, yes=yes, confirm_name=confirm_name, allow_data_loss=allow_data_loss, hooks=TerminalHooks())
@@ -128,6 +131,7 @@ def refresh(file: str, fmt: str, check: bool) -> None:
     Without --check the state records what was found (like `pulumi refresh`); with it nothing is written
     and the exit code says whether there is drift (CI).
     """
+    exit_without_collecting()
     from govcloud.cli.render import emit_json
     from govcloud.cli.views import print_drift
     from govcloud.ops.refresh import refresh as run
@@ -156,6 +160,7 @@ def diff(files: tuple[str, ...], fmt: str, all_: bool, queue: bool, no_wait: boo
     replacement, cost before/after, data loss; as text, markdown (merge requests) or json (tools).
 
     A DIR previews only the stacks whose inputs changed, with a summary; named files are always previewed."""
+    exit_without_collecting()
     from govcloud.cli.fleet import run_fleet
     from govcloud.cli.views import print_diff
     from govcloud.ops.diff import diff as run

@@ -17,7 +17,10 @@
   id}}), `networkId`, `subnetId`, `routerId`, `securityGroupId`, `volumes`
   ({openstack name: {id, server}}) and `buckets` ([names]), each a secret in
   the state (encrypted with the stack's passphrase: another agency's CI,
-  with its own passphrase, cannot read them from a shared backend).
+  with its own passphrase, cannot read them from a shared backend). A run
+  with a `record` keeps their plain values there once all are known (an
+  up): the engine child hands those to its parent instead of reading them
+  back from the state with the CLI.
 
 Resource options, per entry:
 
