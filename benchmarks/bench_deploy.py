@@ -2,16 +2,24 @@
 through govcloud vs a hand-written Pulumi program creating the same resources on the same engine.
 
     .venv/bin/python benchmarks/bench_deploy.py [--runs 3] [--json out.json]
+        [--before DIR] [--replace-runs N] [--hand-events]
 
 Both sides run the same Pulumi CLI, the same OpenStack plugin, a file:// backend in a temporary
 directory with the passphrase secrets provider, and the same dev cloud project (gov-moe); both are
 timed as a user runs them, one command each, wall clock from process start to exit:
 
-- govcloud:    `govcloud deploy portal.yaml --yes` (validate + policy + compile, lock, state check,
-               preview in an engine child, then `up` in another engine child);
+- govcloud:    `govcloud deploy portal.yaml --yes` (validate + policy + compile, the agency's access
+               check, lock, state check, preview in an engine child, then `up` in the same child);
 - hand-written: `python bench_deploy.py --hand up` (this file: an inline Pulumi program written out
                by hand with the same 23 resources and inputs, one Automation API `stack.up()`; no
-               preview, no guard: what a minimal script does).
+               preview, no guard: what a minimal script does);
+- with --hand-events, a third side: the same hand-written program with an `on_event` callback
+               (the Automation API then streams the engine's events to it), which is how
+               govcloud's engine child follows every step; the callback does nothing.
+
+With --before DIR, govcloud from that checkout too (PYTHONPATH=DIR), alternating with this one.
+With --replace-runs N, after the runs: N deploys that replace one security-group rule (a small
+apply, so mostly fixed costs; alternating with --before's), timed the same way.
 
 Per run: deploy (cold stack), then redeploy with no change, then destroy (not timed). Medians of
 --runs runs; govcloud's phases come from GOVCLOUD_TIMINGS. Needs the toolchain
@@ -124,8 +132,9 @@ def hand_main(op: str, workdir: str) -> None:
             project_settings=auto.ProjectSettings(name="bench-hand", runtime="python",
                                                   backend=auto.ProjectBackend(f"file://{wd / 'hand-state'}"))))
     t_ready = time.monotonic()
-    if op == "up":
-        res = stack.up()
+    if op in ("up", "up-events"):
+        # govcloud's child passes on_event too (its progress, metering and the fault harness read the events)
+        res = stack.up(on_event=(lambda event: None) if op == "up-events" else None)
         print(json.dumps({"changes": res.summary.resource_changes, "setup": t_ready - t0,
                           "engine": time.monotonic() - t_ready}))
     elif op == "destroy":
@@ -153,7 +162,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", help="write the raw figures here")
-    ap.add_argument("--hand", choices=["up", "destroy"], help=argparse.SUPPRESS)
+    ap.add_argument("--before", metavar="DIR",
+                    help="also run govcloud from this checkout (e.g. a git worktree of an earlier commit), "
+                         "alternating with this one: a before/after of a change, side by side")
+    ap.add_argument("--replace-runs", type=int, default=0, metavar="N",
+                    help="after the runs: N deploys that replace one security-group rule (--replace; a small "
+                         "apply, so mostly the fixed costs), alternating with --before's when given")
+    ap.add_argument("--hand-events", action="store_true",
+                    help="also run the hand-written program with an on_event callback (a third side)")
+    ap.add_argument("--hand", choices=["up", "up-events", "destroy"], help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.hand:
@@ -192,40 +209,73 @@ def main() -> None:
     t_cli = statistics.median(run([str(pulumi_command().command), "version"], REPO, env)[0]
                               for _ in range(3))
 
-    rows: dict[str, list[float]] = {k: [] for k in ("gc_deploy", "gc_redeploy", "hand_deploy", "hand_redeploy")}
-    phases: dict[str, list[dict]] = {"deploy": [], "redeploy": [], "hand_deploy": [], "hand_redeploy": []}
+    sides = ("gc_deploy", "gc_redeploy", "hand_deploy", "hand_redeploy")
+    if args.hand_events:
+        sides += ("hand_events_deploy", "hand_events_redeploy")
+    if args.before:
+        sides += ("before_deploy", "before_redeploy")
+    if args.replace_runs:
+        sides += ("gc_replace",) + (("before_replace",) if args.before else ())
+    rows: dict[str, list[float]] = {k: [] for k in sides}
+    phases: dict[str, list[dict]] = {k: [] for k in ("deploy", "redeploy") + sides[2:]}
+    # the before side: the same console script, with the earlier checkout's package first on the path
+    before_env = {**env, "PYTHONPATH": str(Path(args.before).resolve())} if args.before else None
+
+    def govcloud_side(side_env, deploy_row, redeploy_row, deploy_phases, redeploy_phases):
+        t, cp = run([GOVCLOUD, "deploy", manifest, "--yes"], repo, side_env)
+        rows[deploy_row].append(t)
+        phases[deploy_phases].append(timings(cp.stderr))
+        t, cp = run([GOVCLOUD, "deploy", manifest, "--yes"], repo, side_env)
+        assert "nothing to deploy" in cp.stdout, cp.stdout
+        rows[redeploy_row].append(t)
+        phases[redeploy_phases].append(timings(cp.stderr))
+        run([GOVCLOUD, "destroy", manifest, "--yes", "--allow-data-loss"], repo, side_env)
     try:
         for i in range(args.runs):
-            t, cp = run([GOVCLOUD, "deploy", manifest, "--yes"], repo, env)
-            rows["gc_deploy"].append(t)
-            phases["deploy"].append(timings(cp.stderr))
-            t, cp = run([GOVCLOUD, "deploy", manifest, "--yes"], repo, env)
-            assert "nothing to deploy" in cp.stdout, cp.stdout
-            rows["gc_redeploy"].append(t)
-            phases["redeploy"].append(timings(cp.stderr))
-            run([GOVCLOUD, "destroy", manifest, "--yes", "--allow-data-loss"], repo, env)
+            govcloud_sides = [(env, "gc_deploy", "gc_redeploy", "deploy", "redeploy")]
+            if before_env is not None:  # alternating which goes first
+                govcloud_sides.insert(i % 2, (before_env, "before_deploy", "before_redeploy", "before_deploy",
+                                              "before_redeploy"))
+            for side in govcloud_sides:
+                govcloud_side(*side)
 
-            t, cp = run(hand + ["up"], work, env)
-            rows["hand_deploy"].append(t)
-            phases["hand_deploy"].append(json.loads(cp.stdout.strip().splitlines()[-1]))
-            t, cp = run(hand + ["up"], work, env)
-            last = json.loads(cp.stdout.strip().splitlines()[-1])
-            assert set(last.pop("changes")) == {"same"}, cp.stdout
-            rows["hand_redeploy"].append(t)
-            phases["hand_redeploy"].append(last)
-            run(hand + ["destroy"], work, env)
-            print(f"run {i + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in rows.items()), flush=True)
+            for side, op in (("hand", "up"), ("hand_events", "up-events"))[:2 if args.hand_events else 1]:
+                t, cp = run(hand + [op], work, env)
+                rows[f"{side}_deploy"].append(t)
+                phases[f"{side}_deploy"].append(json.loads(cp.stdout.strip().splitlines()[-1]))
+                t, cp = run(hand + [op], work, env)
+                last = json.loads(cp.stdout.strip().splitlines()[-1])
+                assert set(last.pop("changes")) == {"same"}, cp.stdout
+                rows[f"{side}_redeploy"].append(t)
+                phases[f"{side}_redeploy"].append(last)
+                run(hand + ["destroy"], work, env)
+            print(f"run {i + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in rows.items() if v), flush=True)
+        if args.replace_runs:
+            run([GOVCLOUD, "deploy", manifest, "--yes"], repo, env)
+            replace = [GOVCLOUD, "deploy", manifest, "--yes", "--replace", "secgroup-egress-ipv6"]
+            for i in range(args.replace_runs):
+                order = [(env, "gc_replace")] + ([(before_env, "before_replace")] if before_env else [])
+                for side_env, row in (order if i % 2 == 0 else order[::-1]):
+                    t, cp = run(replace, repo, side_env)
+                    rows[row].append(t)
+                    phases[row].append(timings(cp.stderr))
+            print("replace runs: " + ", ".join(f"{k} {statistics.median(rows[k]):.2f} s" for k in rows
+                                               if k.endswith("_replace")), flush=True)
+            run([GOVCLOUD, "destroy", manifest, "--yes", "--allow-data-loss"], repo, env)
     finally:
         run([GOVCLOUD, "destroy", manifest, "--yes", "--allow-data-loss"], repo, env, check=False)
         run(hand + ["destroy"], work, env, check=False)
 
-    med = {k: statistics.median(v) for k, v in rows.items()}
+    med = {k: statistics.median(v) for k, v in rows.items() if v}
 
     def phase_median(kind):
         keys = sorted({k for d in phases[kind] for k in d if isinstance(d[k], (int, float))})
+        if not phases[kind]:
+            return {}
         return {k: round(statistics.median(d.get(k, 0.0) for d in phases[kind]), 3) for k in keys}
 
     result = {"runs": args.runs, "medians": med, "raw": rows, "phases": {k: phase_median(k) for k in phases},
+              "phasesRaw": phases,
               "imports": t_imports, "pulumiVersion": t_cli, "resources": len(plan.resources)}
     print(json.dumps(result, indent=2))
     print()
@@ -235,6 +285,12 @@ def main() -> None:
           f"{med['gc_deploy'] - med['hand_deploy']:+.1f} s |")
     print(f"| redeploy, no change | {med['gc_redeploy']:.1f} s | {med['hand_redeploy']:.1f} s | "
           f"{med['gc_redeploy'] - med['hand_redeploy']:+.1f} s |")
+    if args.before:
+        print(f"| govcloud of {args.before}: deploy {med['before_deploy']:.1f} s, "
+              f"redeploy {med['before_redeploy']:.1f} s | | | |")
+    if args.hand_events:
+        print(f"| hand-written with on_event: deploy {med['hand_events_deploy']:.1f} s, "
+              f"redeploy {med['hand_events_redeploy']:.1f} s | | | |")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     shutil.rmtree(work, ignore_errors=True)
