@@ -176,6 +176,11 @@ def test_a_child_started_ahead_and_never_used_exits_and_leaves_no_log(tmp_path):
     (("portal-dev-2.json",), False),  # another stack
 ])
 def test_a_file_backend_holds_the_stack_only_with_its_checkpoint(tmp_path, files, held):
+    assert file_backend(tmp_path, files).has_checkpoint() is held
+
+
+def file_backend(tmp_path, files):
+    """The location of stack govcloud-t/portal-dev in a file:// backend under tmp_path holding `files`."""
     from govcloud.engine.stack import StackLocation
 
     loc = StackLocation("govcloud-t", "portal-dev", f"file://{tmp_path / 'state'}", str(tmp_path))
@@ -183,7 +188,7 @@ def test_a_file_backend_holds_the_stack_only_with_its_checkpoint(tmp_path, files
     stacks.mkdir(parents=True)
     for name in files:
         (stacks / name).write_text("{}")
-    assert loc.has_checkpoint() is held
+    return loc
 
 
 class RecordingCli:
@@ -217,12 +222,8 @@ def child_stack(tmp_path, run, cli):
     from pulumi import automation as auto
 
     from govcloud.engine import worker
-    from govcloud.engine.stack import StackLocation
 
-    loc = StackLocation("govcloud-t", "portal-dev", f"file://{tmp_path / 'state'}", str(tmp_path))
-    stacks = tmp_path / "state" / ".pulumi" / "stacks" / "govcloud-t"
-    stacks.mkdir(parents=True)
-    (stacks / "portal-dev.json").write_text("{}")
+    loc = file_backend(tmp_path, ["portal-dev.json"])
     loc.work_dir.mkdir(parents=True, exist_ok=True)
     (loc.work_dir / "Pulumi.portal-dev.yaml").write_text("{}\n")
     ws = worker._workspace(auto, loc, run, work_dir=str(loc.work_dir), program=lambda: None,
@@ -243,7 +244,7 @@ def test_an_up_runs_the_cli_once_and_hands_back_the_outputs_its_program_kept(tmp
     stored = {"networkId": "net-1", "servers": {"web-1": {"id": "i-1", "floatingIp": None}}}
     run = ProgramRun()
     if kept:
-        run.outputs = {k: v for k, v in stored.items()}
+        run.outputs = dict(stored)
     cli = RecordingCli(stored)
     res = child_stack(tmp_path, run, cli).up(message="govcloud deploy m.yaml")
     assert {k: v.value for k, v in res.outputs.items()} == stored
