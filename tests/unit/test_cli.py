@@ -171,6 +171,42 @@ def test_startup_does_not_import_heavy_modules():
     assert proc.stdout.strip() == "[]"
 
 
+def test_the_command_table_names_what_each_module_registers():
+    """The group loads a command's module from COMMAND_MODULES: a command a module registers but the
+    table misses would not exist for users, and a name the table maps to the wrong module would fail."""
+    import importlib
+
+    import click
+
+    from govcloud.cli import COMMAND_MODULES
+
+    registered = {}
+    for module in sorted(set(COMMAND_MODULES.values())):
+        group = click.Group()
+        importlib.import_module(f"govcloud.cli.{module}").register(group)
+        registered.update(dict.fromkeys(group.commands, module))
+    assert registered == COMMAND_MODULES
+    assert cli.list_commands(None) == sorted(COMMAND_MODULES)
+    assert cli.get_command(None, "deployy") is None
+
+
+def test_validate_imports_only_the_offline_commands():
+    """`validate one.yaml` loads govcloud.cli.offline and none of the other command modules (nor the
+    workflow and hooks they import): their import was a fifth of govcloud's own start-up."""
+    code = ("import sys, io, contextlib\n"
+            "from govcloud.cli import cli\n"
+            "try:\n"
+            "    with contextlib.redirect_stdout(io.StringIO()):\n"
+            "        cli(['validate', %r], standalone_mode=False)\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('govcloud.cli.', 'govcloud.ops',"
+            " 'govcloud.tenancy'))))\n") % str(EXAMPLES / "moh" / "patient-portal.yaml")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['govcloud.cli.offline', 'govcloud.cli.render']"
+
+
 def test_the_wheel_ships_every_default_file():
     """pyproject's package-data globs cover every file of inventories/, stacks/ and templates/ (which the
     package reaches through govcloud/_data): an installed govcloud needs them outside a checkout."""

@@ -63,5 +63,5 @@ def test_no_drift_when_neutron_holds_only_managed_rules():
 
 
 def test_refresh_has_a_check_mode():
-    opts = {o for p in cli.commands["refresh"].params if isinstance(p, click.Option) for o in p.opts}
+    opts = {o for p in cli.get_command(None, "refresh").params if isinstance(p, click.Option) for o in p.opts}
     assert "--check" in opts
