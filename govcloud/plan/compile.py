@@ -17,7 +17,7 @@ from govcloud.config import ConfigRepo
 from govcloud.errors import SourceLocation
 from govcloud.load.inventory import Agency, Site
 from govcloud.load.manifest import Manifest
-from govcloud.plan.model import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef
+from govcloud.plan.model import Lookup, Ref, ResourcePlan, ServiceRef, planned_resource
 from govcloud.plan.resources import (CONTAINER, FLOATING_IP, FLOATING_IP_ASSOCIATE, INSTANCE, KEYPAIR, NETWORK, PORT,
                                      RESOURCE_TYPES, ROUTER, ROUTER_INTERFACE, SECGROUP, SECGROUP_RULE, SERVER_GROUP,
                                      SUBNET, VOLUME, VOLUME_ATTACH, resource_type)
@@ -27,6 +27,9 @@ from govcloud.plan.userdata import render_user_data
 _freeze = MappingProxyType
 _NO_METERS: MappingProxyType = MappingProxyType({})  # shared by the resources that meter nothing (most of them)
 _STATEFUL = {t: rt.stateful for t, rt in RESOURCE_TYPES.items()}
+# Refs are immutable: every plan shares these
+_NETWORK, _SUBNET, _ROUTER, _SECGROUP, _KEYPAIR_NAME = (Ref("network"), Ref("subnet"), Ref("router"),
+                                                       Ref("secgroup"), Ref("keypair", "name"))
 
 
 def service_tags(manifest: Manifest) -> dict[str, str]:
@@ -53,7 +56,7 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
     prefix = svc.prefix
     tags = service_tags(manifest)
     tag_list = [f"{k}={v}" for k, v in tags.items()]  # Neutron tags are plain strings
-    out: list[PlannedResource] = []
+    out: list = []  # of PlannedResource
 
     def add(key: str, type_: str, part: str, inputs: dict[str, Any], source: str, *,
             meters: dict[str, Decimal] | None = None, depends_on: tuple[str, ...] = (), named: bool = True) -> str:
@@ -62,32 +65,32 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
         if named:
             inputs = {"name": name, **inputs}
         stateful = _STATEFUL.get(type_)
-        out.append(PlannedResource(key, type_, name, _freeze(inputs), source,
-                                   resource_type(type_).stateful if stateful is None else stateful, depends_on,
-                                   _freeze(meters) if meters else _NO_METERS))
+        out.append(planned_resource(key, type_, name, _freeze(inputs), source,
+                                    resource_type(type_).stateful if stateful is None else stateful, depends_on,
+                                    _freeze(meters) if meters else _NO_METERS))
         return key
 
     # -- networking
     add("network", NETWORK, "net", {"admin_state_up": True, "tags": tag_list}, "spec.network")
     # the version follows the CIDR (the manifest model admits IPv4 subnets only, today)
     ip_version = 6 if ":" in spec.network.cidr else 4
-    add("subnet", SUBNET, "subnet", {"network_id": Ref("network"), "cidr": spec.network.cidr,
+    add("subnet", SUBNET, "subnet", {"network_id": _NETWORK, "cidr": spec.network.cidr,
                                      "ip_version": ip_version, "enable_dhcp": True, "tags": tag_list},
         "spec.network.cidr")
     add("router", ROUTER, "router", {"admin_state_up": True, "tags": tag_list,
                                      "external_network_id": Lookup("network", site.external_network)},
         "spec.network")
-    add("router-interface", ROUTER_INTERFACE, "router-if", {"router_id": Ref("router"), "subnet_id": Ref("subnet")},
+    add("router-interface", ROUTER_INTERFACE, "router-if", {"router_id": _ROUTER, "subnet_id": _SUBNET},
         "spec.network", named=False)
     add("secgroup", SECGROUP, "sg", {"description": f"ingress of {prefix} (managed by govcloud)",
                                      "delete_default_rules": True, "tags": tag_list}, "spec.network.ingress")
     for ethertype in ("IPv4", "IPv6"):
         add(f"secgroup-egress-{ethertype.lower()}", SECGROUP_RULE, f"sg-egress-{ethertype.lower()}",
-            {"security_group_id": Ref("secgroup"), "direction": "egress", "ethertype": ethertype,
+            {"security_group_id": _SECGROUP, "direction": "egress", "ethertype": ethertype,
              "description": "default egress (govcloud)"}, "spec.network", named=False)
     for i, rule in enumerate(spec.network.ingress):
         inputs: dict[str, Any] = {
-            "security_group_id": Ref("secgroup"), "direction": "ingress",
+            "security_group_id": _SECGROUP, "direction": "ingress",
             "ethertype": "IPv6" if ":" in rule.from_ else "IPv4", "protocol": rule.protocol,
             "remote_ip_prefix": rule.from_, "description": f"{rule.name} (govcloud)",
         }
@@ -100,9 +103,7 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
     if spec.ssh_public_key:
         add("keypair", KEYPAIR, "key", {"public_key": spec.ssh_public_key}, "spec.sshPublicKey")
 
-    # -- compute and block storage (Refs are immutable: every instance shares these)
-    network_ref, subnet_ref, secgroup_ref = Ref("network"), Ref("subnet"), Ref("secgroup")
-    keypair_ref = Ref("keypair", "name")
+    # -- compute and block storage
     for si, server in enumerate(spec.servers):
         src = f"spec.servers[{si}]"
         size = site.sizes[server.size]
@@ -124,9 +125,9 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
         for n in range(1, server.count + 1):
             inst = f"{server.name}-{n}"
             port_key = add(f"port-{inst}", PORT, f"{inst}-port", {
-                "network_id": network_ref, "admin_state_up": True,
-                "fixed_ips": [{"subnet_id": subnet_ref}],
-                "security_group_ids": [secgroup_ref], "tags": tag_list,
+                "network_id": _NETWORK, "admin_state_up": True,
+                "fixed_ips": [{"subnet_id": _SUBNET}],
+                "security_group_ids": [_SECGROUP], "tags": tag_list,
             }, src)
             metadata = {**tags, "govcloud:server": server.name, "govcloud:index": str(n),
                         "govcloud:role": server.role, "govcloud:size": server.size, "govcloud:image": server.image}
@@ -135,7 +136,7 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
                 "networks": [{"port": Ref(port_key)}], "metadata": metadata, "user_data": user_data,
             }
             if spec.ssh_public_key:
-                inputs["key_pair"] = keypair_ref
+                inputs["key_pair"] = _KEYPAIR_NAME
             inputs["scheduler_hints"] = [{"group": Ref(group_key)}]
             # the server, not its port, waits for the router interface: booted before its subnet is on the
             # router, it may find no metadata service (Neutron serves it from the router's namespace unless

@@ -10,7 +10,7 @@ on the site by name is a `Lookup` ({"$lookup": "network", "name": "public"}).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -66,6 +66,36 @@ class PlannedResource:
         if self.import_id:
             out["importId"] = self.import_id
         return out
+
+
+def _slot_setters(cls) -> tuple:
+    """The slots' own setters of a frozen slotted dataclass, in field order: they write a field without
+    the frozen __setattr__ (which is what makes the generated __init__ slow, one object.__setattr__ call
+    per field)."""
+    return tuple(cls.__dict__[f.name].__set__ for f in fields(cls))
+
+
+_new = object.__new__
+(_set_key, _set_type, _set_name, _set_inputs, _set_source, _set_stateful, _set_depends_on, _set_meters,
+ _set_import_id) = _slot_setters(PlannedResource)
+
+
+def planned_resource(key: str, type: str, name: str, inputs: Mapping[str, Any], source: str, stateful: bool,
+                     depends_on: tuple[str, ...], meters: Mapping[str, Decimal]) -> PlannedResource:
+    """PlannedResource(key, type, ...) for the compiler's loop, every field given (import_id None): the
+    same frozen object in half the time. A directory of 1,000 manifests compiles 42,372 resources, and
+    the generated __init__ took 0.12 s of them (benchmarks/README.md)."""
+    r = _new(PlannedResource)
+    _set_key(r, key)
+    _set_type(r, type)
+    _set_name(r, name)
+    _set_inputs(r, inputs)
+    _set_source(r, source)
+    _set_stateful(r, stateful)
+    _set_depends_on(r, depends_on)
+    _set_meters(r, meters)
+    _set_import_id(r, None)
+    return r
 
 
 PULUMI_PROJECT_PREFIX = "govcloud-"  # agency A's stacks are in Pulumi project govcloud-A

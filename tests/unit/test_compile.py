@@ -1,6 +1,7 @@
 """The compiler: one plan entry per OpenStack resource, deterministic, labelled, safe user data."""
 import json
 
+import pytest
 import yaml
 
 from govcloud import __version__
@@ -117,7 +118,6 @@ def test_manifest_values_cannot_inject_template_code_or_yaml(write):
 
 
 def test_templates_run_sandboxed_with_strict_undefined(tmp_path, write):
-    import pytest
     from govcloud.errors import InputError
 
     def repo_with_web_template(name: str, text: str) -> ConfigRepo:
@@ -149,3 +149,22 @@ def test_every_example_compiles():
         assert len({r.key for r in plan.resources}) == len(plan.resources)
         assert all(r.name.startswith(plan.service.prefix + "-") for r in plan.resources)
     assert len(agencies) >= 5
+
+
+def test_the_compilers_fast_factory_makes_the_same_frozen_resource():
+    import dataclasses
+    from decimal import Decimal
+    from types import MappingProxyType
+
+    from govcloud.plan.model import PlannedResource, planned_resource
+
+    args = ("vol-db-1", "openstack:blockstorage/volume:Volume", "moh-pp-db-1-vol",
+            MappingProxyType({"size": 20}), "spec.servers[1].volumes[0]", True, ("instance-db-1",),
+            MappingProxyType({"volume_gb": Decimal(20)}))
+    fast, slow = planned_resource(*args), PlannedResource(*args)
+    assert fast == slow and fast.to_json() == slow.to_json()
+    # every field is set, in the dataclass's order (a field added to PlannedResource must be added here)
+    assert [getattr(fast, f.name) for f in dataclasses.fields(PlannedResource)] == [*args, None]
+    assert fast.import_id is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.name = "renamed"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -492,6 +493,23 @@ def test_policies_yaml_among_the_paths_is_not_a_manifest(tmp_path):
     (tmp_path / "m.yaml").write_text(textwrap.dedent(BASE))
     results, report = check_paths([tmp_path / "m.yaml", tmp_path / "policies.yaml"], Workspace(ConfigRepo(tmp_path)))
     assert [r.file for r in results] == [str(tmp_path / "m.yaml")] and results[0].ok
+
+
+def test_a_manifest_named_several_ways_is_checked_once(tmp_path, monkeypatch):
+    (tmp_path / "govcloud.yaml").write_text("apiVersion: govcloud/v1\nkind: Config\n")
+    (tmp_path / "policies.yaml").write_text("exceptions: []\n")
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "m.yaml").write_text(textwrap.dedent(BASE))
+    (tmp_path / "link.yaml").symlink_to(real / "m.yaml")
+    (tmp_path / "alias").symlink_to(real)  # a directory symlink: its entries are the real ones
+    monkeypatch.chdir(real)
+    given = [Path("m.yaml"), real / "m.yaml", tmp_path / "link.yaml", tmp_path / "alias" / "m.yaml",
+             real / ".." / "real" / "m.yaml", real, tmp_path / "policies.yaml"]
+    results, report = check_paths(given, Workspace(ConfigRepo(tmp_path)))
+    # the first name given is the one reported; policies.yaml is not a manifest
+    assert [r.file for r in results] == ["m.yaml"]
+    assert report.services == 1
 
 
 def test_shipped_examples_pass_the_policy_pack(ws):
