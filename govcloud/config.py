@@ -8,14 +8,19 @@ Engine state (the file backend, audit log, usage store) lives in its `.govcloud/
 """
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
+from stat import S_ISREG
 
 from govcloud.settings import CONFIG_FILE, GovcloudSettings, StateDir, env, load_settings, state_dir_for
 from govcloud.templates import Templates
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "_data"
+# what Path.is_file() takes for "not there" (any other error is raised)
+_NOT_THERE = frozenset((errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP))
 
 
 @dataclass(frozen=True)
@@ -32,10 +37,23 @@ class ConfigRepo:
         return dirs
 
     def find_file(self, sub: str, name: str) -> Path | None:
-        for d in self.search_dirs(sub):
-            candidate = d / name
-            if candidate.is_file():
-                return candidate
+        found = self.stat_file(sub, name)
+        return found[0] if found else None
+
+    def stat_file(self, sub: str, name: str) -> tuple[Path, os.stat_result] | None:
+        """`name` in the first of search_dirs(sub) that holds it as a file, and its stat: one stat call per
+        directory tried (a blueprint is looked up once per manifest, and its cache is keyed on the mtime)."""
+        repo_dir = (os.path.join(self.root, sub),) if self.root is not None else ()
+        for d in (*repo_dir, _resolved(self.defaults, sub)):
+            path = os.path.join(d, name)
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                if exc.errno in _NOT_THERE:
+                    continue
+                raise
+            if S_ISREG(st.st_mode):
+                return Path(path), st
         return None
 
     @property

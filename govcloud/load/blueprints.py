@@ -51,11 +51,12 @@ def load_blueprint(config: ConfigRepo, name: str, where: SourceLocation | None =
     if not is_dns_label(name):
         raise InputError([Problem(f"blueprint {DNS_LABEL_RULE} (1-63 characters)", "spec.blueprint", where,
                                   code="schema")])
-    path = config.find_file("stacks", f"{name}.yaml")
-    if path is None:
+    found = config.stat_file("stacks", f"{name}.yaml")
+    if found is None:
         choices = blueprint_names(config)
         raise InputError([unknown_name("blueprint", name, choices, "spec.blueprint", where)])
-    stamp = (str(path), path.stat().st_mtime_ns)
+    path, st = found
+    stamp = (str(path), st.st_mtime_ns)
     if stamp in _cache:
         return _cache[stamp]
     doc = load_yaml_file(path)

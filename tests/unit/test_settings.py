@@ -232,3 +232,24 @@ def test_state_dir_names_paths_and_creates_nothing(tmp_path, monkeypatch):
 
     assert backend_url(config) == f"file://{(tmp_path / '.govcloud' / 'state').resolve()}"
     assert not state.root.exists()
+
+
+def test_a_config_repo_file_is_found_over_the_default_and_only_as_a_regular_file(tmp_path):
+    from govcloud.config import DEFAULTS_DIR
+
+    shipped = (DEFAULTS_DIR / "stacks" / "vm.yaml").resolve()
+    config = ConfigRepo(tmp_path)
+    assert config.find_file("stacks", "vm.yaml") == shipped  # no stacks/ in the repo: the default
+    (tmp_path / "stacks").write_text("not a directory")
+    assert config.find_file("stacks", "vm.yaml") == shipped
+    (tmp_path / "stacks").unlink()
+    (tmp_path / "stacks" / "vm.yaml").mkdir(parents=True)  # a directory of that name is not the file
+    assert config.find_file("stacks", "vm.yaml") == shipped
+    (tmp_path / "stacks" / "vm.yaml").rmdir()
+    (tmp_path / "stacks" / "vm.yaml").symlink_to(tmp_path / "missing.yaml")  # a broken symlink is not either
+    assert config.find_file("stacks", "vm.yaml") == shipped
+    (tmp_path / "missing.yaml").write_text("name: vm\n")  # now it points at a file: the repo's wins
+    path, st = config.stat_file("stacks", "vm.yaml")
+    assert path == tmp_path / "stacks" / "vm.yaml" and st.st_size == len("name: vm\n")
+    assert config.find_file("stacks", "nope.yaml") is None
+    assert ConfigRepo(None).find_file("stacks", "vm.yaml") == shipped
