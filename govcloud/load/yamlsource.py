@@ -124,7 +124,9 @@ class _Loader(_BaseLoader):
         self.nodes += 1
         if self.nodes > MAX_COMPOSED:
             raise _TooManyNodes()
-        if kind is yaml.ScalarNode and implicit[0]:
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:
+                return _STR  # quoted: what the base class gives without path resolvers
             tags = self.plain_tags
             tag = tags.get(value)
             if tag is None:
@@ -133,7 +135,10 @@ class _Loader(_BaseLoader):
                     tags.clear()
                 tags[value] = tag
             return tag
-        return super().resolve(kind, value, implicit)
+        return _MAP if kind is yaml.MappingNode else _SEQ  # an untagged collection, likewise
+
+
+assert not _Loader.yaml_path_resolvers  # resolve's shortcuts hold only without them
 
 
 def _child(node: yaml.Node, step: str | int) -> tuple[yaml.Node | None, yaml.Node | None]:

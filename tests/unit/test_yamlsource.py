@@ -105,3 +105,15 @@ def test_locate_finds_values_keys_and_missing_fields():
     assert (doc.locate(("spec", "servers", 0, "size")).line, doc.locate(("spec", "servers", 0, "size")).column) == (4, 13)
     assert doc.locate(("spec", "servers", 0, "size"), key=True).column == 7
     assert doc.locate(("spec", "servers", 0, "image")).line == 3  # missing: where it belongs
+
+
+def test_every_kind_of_node_gets_the_tag_pyyamls_safe_loader_gives():
+    """The loader resolves tags with shortcuts (plain scalars cached, quoted ones and collections directly):
+    the values must be what yaml.safe_load makes of the same text."""
+    import yaml
+
+    text = ("plain: 12\nquoted: '12'\ndouble: \"true\"\nbool: yes\nnothing: ~\nfloat: 1.5e3\nempty:\n"
+            "nonspecific: ! 12\nnonspecific_map: ! {a: 1}\nnonspecific_seq: ! [1, '2']\n"
+            "flow: {a: [1, 'b', {c: null}]}\nblock:\n  - x: 1\n  - - 2\n    - '3'\n"
+            "literal: |\n  12\nfolded: >\n  true\n")
+    assert load_yaml_text(text, "t.yaml").data == yaml.safe_load(text)
