@@ -28,13 +28,15 @@ class ConfigRepo:
     root: Path | None  # None: no config repo, only the shipped defaults
     defaults: Path = DEFAULTS_DIR
 
+    def _layers(self, sub: str) -> tuple[Path, ...]:
+        """`sub` in the config repo first (whether or not the repo has it), then in the defaults."""
+        default = _resolved(self.defaults, sub)
+        return (default,) if self.root is None else (self.root / sub, default)
+
     def search_dirs(self, sub: str) -> list[Path]:
-        """`sub` in the config repo first, then in the defaults."""
-        dirs = []
-        if self.root is not None and (self.root / sub).is_dir():
-            dirs.append(self.root / sub)
-        dirs.append(_resolved(self.defaults, sub))
-        return dirs
+        """`sub` in the config repo first, then in the defaults: the layers that exist (the defaults always)."""
+        *repo_dir, default = self._layers(sub)
+        return [d for d in repo_dir if d.is_dir()] + [default]
 
     def find_file(self, sub: str, name: str) -> Path | None:
         found = self.stat_file(sub, name)
@@ -42,9 +44,9 @@ class ConfigRepo:
 
     def stat_file(self, sub: str, name: str) -> tuple[Path, os.stat_result] | None:
         """`name` in the first of search_dirs(sub) that holds it as a file, and its stat: one stat call per
-        directory tried (a blueprint is looked up once per manifest, and its cache is keyed on the mtime)."""
-        repo_dir = (os.path.join(self.root, sub),) if self.root is not None else ()
-        for d in (*repo_dir, _resolved(self.defaults, sub)):
+        layer tried, without search_dirs' is_dir (a blueprint is looked up once per manifest, and its cache is
+        keyed on the mtime)."""
+        for d in self._layers(sub):
             path = os.path.join(d, name)
             try:
                 st = os.stat(path)

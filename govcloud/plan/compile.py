@@ -17,7 +17,7 @@ from govcloud.config import ConfigRepo
 from govcloud.errors import SourceLocation
 from govcloud.load.inventory import Agency, Site
 from govcloud.load.manifest import Manifest
-from govcloud.plan.model import Lookup, Ref, ResourcePlan, ServiceRef, planned_resource
+from govcloud.plan.model import Lookup, PlannedResource, Ref, ResourcePlan, ServiceRef, planned_resource
 from govcloud.plan.resources import (CONTAINER, FLOATING_IP, FLOATING_IP_ASSOCIATE, INSTANCE, KEYPAIR, NETWORK, PORT,
                                      RESOURCE_TYPES, ROUTER, ROUTER_INTERFACE, SECGROUP, SECGROUP_RULE, SERVER_GROUP,
                                      SUBNET, VOLUME, VOLUME_ATTACH, resource_type)
@@ -56,7 +56,7 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
     prefix = svc.prefix
     tags = service_tags(manifest)
     tag_list = [f"{k}={v}" for k, v in tags.items()]  # Neutron tags are plain strings
-    out: list = []  # of PlannedResource
+    out: list[PlannedResource] = []
 
     def add(key: str, type_: str, part: str, inputs: dict[str, Any], source: str, *,
             meters: dict[str, Decimal] | None = None, depends_on: tuple[str, ...] = (), named: bool = True) -> str:
