@@ -216,22 +216,121 @@ def check_paths(paths: Iterable[str | os.PathLike[str]], workspace: Workspace | 
     InputError for a broken policies.yaml or custom rule file.
     """
     with batch_gc():
-        return _check_paths(paths, workspace, context=context)
+        batch = _Batch(paths, workspace, context)
+        results, report, _extra = batch.check(batch.files)
+        return results, report
 
 
-def _check_paths(paths, workspace, *, context):
-    from govcloud.policy import evaluate, load_policy_config, load_rules  # the policy pack loads when it runs
+def validate_paths(paths: Iterable[str | os.PathLike[str]], workspace: Workspace | None = None, *,
+                   context: Iterable[str | os.PathLike[str]] = (),
+                   jobs: int | None = None) -> tuple[list[ValidationResult], "PolicyReport"]:
+    """check_paths for callers that read the problems and the report, not the plans (`validate`,
+    `policy check`): the same results and findings, in the same order, with no plan in the results.
 
-    paths = list(paths)
-    ws = workspace or Workspace.for_paths(paths)
-    rules = load_rules(ws.config)
-    policy = load_policy_config(ws.config, [r.id for r in rules], ws.inventory)
-    skip = {os.path.realpath(policy.file)} if policy.file else set()
+    A batch of many manifests is checked in up to `jobs` processes (None: the CPUs this process may use;
+    1: this process only), split so that the manifests of one group of a cross-manifest rule (one agency
+    at one site, ...) are checked in the same process (`shares`); where the rules share no attribute a
+    manifest names, or forking is not safe here (govcloud.fanout), it runs in this process alone."""
+    with batch_gc():
+        batch = _Batch(paths, workspace, context)
+        split = None
+        if len(batch.files) >= 2 * MIN_FILES_PER_PROCESS and jobs != 1:  # one file imports nothing more
+            from govcloud.fanout import available_cpus, fan_out
 
-    seen: set[str] = set()
-    real_dirs: dict[str, str] = {}
+            split = shares(batch.files, batch.rules, available_cpus() if jobs is None else jobs, batch.ws)
+        if split is None:
+            results, report, _extra = batch.check(batch.files)
+            return [replace(r, plan=None) if r.plan is not None else r for r in results], report
+        answers = fan_out(batch.check_share, split)
+    from govcloud.policy.evaluate import PolicyReport, merge_findings
 
-    def real_path(f: Path) -> str:
+    by_file = {r.file: r for a in answers for r in a.results}
+    context_built = set().union(*(a.context for a in answers))  # one built by several shares counts once
+    report = PolicyReport(merge_findings([a.findings for a in answers]), list(batch.rules), batch.policy,
+                          sum(a.services for a in answers), len(context_built))
+    return [by_file[str(f)] for f in batch.files], report
+
+
+@dataclass(frozen=True)
+class ShareAnswer:
+    """What one share of validate_paths sends back: plain data that pickles (no plans, no rules)."""
+
+    results: list[ValidationResult]  # the share's files, in order
+    findings: list  # its report's findings (govcloud.policy.evaluate.Finding), sorted
+    services: int  # manifests checked and reported on
+    context: list[str]  # real paths of the context manifests it built
+
+
+MIN_FILES_PER_PROCESS = 64  # below this a fork and the pickled answer cost more than the share saves
+
+
+def shares(files: list[Path], rules, jobs: int,
+           workspace: Workspace | None = None) -> list[list[Path]] | None:
+    """`files` in up to `jobs` shares for validate_paths, each group of every group rule within one share;
+    None when one process should do it all: `jobs` or the batch too small, or group rules with no
+    attribute in common that a file names.
+
+    Every group rule groups by ServiceContext attributes; those all rules have in common and load.peek
+    can read from a file's first lines (the agency, for the built-in rules) decide the share: the files
+    naming one agency go together, the largest agencies first into the share with the fewest files, and
+    the smallest share first. A file peek cannot tell for sure (no plain string there, a YAML error,
+    not a mapping) is checked here (`workspace`): its group is then what the check says, and a file
+    that fails its check is in no group and goes anywhere (its share checks it again and reports it)."""
+    from govcloud.load.peek import KEYS, peek_file
+    from govcloud.policy.core import grouping_keys
+
+    count = min(jobs, len(files) // MIN_FILES_PER_PROCESS)
+    if count < 2:
+        return None
+    groupings = [set(r.group_by) for r in rules if r.scope == "group"]
+    if not groupings:  # nothing looks across manifests: any split, in file order
+        size = -(-len(files) // count)
+        return [files[i:i + size] for i in range(0, len(files), size)]
+    common = sorted(set.intersection(*groupings) & set(KEYS.values()))
+    if not common:
+        return None
+    ws = workspace or Workspace.for_paths(files)
+
+    def enough(keys: dict[str, str]) -> bool:
+        return all(k in keys for k in common)
+
+    def group_of(f: Path) -> tuple[str, ...] | None:
+        keys = peek_file(f, enough=enough)
+        if keys is None or not enough(keys):
+            try:
+                keys = grouping_keys(ws.check(f))
+            except InputError:
+                return None
+        return tuple(keys[k] for k in common)
+
+    groups: dict[tuple[str, ...] | None, list[int]] = {}
+    for i, f in enumerate(files):
+        groups.setdefault(group_of(f), []).append(i)
+    bins: list[list[int]] = [[] for _ in range(count)]
+    for _key, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0])):
+        min(bins, key=len).extend(members)
+    # the smallest share first: fan_out checks it in this process, which then merges and prints
+    split = [[files[i] for i in sorted(b)] for b in sorted(bins, key=len) if b]
+    return split if len(split) > 1 else None
+
+
+class _Batch:
+    """One run of check_paths: the workspace, the policy pack, and the manifests to check, each once."""
+
+    def __init__(self, paths, workspace, context):
+        from govcloud.policy import load_policy_config, load_rules  # the policy pack loads when it runs
+
+        paths = list(paths)
+        self.ws = ws = workspace or Workspace.for_paths(paths)
+        self.rules = load_rules(ws.config)
+        self.policy = load_policy_config(ws.config, [r.id for r in self.rules], ws.inventory)
+        self.skip = {os.path.realpath(self.policy.file)} if self.policy.file else set()
+        self.seen: set[str] = set()
+        self._real_dirs: dict[str, str] = {}
+        self.context = [Path(p) for p in context]
+        self.files = [f for f, _real in self._unseen(manifest_files(paths))]
+
+    def _real_path(self, f: Path) -> str:
         """f.resolve() as a string, resolving each directory once: a file that is not a symlink is its real
         directory's entry (a directory of 1,000 manifests costs 1,000 lstat calls instead of 1,000 whole
         resolves). Strings, not Paths: pathlib's parts and hashing cost more than the lstat."""
@@ -239,54 +338,66 @@ def _check_paths(paths, workspace, *, context):
         head, tail = os.path.split(path)
         if tail in ("", ".", "..") or os.path.islink(path):
             return os.path.realpath(path)
-        parent = real_dirs.get(head)
+        parent = self._real_dirs.get(head)
         if parent is None:
-            parent = real_dirs[head] = os.path.realpath(head or ".")
+            parent = self._real_dirs[head] = os.path.realpath(head or ".")
         return os.path.join(parent, tail)
 
-    def unseen(files):
+    def _unseen(self, files):
         """Each manifest once (a file named twice, or also in a context dir), never policies.yaml."""
         for f in files:
-            real = real_path(f)
-            if real not in skip and real not in seen:
-                seen.add(real)
-                yield f
+            real = self._real_path(f)
+            if real not in self.skip and real not in self.seen:
+                self.seen.add(real)
+                yield f, real
 
-    results: list[ValidationResult] = []
-    checked = []
-    for f in unseen(manifest_files(paths)):
-        try:
-            svc = ws.check(f)
-            plan = svc.compile()
-        except InputError as exc:
-            results.append(ValidationResult(str(f), False, exc.problems))
-            continue
-        results.append(ValidationResult(str(f), True, (), plan))
-        checked.append((svc, plan))
+    def check(self, files: list[Path]) -> tuple[list[ValidationResult], "PolicyReport", list[str]]:
+        """The results of `files` (in order), the report, and the real paths of the context manifests built."""
+        from govcloud.policy import evaluate
 
-    extra = []
-    dirs = [Path(p) for p in context]
-    if ws.config.root is not None:
-        dirs += [ws.config.root / d for d in policy.settings.manifest_dirs]
-    wanted = context_filter(rules, checked)
-    for f in unseen(manifest_files(d for d in dirs if d.exists())):
-        if not wanted(f):
-            continue  # it cannot share a group with a checked manifest: not built (load/peek.py says why)
-        try:
-            svc = ws.check(f)
-            extra.append((svc, svc.compile()))
-        except InputError:
-            continue  # a broken manifest is reported when it is itself checked
+        ws, rules, policy = self.ws, self.rules, self.policy
+        results: list[ValidationResult] = []
+        checked = []
+        for f in files:
+            try:
+                svc = ws.check(f)
+                plan = svc.compile()
+            except InputError as exc:
+                results.append(ValidationResult(str(f), False, exc.problems))
+                continue
+            results.append(ValidationResult(str(f), True, (), plan))
+            checked.append((svc, plan))
 
-    report = evaluate(checked, ws.config, rules=rules, policy=policy, context=extra)
-    merged = []
-    for r in results:
-        if r.ok:
-            found = report.for_file(r.file)
-            if found:
-                r = replace(r, ok=not any(f.blocking for f in found), problems=tuple(report.problems(r.file)))
-        merged.append(r)
-    return merged, report
+        extra, extra_real = [], []
+        dirs = list(self.context)
+        if ws.config.root is not None:
+            dirs += [ws.config.root / d for d in policy.settings.manifest_dirs]
+        wanted = context_filter(rules, checked)
+        for f, real in self._unseen(manifest_files(d for d in dirs if d.exists())):
+            if not wanted(f):
+                continue  # it cannot share a group with a checked manifest: not built (load/peek.py says why)
+            try:
+                svc = ws.check(f)
+                extra.append((svc, svc.compile()))
+                extra_real.append(real)
+            except InputError:
+                continue  # a broken manifest is reported when it is itself checked
+
+        report = evaluate(checked, ws.config, rules=rules, policy=policy, context=extra)
+        merged = []
+        for r in results:
+            if r.ok:
+                found = report.for_file(r.file)
+                if found:
+                    r = replace(r, ok=not any(f.blocking for f in found), problems=tuple(report.problems(r.file)))
+            merged.append(r)
+        return merged, report, extra_real
+
+    def check_share(self, files: list[Path]) -> ShareAnswer:
+        """check() of one share for validate_paths, as plain data."""
+        results, report, context_built = self.check(files)
+        return ShareAnswer([replace(r, plan=None) if r.plan is not None else r for r in results],
+                           report.findings, report.services, context_built)
 
 
 def context_filter(rules, checked) -> Callable[[Path], bool]:

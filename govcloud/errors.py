@@ -65,6 +65,9 @@ class InputError(GovcloudError):
         self.problems = tuple(problems)
         super().__init__("\n".join(p.format() for p in self.problems))
 
+    def __reduce__(self):  # pickled with its problems (a validate worker sends it: govcloud.fanout)
+        return type(self), (self.problems,)
+
 
 MAX_REPORTED = 50  # problems located and reported per file; the rest are counted (locating costs per problem)
 

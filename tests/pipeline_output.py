@@ -42,9 +42,11 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def pipeline_output(count: int, workdir: Path, *, text_digest: bool = False) -> dict:
+def pipeline_output(count: int, workdir: Path, *, text_digest: bool = False, validate_args: tuple[str, ...] = (),
+                    plans: bool = True) -> dict:
     """The record of what validate, plan and cost print for the first `count` benchmark manifests
-    (with `text_digest`, the text run's stdout and stderr as their sha256 only)."""
+    (with `text_digest`, the text run's stdout and stderr as their sha256 only; `validate_args` go after
+    `validate manifests`, e.g. `--jobs 2`; without `plans`, the record has no plans or costs)."""
     from click.testing import CliRunner
 
     from govcloud.check import Workspace, check_paths  # first: bench_pipeline puts this repo on sys.path
@@ -63,10 +65,11 @@ def pipeline_output(count: int, workdir: Path, *, text_digest: bool = False) -> 
     os.chdir(workdir)
     try:
         runner = CliRunner()
-        text = runner.invoke(cli, ["validate", "manifests"], catch_exceptions=False)
-        as_json = runner.invoke(cli, ["validate", "manifests", "--format", "json"], catch_exceptions=False)
+        text = runner.invoke(cli, ["validate", "manifests", *validate_args], catch_exceptions=False)
+        as_json = runner.invoke(cli, ["validate", "manifests", "--format", "json", *validate_args],
+                                catch_exceptions=False)
         ws = Workspace(ConfigRepo(None))
-        results, _ = check_paths([Path("manifests")], ws)
+        results, _ = check_paths([Path("manifests")], ws) if plans else ([], None)
         plans, costs = {}, {}
         for r in results:
             if r.plan is None:

@@ -14,6 +14,13 @@ from govcloud.errors import GovcloudError
 FORMAT = click.Choice(["text", "json"])
 
 
+def jobs_option(fn):
+    """--jobs for the commands that check many manifests (validate, policy check)."""
+    return click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+                        help="check a large batch in up to this many processes (default: one per CPU; "
+                             "1: in this process only); the output is the same")(fn)
+
+
 class InvalidManifests(GovcloudError):
     """Some manifests did not pass `validate` (their problems were printed above): exit 1."""
 
@@ -51,13 +58,13 @@ def exit_without_collecting() -> None:
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
-def validate(paths: tuple[str, ...], fmt: str) -> None:
+@jobs_option
+def validate(paths: tuple[str, ...], fmt: str, jobs: int | None) -> None:
     """Check manifests (files or directories): schema, cross-checks and the policy pack; exit 1 on any error."""
     exit_without_collecting()
-    from govcloud.check import Workspace
-    from govcloud.check import check_paths
+    from govcloud.check import Workspace, validate_paths
 
-    results, report = check_paths(paths, Workspace.for_paths(paths))
+    results, report = validate_paths(paths, Workspace.for_paths(paths), jobs=jobs)
     bad = [r for r in results if not r.ok]
     if fmt == "json":
         from govcloud.cli.render import emit_json, files_json

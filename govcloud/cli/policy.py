@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import click
 
+from govcloud.cli.offline import jobs_option
+
 
 def register(cli: click.Group) -> None:
     cli.add_command(policy)
@@ -69,12 +71,13 @@ def _print_rules(rules, cfg) -> None:
 @policy.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def check(paths: tuple[str, ...], fmt: str) -> None:
+@jobs_option
+def check(paths: tuple[str, ...], fmt: str, jobs: int | None) -> None:
     """Check manifests (files or directories) against the policy pack; exit 1 on any mandatory finding."""
     from govcloud.cli.offline import InvalidManifests
-    from govcloud.check import check_paths
+    from govcloud.check import validate_paths
 
-    results, report = check_paths(paths, _workspace(paths))
+    results, report = validate_paths(paths, _workspace(paths), jobs=jobs)
     if not results:
         raise click.UsageError("no manifests (*.yaml, *.yml) found in " + ", ".join(paths))
     bad = [r for r in results if not r.ok]

@@ -166,6 +166,13 @@ def _config_section() -> list[str]:
         "ministry rule grouping by anything else has every context manifest built. A context",
         "manifest that is itself invalid is left out; it is reported when it is checked.",
         "",
+        "A directory of many manifests is checked in several processes (`validate` and `policy",
+        "check`, `--jobs N`, by default one per CPU; `--jobs 1` for one): every group rule groups",
+        "by the agency, so the manifests of one agency are checked in the same process, and what",
+        "is printed is the same as in one process. A ministry rule whose `group_by` has nothing",
+        "in common with the other group rules' that a manifest names (agency, environment, site)",
+        "makes the check run in one process.",
+        "",
     ]
 
 
@@ -204,7 +211,7 @@ def _cli_section() -> list[str]:
         "",
         "```sh",
         "govcloud policy list [--format text|json|markdown]   # the rules in force, with the exceptions",
-        "govcloud policy check PATHS... [--format text|json]  # exit 1 on any mandatory finding",
+        "govcloud policy check PATHS... [--format text|json] [--jobs N]  # exit 1 on any mandatory finding",
         "```",
         "",
     ]

@@ -242,6 +242,12 @@ def evaluate(services: Iterable[Any], config: "ConfigRepo | None" = None, *,
     return PolicyReport(findings, list(rules), policy, len(reported), len(extra))
 
 
+def merge_findings(parts: Iterable[Sequence[Finding]]) -> list[Finding]:
+    """The findings of reports over disjoint sets of manifests, in the order one report over all of them has:
+    every report sorts by file first, and the sort is stable (govcloud.check.validate_paths)."""
+    return sorted((f for part in parts for f in part), key=_order)
+
+
 def _order(f: Finding) -> tuple:
     loc = f.location
     if loc is None:
