@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/profile_offline.py imports  [--runs 5] [--top 20] [TARGET ...]  # -X importtime
     .venv/bin/python benchmarks/profile_offline.py cprofile [--top 12] [TARGET ...]  # cProfile per stage
     .venv/bin/python benchmarks/profile_offline.py ratio    [--runs 7] [--repeat 3]  # in-process, vs the bare parse
+    .venv/bin/python benchmarks/profile_offline.py split    [--runs 7] [--jobs 2]  # validate DIR --jobs N, by phase
     .venv/bin/python benchmarks/profile_offline.py all      # every one of them, on every target
     # --root DIR: measure that checkout's package (default: the one holding this script)
     # --before DIR (wall, ratio): measure DIR and --root in turn, e.g. `git worktree add /tmp/before <commit>`
@@ -58,6 +59,10 @@ the directory, as forked children's stages are not seen).
   reference (validate does not estimate cost; plan, cost and deploy do):
   --runs processes per checkout, each warmed and then timing --repeat rounds
   of the rows in turn; the ratio is the median of each round's ratio.
+- `split`: where the wall time of `validate DIR --jobs N` goes (validate_paths,
+  in one process per run): the set-up, the split into shares (peeking each
+  file's agency), the shares checked at once (each share's own wall and CPU
+  time measured in the process that checks it), merging the findings.
 
 The dev machine is shared: `--idle 0.75` waits before each run until the
 CPUs were at least 75 % idle, and `--clock cpu` makes the stage figures
@@ -823,15 +828,93 @@ def cmd_ratio(runs: int, repeat: int) -> None:
     print(f"(load average at the end {_loads()})")
 
 
+def split_child() -> None:
+    """One process of `split`: what validate_paths does for the 1,000 with --jobs N, phase by phase (wall and
+    CPU of this process), each share's own time measured where it runs, as JSON to GOVCLOUD_PROFILE_OUT."""
+    import json
+
+    sys.path.insert(0, os.getcwd())
+    t0, c0 = time.perf_counter(), time.process_time()
+    import importlib
+
+    from govcloud import check, fanout
+
+    importlib.import_module("govcloud.cli.render")  # what validate imports too
+
+    jobs = int(os.environ["GOVCLOUD_PROFILE_JOBS"])
+    marks = {"imports": (time.perf_counter() - t0, time.process_time() - c0)}
+
+    def mark(name, since):
+        marks[name] = (time.perf_counter() - since[0], time.process_time() - since[1])
+        return time.perf_counter(), time.process_time()
+
+    def timed_share(files):
+        w, c = time.perf_counter(), time.process_time()
+        answer = batch.check_share(files)
+        return answer, len(files), time.perf_counter() - w, time.process_time() - c
+
+    with check.batch_gc():
+        at = time.perf_counter(), time.process_time()
+        batch = check._Batch([MANIFEST_DIR], None, ())
+        at = mark("set-up: config repo, inventory, policy pack, the file list", at)
+        split = check.shares(batch.files, batch.rules, jobs, batch.ws)
+        at = mark("the split (load.peek of each file's agency)", at)
+        answers = fanout.fan_out(timed_share, split)
+        at = mark("the shares, all at once (fork, check, pickle, read back)", at)
+    from govcloud.policy.evaluate import merge_findings
+
+    merge_findings([a[0].findings for a in answers])
+    mark("merging the findings", at)
+    shares = [{"files": n, "wall": w, "cpu": c} for _a, n, w, c in answers]
+    with open(os.environ["GOVCLOUD_PROFILE_OUT"], "w") as f:
+        json.dump({"marks": marks, "shares": shares}, f)
+
+
+def cmd_split(runs: int, jobs: int) -> None:
+    import json
+    import statistics
+    import subprocess
+    import tempfile
+
+    env = dict(CHILD_ENV, GOVCLOUD_PROFILE_JOBS=str(jobs),
+               PYTHONPATH=os.pathsep.join(filter(None, [HERE, CHILD_ENV.get("PYTHONPATH")])))
+    boot = "import profile_offline; profile_offline.split_child()"
+    data = []
+    for _ in range(runs + 1):  # the first warms the file cache and the .pyc files
+        wait_idle()
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+            out = f.name
+        subprocess.run([sys.executable, "-c", boot], env=dict(env, GOVCLOUD_PROFILE_OUT=out), cwd=CHECKOUTS[-1][1],
+                       check=True)
+        with open(out) as f:
+            data.append(json.load(f))
+        os.unlink(out)
+    data = data[1:]
+    print(f"## validate_paths of the 1,000 with --jobs {jobs}, in one process per run (imports as validate's), "
+          f"median of {runs} runs (min, max); load average {_loads()}")
+    print("| phase | wall median | min | max | CPU median (of the process it runs in) |\n|---|---|---|---|---|")
+    for name in data[0]["marks"]:
+        w = [d["marks"][name][0] for d in data]
+        c = [d["marks"][name][1] for d in data]
+        print(f"| {name} | {_md(w)} | {statistics.median(c) * 1e3:.0f} ms |")
+    for i, share in enumerate(data[0]["shares"]):
+        w = [d["shares"][i]["wall"] for d in data]
+        c = [d["shares"][i]["cpu"] for d in data]
+        where = "this process" if i == 0 else f"child {i}"
+        print(f"| share {i + 1} ({share['files']} manifests, in {where}): its check | {_md(w)} | "
+              f"{statistics.median(c) * 1e3:.0f} ms |")
+
+
 def main() -> None:
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["wall", "phases", "imports", "cprofile", "ratio", "all"])
+    ap.add_argument("what", choices=["wall", "phases", "imports", "cprofile", "ratio", "split", "all"])
     ap.add_argument("targets", nargs="*", help="of: " + ", ".join(TARGETS) + " (default: all)")
     ap.add_argument("--runs", type=int, default=7, help="runs per figure (wall, phases, imports)")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--jobs", type=int, default=2, help="`split` only: the processes of validate --jobs")
     ap.add_argument("--repeat", type=int, default=3, help="rounds in each process of `ratio` (it runs --runs of them)")
     ap.add_argument("--root", default=ROOT, metavar="DIR",
                     help="the checkout whose package is measured (default: the one holding this script)")
@@ -918,6 +1001,8 @@ def _measure(args, targets: list[str]) -> None:
         cmd_cprofile(targets, args.top)
     if args.what in ("ratio", "all"):
         cmd_ratio(args.runs, args.repeat)
+    if args.what in ("split", "all"):
+        cmd_split(args.runs, args.jobs)
 
 
 if __name__ == "__main__":
