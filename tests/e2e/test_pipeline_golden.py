@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.forking import in_child
 from tests.pipeline_output import pipeline_output, read_record
 from tests.unit.test_pipeline_golden import assert_same_output
 
@@ -28,13 +29,17 @@ def test_validate_plan_and_cost_of_the_1000_benchmark_manifests_are_byte_identic
 
 
 @pytest.mark.parametrize("jobs", ["1", "2", "3"])
+@in_child  # single-threaded, so that the shares are really checked in forked children (tests/forking.py)
 def test_validate_of_the_1000_prints_the_same_bytes_in_one_process_or_several(tmp_path, monkeypatch, jobs):
     """`--jobs` changes how the batch is checked (govcloud.check.validate_paths), never what is printed:
     with 2 and 3 processes the 1,000 (seven agencies of 142-143 manifests) are checked in 2 and 3 shares."""
     from govcloud.check import Workspace, shares, _Batch
     from govcloud.config import ConfigRepo
 
+    from govcloud.fanout import can_fork
+
     monkeypatch.delenv("GOVCLOUD_CONFIG", raising=False)
+    assert can_fork()
     golden = read_record(GOLDEN)
     fresh = pipeline_output(1000, tmp_path, text_digest=True, validate_args=("--jobs", jobs), plans=False)
     assert fresh["validate"] == golden["validate"]

@@ -1,5 +1,6 @@
 """`validate --jobs`: a batch checked in forked processes (govcloud.fanout, govcloud.check.shares and
 validate_paths) gives what one process gives, and a worker that fails or dies is an error, not a hang.
+The tests of the forking path run in a child of the test process (tests/forking.py says why).
 
 The 1,000 benchmark manifests, byte for byte with 1, 2 and 3 processes: tests/e2e/test_pipeline_golden.py.
 """
@@ -20,24 +21,16 @@ from govcloud.check import Workspace, shares, validate_paths
 from govcloud.config import ConfigRepo
 from govcloud.errors import GovcloudError, InputError, Problem
 
+from tests.forking import in_child
+
 from .test_policy import BASE, edit
 
 
 # -- fan_out
 
 
-@pytest.fixture
-def single_threaded():
-    """fan_out forks only in a process with no other thread: wait for threads an earlier test left ending (a
-    pipe reader whose process has exited), and say which are left if any."""
-    end = time.monotonic() + 15
-    while threading.active_count() > 1 and time.monotonic() < end:
-        time.sleep(0.05)
-    others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-    assert not others, f"threads left running by earlier tests keep fan_out from forking: {others}"
-
-
-def test_each_share_but_the_first_runs_in_a_child_and_the_answers_come_in_share_order(single_threaded):
+@in_child
+def test_each_share_but_the_first_runs_in_a_child_and_the_answers_come_in_share_order():
     me = os.getpid()
     answers = fanout.fan_out(lambda share: (share, os.getpid()), ["a", "b", "c"])
     assert [a for a, _pid in answers] == ["a", "b", "c"]
@@ -45,7 +38,8 @@ def test_each_share_but_the_first_runs_in_a_child_and_the_answers_come_in_share_
     assert pids[0] == me and me not in pids[1:] and len(set(pids)) == 3
 
 
-def test_a_childs_error_is_raised_here_with_its_type_and_message(single_threaded):
+@in_child
+def test_a_childs_error_is_raised_here_with_its_type_and_message():
     def fn(share):
         if share == 2:
             raise InputError([Problem("share two is broken", "spec.site")])
@@ -56,7 +50,8 @@ def test_a_childs_error_is_raised_here_with_its_type_and_message(single_threaded
     assert got.value.problems == (Problem("share two is broken", "spec.site"),)
 
 
-def test_an_error_that_does_not_pickle_is_a_govcloud_error_naming_it(single_threaded):
+@in_child
+def test_an_error_that_does_not_pickle_is_a_govcloud_error_naming_it():
     class Local(Exception):  # a class defined in a function cannot be pickled
         pass
 
@@ -69,12 +64,14 @@ def test_an_error_that_does_not_pickle_is_a_govcloud_error_naming_it(single_thre
         fanout.fan_out(fn, [0, 1])
 
 
-def test_an_answer_that_does_not_pickle_is_a_govcloud_error(single_threaded):
+@in_child
+def test_an_answer_that_does_not_pickle_is_a_govcloud_error():
     with pytest.raises(GovcloudError, match="answer cannot be sent back: .*lambda"):
         fanout.fan_out(lambda share: (lambda: share), [0, 1])
 
 
-def test_a_child_killed_by_a_signal_is_an_error_naming_the_signal(single_threaded):
+@in_child
+def test_a_child_killed_by_a_signal_is_an_error_naming_the_signal():
     def fn(share):
         if share:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -84,6 +81,7 @@ def test_a_child_killed_by_a_signal_is_an_error_naming_the_signal(single_threade
         fanout.fan_out(fn, [0, 1])
 
 
+@in_child
 def test_with_another_thread_running_nothing_is_forked():
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
@@ -96,7 +94,8 @@ def test_with_another_thread_running_nothing_is_forked():
         t.join()
 
 
-def test_when_this_process_fails_its_children_are_killed_and_reaped(tmp_path, single_threaded):
+@in_child
+def test_when_this_process_fails_its_children_are_killed_and_reaped(tmp_path):
     pid_file = tmp_path / "child.pid"
 
     def fn(share):
@@ -221,7 +220,8 @@ def _same_cidr(agency: str, i: int, cidr: str = "10.90.0.0/24") -> str:
     return textwrap.dedent(_manifest(agency, i)).replace("10.90.0.0/24", cidr)
 
 
-def test_validate_paths_in_three_processes_gives_what_one_gives(tmp_path, monkeypatch, single_threaded):
+@in_child
+def test_validate_paths_in_three_processes_gives_what_one_gives(tmp_path, monkeypatch):
     monkeypatch.setattr(check, "MIN_FILES_PER_PROCESS", 1)
     config = _repo(tmp_path, textwrap.dedent("""\
         settings: {manifestDirs: [fleet]}
