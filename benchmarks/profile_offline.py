@@ -25,7 +25,8 @@ blueprint), `dir` (validate the 1,000 manifests of bench_pipeline.py,
 generated into benchmarks/out/manifests if missing; by default in one
 process per CPU, agencies split between them), `dir-1` (the same with
 `--jobs 1`: in one process; `phases` and `cprofile` measure this one for
-the directory, as forked children's stages are not seen).
+the directory, as forked children's stages are not seen; in a checkout
+from before `validate --jobs`, `dir` itself, which is one process there).
 
 - `wall`: wall time and CPU time (user + system, from the child's rusage)
   of whole processes, median / min / max of --runs, the targets (and the
@@ -463,6 +464,12 @@ def _can_run(target: str, root: str) -> bool:
         return '"--jobs"' in f.read()
 
 
+def _staged(target: str) -> bool:
+    """Whether the stage timers see the target's work: `dir` too in a checkout from before `validate --jobs`,
+    which checks a directory in one process."""
+    return target in STAGED or (target == "dir" and not _can_run("dir-1", CHECKOUTS[-1][1]))
+
+
 def cmd_wall(targets: list[str], runs: int, warmup: int) -> None:
     print(f"## whole processes: wall time and CPU time (user + system), median of {runs} runs (min, max); "
           f"load average at the start {_loads()}")
@@ -523,7 +530,7 @@ def _child_run(target: str, mode: str) -> dict:
 
 def cmd_phases(targets: list[str], runs: int) -> None:
     for t in targets:
-        if t not in STAGED:
+        if not _staged(t):
             if t in COMMANDS:
                 print(f"\n({t}: its shares run in forked children, whose stages are not seen; see dir-1)")
             continue
@@ -716,7 +723,7 @@ def cmd_cprofile(targets: list[str], top: int) -> None:
     import collections
 
     for t in targets:
-        if t not in STAGED:
+        if not _staged(t):
             if t in COMMANDS:
                 print(f"\n({t}: its shares run in forked children, whose stages are not seen; see dir-1)")
             continue
