@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from govcloud.load.blueprints import apply_blueprint
+from govcloud.load.blueprints import Blueprints
 from govcloud.plan.compile import compile_plan
 from govcloud.config import ConfigRepo, find_config_repo
 from govcloud.plan.cost import CostEstimate, estimate
@@ -41,11 +41,12 @@ class CheckedService:
 
 
 class Workspace:
-    """A config repo and its inventory, shared by every file checked in one run."""
+    """A config repo with its inventory and blueprints, shared by every file checked in one run."""
 
     def __init__(self, config: ConfigRepo | None = None):
         self.config = config or find_config_repo()
         self.inventory = Inventory(self.config)
+        self.blueprints = Blueprints(self.config)
 
     @classmethod
     def for_paths(cls, paths: Iterable[str | os.PathLike[str]]) -> "Workspace":
@@ -54,7 +55,7 @@ class Workspace:
 
     def check(self, path: str | os.PathLike[str]) -> CheckedService:
         doc = load_yaml_file(path)
-        data, locator = apply_blueprint(doc, self.config)
+        data, locator = self.blueprints.apply(doc)
         manifest = parse_manifest(data, locator.locate)
         site, agency = check_references(manifest, self.inventory, locator.locate)
         if manifest.spec.publish is not None:  # service levels and OpenAPI documents of the catalog entry
@@ -160,7 +161,6 @@ class BlueprintOffer:
 
 def price_blueprints(ws: Workspace, site_name: str | None = None) -> list[BlueprintOffer]:
     """Compile each blueprint as a bare manifest at a site and price it."""
-    from govcloud.load.blueprints import blueprint_names, load_blueprint
     from govcloud.plan.cost import money
     from govcloud.load.yamlsource import YamlDocument
 
@@ -174,8 +174,8 @@ def price_blueprints(ws: Workspace, site_name: str | None = None) -> list[Bluepr
     agency = next((a for a in ws.inventory.registry.agencies if site_name in a.allowed_sites),
                   ws.inventory.registry.agencies[0])
     offers = []
-    for name in blueprint_names(ws.config):
-        bp = load_blueprint(ws.config, name)
+    for name in ws.blueprints.names():
+        bp = ws.blueprints.load(name)
         data = {"apiVersion": "govcloud/v1", "kind": "Service",
                 "metadata": {"name": f"{name}-sample", "agency": agency.id, "environment": "prod",
                              "classification": "internal"},
@@ -184,7 +184,7 @@ def price_blueprints(ws: Workspace, site_name: str | None = None) -> list[Bluepr
             import yaml
 
             doc = YamlDocument(f"<blueprint {name}>", data, yaml.compose("{}"))
-            merged, locator = apply_blueprint(doc, ws.config)
+            merged, locator = ws.blueprints.apply(doc)
             manifest = parse_manifest(merged, locator.locate)
             site_, agency_ = check_references(manifest, ws.inventory, locator.locate)
             plan = compile_plan(manifest, site_, agency_, ws.config, locator.locate)

@@ -17,12 +17,15 @@ blueprint is at fault.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError, Problem, SourceLocation, unknown_name
 from govcloud.load.manifest import DNS_LABEL_RULE, is_dns_label
 from govcloud.load.yamlsource import Locator, YamlDocument, load_yaml_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -37,28 +40,54 @@ class Blueprint:
         return self.document.file
 
 
-def blueprint_names(config: ConfigRepo) -> list[str]:
-    names: set[str] = set()
-    for d in config.search_dirs("stacks"):
-        names.update(p.stem for p in d.glob("*.yaml"))
-    return sorted(names)
+class Blueprints:
+    """The blueprints of one config repo (stacks/<name>.yaml over the shipped defaults), owned by the
+    Workspace that checks manifests against them: each file is read and checked once while it is unchanged
+    (its path and mtime), so a directory of manifests that extend one blueprint reads it once."""
+
+    def __init__(self, config: ConfigRepo):
+        self.config = config
+        self._loaded: dict[tuple[str, int], Blueprint] = {}
+
+    def names(self) -> list[str]:
+        names: set[str] = set()
+        for d in self.config.search_dirs("stacks"):
+            names.update(p.stem for p in d.glob("*.yaml"))
+        return sorted(names)
+
+    def load(self, name: str, where: SourceLocation | None = None) -> Blueprint:
+        """The blueprint `name`; InputError located at `where` (the manifest's spec.blueprint) when the name is
+        not a name or no such blueprint exists, and at the blueprint's own lines when its file is wrong."""
+        if not is_dns_label(name):
+            raise InputError([Problem(f"blueprint {DNS_LABEL_RULE} (1-63 characters)", "spec.blueprint", where,
+                                      code="schema")])
+        found = self.config.stat_file("stacks", f"{name}.yaml")
+        if found is None:
+            raise InputError([unknown_name("blueprint", name, self.names(), "spec.blueprint", where)])
+        path, st = found
+        stamp = (str(path), st.st_mtime_ns)
+        bp = self._loaded.get(stamp)
+        if bp is None:
+            bp = self._loaded[stamp] = _read(path, name)
+        return bp
+
+    def apply(self, doc: YamlDocument) -> tuple[Any, Locator]:
+        """The manifest data with its blueprint's defaults merged in, and a locator for it."""
+        data = doc.data
+        spec = data.get("spec") if isinstance(data, dict) else None
+        name = spec.get("blueprint") if isinstance(spec, dict) else None
+        if not isinstance(name, str):
+            return data, doc
+        bp = self.load(name, doc.locate(("spec", "blueprint")))
+        loc = MergedLocator()
+        loc.origins[()] = (doc, ())
+        merged = dict(data)
+        merged["spec"] = merge(bp.spec, spec, bp.document, doc, ("spec",), ("spec",), ("spec",), loc)
+        return merged, loc
 
 
-_cache: dict[tuple, Blueprint] = {}
-
-
-def load_blueprint(config: ConfigRepo, name: str, where: SourceLocation | None = None) -> Blueprint:
-    if not is_dns_label(name):
-        raise InputError([Problem(f"blueprint {DNS_LABEL_RULE} (1-63 characters)", "spec.blueprint", where,
-                                  code="schema")])
-    found = config.stat_file("stacks", f"{name}.yaml")
-    if found is None:
-        choices = blueprint_names(config)
-        raise InputError([unknown_name("blueprint", name, choices, "spec.blueprint", where)])
-    path, st = found
-    stamp = (str(path), st.st_mtime_ns)
-    if stamp in _cache:
-        return _cache[stamp]
+def _read(path: Path, name: str) -> Blueprint:
+    """The blueprint file at `path`, checked: a mapping of name (which must be `name`), description, spec."""
     doc = load_yaml_file(path)
     data = doc.data
     problems = []
@@ -78,9 +107,7 @@ def load_blueprint(config: ConfigRepo, name: str, where: SourceLocation | None =
                                     doc.locate(("spec",)), code="blueprint"))
     if problems:
         raise InputError(problems)
-    bp = Blueprint(name, str(data.get("description", "")).strip(), data["spec"], doc)
-    _cache[stamp] = bp
-    return bp
+    return Blueprint(name, str(data.get("description", "")).strip(), data["spec"], doc)
 
 
 class MergedLocator:
@@ -147,18 +174,3 @@ def merge(base: Any, over: Any, base_doc: Locator, over_doc: Locator, base_path:
         return result
     loc.origins[out_path] = (over_doc, over_path)
     return over
-
-
-def apply_blueprint(doc: YamlDocument, config: ConfigRepo) -> tuple[Any, Locator]:
-    """The manifest data with its blueprint's defaults merged in, and a locator for it."""
-    data = doc.data
-    spec = data.get("spec") if isinstance(data, dict) else None
-    name = spec.get("blueprint") if isinstance(spec, dict) else None
-    if not isinstance(name, str):
-        return data, doc
-    bp = load_blueprint(config, name, doc.locate(("spec", "blueprint")))
-    loc = MergedLocator()
-    loc.origins[()] = (doc, ())
-    merged = dict(data)
-    merged["spec"] = merge(bp.spec, spec, bp.document, doc, ("spec",), ("spec",), ("spec",), loc)
-    return merged, loc

@@ -78,3 +78,42 @@ def test_every_shipped_blueprint_is_documented_and_prices():
     assert {"web-app", "database", "open-data", "batch"} <= {o.name for o in offers}
     for o in offers:
         assert o.description and o.monthly and int(o.monthly) > 0 and o.problem is None
+
+
+def _repo_with_blueprint(tmp_path, size: str):
+    (tmp_path / "govcloud.yaml").write_text("kind: Config\n")
+    (tmp_path / "stacks").mkdir(exist_ok=True)
+    bp = tmp_path / "stacks" / "web-app.yaml"
+    bp.write_text(f"name: web-app\ndescription: one server\nspec:\n  servers:\n    - name: web\n"
+                  f"      size: {size}\n      image: ubuntu-22.04\n      role: web\n")
+    return bp
+
+
+def test_a_workspace_reads_a_blueprint_once_for_all_its_manifests(tmp_path, write, monkeypatch):
+    import govcloud.load.blueprints as blueprints
+
+    bp = _repo_with_blueprint(tmp_path, "small")
+    reads = []
+    real = blueprints.load_yaml_file
+    monkeypatch.setattr(blueprints, "load_yaml_file", lambda path: reads.append(str(path)) or real(path))
+    ws = Workspace(ConfigRepo(tmp_path))
+    for i in range(3):
+        svc = ws.check(write(f"m{i}.yaml", MANIFEST.replace("name: portal", f"name: portal-{i}")))
+        assert svc.manifest.spec.servers[0].size == "small"
+    assert reads == [str(bp)]
+    # the blueprints are the workspace's own: another workspace reads the file itself
+    Workspace(ConfigRepo(tmp_path)).check(tmp_path / "m0.yaml")
+    assert reads == [str(bp)] * 2
+
+
+def test_a_blueprint_changed_on_disk_is_read_again(tmp_path, write):
+    import os
+
+    bp = _repo_with_blueprint(tmp_path, "small")
+    ws = Workspace(ConfigRepo(tmp_path))
+    path = write("m.yaml", MANIFEST)
+    assert ws.check(path).manifest.spec.servers[0].size == "small"
+    _repo_with_blueprint(tmp_path, "large")
+    st = bp.stat()
+    os.utime(bp, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # a new mtime even on a coarse clock
+    assert ws.check(path).manifest.spec.servers[0].size == "large"

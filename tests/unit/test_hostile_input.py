@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from govcloud.check import Workspace, manifest_files
 from govcloud.config import ConfigRepo
 from govcloud.errors import InputError, Problem, SourceLocation
-from govcloud.load.blueprints import load_blueprint
+from govcloud.load.blueprints import Blueprints
 from govcloud.load.inventory import Inventory
 
 from ..conftest import REPO, VALID
@@ -273,7 +273,7 @@ def test_site_and_blueprint_are_checked_as_names_before_they_become_paths(tmp_pa
     config = ConfigRepo(None)
     assert Inventory(config).site(name) is None
     with pytest.raises(InputError, match="must be a DNS label"):
-        load_blueprint(config, name)
+        Blueprints(config).load(name)
 
 
 # ------------------------------------------------------------------------------ control characters
