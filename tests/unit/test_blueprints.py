@@ -49,12 +49,22 @@ def test_error_in_manifest_part_points_at_manifest(write):
     assert p.location.file == str(path) and p.location.line == 20 and p.path == "spec.servers[0].count"
 
 
-def test_error_in_blueprint_part_points_at_blueprint(tmp_path, write):
+def _repo_with_blueprint(tmp_path, text: str):
+    """A config repo at tmp_path whose stacks/web-app.yaml is `text`; the blueprint's path."""
     (tmp_path / "govcloud.yaml").write_text("kind: Config\n")
-    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks").mkdir(exist_ok=True)
     bp = tmp_path / "stacks" / "web-app.yaml"
-    bp.write_text("name: web-app\ndescription: broken\nspec:\n  servers:\n    - name: web\n"
-                  "      size: medium\n      image: ubuntu-22.04\n      role: web\n      publicIp: yes-please\n")
+    bp.write_text(text)
+    return bp
+
+
+def _one_server(size: str, extra: str = "") -> str:
+    return (f"name: web-app\ndescription: one server\nspec:\n  servers:\n    - name: web\n"
+            f"      size: {size}\n      image: ubuntu-22.04\n      role: web\n{extra}")
+
+
+def test_error_in_blueprint_part_points_at_blueprint(tmp_path, write):
+    bp = _repo_with_blueprint(tmp_path, _one_server("medium", "      publicIp: yes-please\n"))
     path = write("m.yaml", MANIFEST)
     with pytest.raises(InputError) as exc:
         Workspace(ConfigRepo(tmp_path)).check(path)
@@ -80,19 +90,10 @@ def test_every_shipped_blueprint_is_documented_and_prices():
         assert o.description and o.monthly and int(o.monthly) > 0 and o.problem is None
 
 
-def _repo_with_blueprint(tmp_path, size: str):
-    (tmp_path / "govcloud.yaml").write_text("kind: Config\n")
-    (tmp_path / "stacks").mkdir(exist_ok=True)
-    bp = tmp_path / "stacks" / "web-app.yaml"
-    bp.write_text(f"name: web-app\ndescription: one server\nspec:\n  servers:\n    - name: web\n"
-                  f"      size: {size}\n      image: ubuntu-22.04\n      role: web\n")
-    return bp
-
-
 def test_a_workspace_reads_a_blueprint_once_for_all_its_manifests(tmp_path, write, monkeypatch):
     import govcloud.load.blueprints as blueprints
 
-    bp = _repo_with_blueprint(tmp_path, "small")
+    bp = _repo_with_blueprint(tmp_path, _one_server("small"))
     reads = []
     real = blueprints.load_yaml_file
     monkeypatch.setattr(blueprints, "load_yaml_file", lambda path: reads.append(str(path)) or real(path))
@@ -109,11 +110,11 @@ def test_a_workspace_reads_a_blueprint_once_for_all_its_manifests(tmp_path, writ
 def test_a_blueprint_changed_on_disk_is_read_again(tmp_path, write):
     import os
 
-    bp = _repo_with_blueprint(tmp_path, "small")
+    bp = _repo_with_blueprint(tmp_path, _one_server("small"))
     ws = Workspace(ConfigRepo(tmp_path))
     path = write("m.yaml", MANIFEST)
     assert ws.check(path).manifest.spec.servers[0].size == "small"
-    _repo_with_blueprint(tmp_path, "large")
+    _repo_with_blueprint(tmp_path, _one_server("large"))
     st = bp.stat()
     os.utime(bp, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # a new mtime even on a coarse clock
     assert ws.check(path).manifest.spec.servers[0].size == "large"
