@@ -28,6 +28,13 @@ class ConfigRepo:
     root: Path | None  # None: no config repo, only the shipped defaults
     defaults: Path = DEFAULTS_DIR
 
+    def __post_init__(self) -> None:
+        # library callers (scripts, a queue worker, tests) pass a str as often as a Path; every lookup joins
+        for name in ("root", "defaults"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+
     def _layers(self, sub: str) -> tuple[Path, ...]:
         """`sub` in the config repo first (whether or not the repo has it), then in the defaults."""
         default = _resolved(self.defaults, sub)
