@@ -2,7 +2,7 @@
 through govcloud vs a hand-written Pulumi program creating the same resources on the same engine.
 
     .venv/bin/python benchmarks/bench_deploy.py [--runs 3] [--json out.json]
-        [--before DIR] [--replace-runs N] [--hand-events]
+        [--before DIR] [--replace-runs N] [--hand-events] [--hand-env NAME=VALUE ...] [--timeline]
 
 Both sides run the same Pulumi CLI, the same OpenStack plugin, a file:// backend in a temporary
 directory with the passphrase secrets provider, and the same dev cloud project (gov-moe); both are
@@ -15,11 +15,16 @@ timed as a user runs them, one command each, wall clock from process start to ex
                preview, no guard: what a minimal script does);
 - with --hand-events, a third side: the same hand-written program with an `on_event` callback
                (the Automation API then streams the engine's events to it), which is how
-               govcloud's engine child follows every step; the callback does nothing.
+               govcloud's engine child follows every step; the callback does nothing;
+- with --hand-env NAME=VALUE, another side: the hand-written program with that environment (for
+               example PULUMI_PARALLEL=64: the engine's parallelism, by default 4 per CPU), alternating
+               with the plain one.
 
 With --before DIR, govcloud from that checkout too (PYTHONPATH=DIR), alternating with this one.
 With --replace-runs N, after the runs: N deploys that replace one security-group rule (a small
 apply, so mostly fixed costs; alternating with --before's), timed the same way.
+With --timeline, after the runs: when each resource of the last govcloud first deploy started and
+ended (deploy_timeline.py over that up's events file: the critical path, in whole seconds).
 
 Per run: deploy (cold stack), then redeploy with no change, then destroy (not timed). Medians of
 --runs runs; govcloud's phases come from GOVCLOUD_TIMINGS. Needs the toolchain
@@ -170,6 +175,12 @@ def main() -> None:
                          "apply, so mostly the fixed costs), alternating with --before's when given")
     ap.add_argument("--hand-events", action="store_true",
                     help="also run the hand-written program with an on_event callback (a third side)")
+    ap.add_argument("--hand-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="also run the hand-written program with this environment variable set (a side of its "
+                         "own, e.g. PULUMI_PARALLEL=64 against the CLI's default of 4 per CPU); repeatable")
+    ap.add_argument("--timeline", action="store_true",
+                    help="after the runs: when each resource of the last govcloud up started and ended "
+                         "(deploy_timeline.py, from the up's events file)")
     ap.add_argument("--hand", choices=["up", "up-events", "destroy"], help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -212,6 +223,9 @@ def main() -> None:
     sides = ("gc_deploy", "gc_redeploy", "hand_deploy", "hand_redeploy")
     if args.hand_events:
         sides += ("hand_events_deploy", "hand_events_redeploy")
+    hand_env = dict(kv.split("=", 1) for kv in args.hand_env)
+    if hand_env:
+        sides += ("hand_env_deploy", "hand_env_redeploy")
     if args.before:
         sides += ("before_deploy", "before_redeploy")
     if args.replace_runs:
@@ -221,9 +235,14 @@ def main() -> None:
     # the before side: the same console script, with the earlier checkout's package first on the path
     before_env = {**env, "PYTHONPATH": str(Path(args.before).resolve())} if args.before else None
 
+    last_up: list[Path] = []  # the events file of this checkout's last first deploy (--timeline)
+
     def govcloud_side(side_env, deploy_row, redeploy_row, deploy_phases, redeploy_phases):
         t, cp = run([GOVCLOUD, "deploy", manifest, "--yes"], repo, side_env)
         rows[deploy_row].append(t)
+        if deploy_row == "gc_deploy":
+            last_up[:] = sorted((repo / ".govcloud" / "logs").glob("*--up--*.events.jsonl"),
+                                key=lambda p: p.stat().st_mtime)[-1:]
         phases[deploy_phases].append(timings(cp.stderr))
         t, cp = run([GOVCLOUD, "deploy", manifest, "--yes"], repo, side_env)
         assert "nothing to deploy" in cp.stdout, cp.stdout
@@ -239,17 +258,27 @@ def main() -> None:
             for side in govcloud_sides:
                 govcloud_side(*side)
 
-            for side, op in (("hand", "up"), ("hand_events", "up-events"))[:2 if args.hand_events else 1]:
-                t, cp = run(hand + [op], work, env)
+            hand_sides = [("hand", "up", env)]
+            if args.hand_events:
+                hand_sides.append(("hand_events", "up-events", env))
+            if hand_env:  # alternating which goes first, as the govcloud sides do
+                hand_sides.insert(i % 2, ("hand_env", "up", {**env, **hand_env}))
+            for side, op, side_env in hand_sides:
+                t, cp = run(hand + [op], work, side_env)
                 rows[f"{side}_deploy"].append(t)
                 phases[f"{side}_deploy"].append(json.loads(cp.stdout.strip().splitlines()[-1]))
-                t, cp = run(hand + [op], work, env)
+                t, cp = run(hand + [op], work, side_env)
                 last = json.loads(cp.stdout.strip().splitlines()[-1])
                 assert set(last.pop("changes")) == {"same"}, cp.stdout
                 rows[f"{side}_redeploy"].append(t)
                 phases[f"{side}_redeploy"].append(last)
                 run(hand + ["destroy"], work, env)
             print(f"run {i + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in rows.items() if v), flush=True)
+        if args.timeline:
+            import deploy_timeline
+
+            last = deploy_timeline.timeline(deploy_timeline.read_events(last_up[0])) if last_up else []
+            print(deploy_timeline.markdown(last) if last else "no up events file found", flush=True)
         if args.replace_runs:
             run([GOVCLOUD, "deploy", manifest, "--yes"], repo, env)
             replace = [GOVCLOUD, "deploy", manifest, "--yes", "--replace", "secgroup-egress-ipv6"]
@@ -288,6 +317,9 @@ def main() -> None:
     if args.before:
         print(f"| govcloud of {args.before}: deploy {med['before_deploy']:.1f} s, "
               f"redeploy {med['before_redeploy']:.1f} s | | | |")
+    if hand_env:
+        print(f"| hand-written with {' '.join(args.hand_env)}: deploy {med['hand_env_deploy']:.1f} s, "
+              f"redeploy {med['hand_env_redeploy']:.1f} s | | | |")
     if args.hand_events:
         print(f"| hand-written with on_event: deploy {med['hand_events_deploy']:.1f} s, "
               f"redeploy {med['hand_events_redeploy']:.1f} s | | | |")
