@@ -19,12 +19,11 @@ running this file on the code before the change (commit cd5b7f5):
     ... --count 1000 --text-digest --out /work/wt/perf/tests/fixtures/pipeline/golden-1000.json.gz
 
 (the checkout to record is the current directory: it goes first on sys.path). One deliberate change of
-the plan came after the speed work: a server, not its port, waits for the router interface (depends_on;
-every plan with a server changed, nothing else). The records were made again the same way, on cd5b7f5
-with that one change applied to its govcloud/plan/compile.py (the port's `depends_on=("router-interface",)`
-moved to the server's `add(...)`), so they still show that the speed work changed nothing else. tests/unit/
-test_pipeline_golden.py compares a fresh record of 200 with it, tests/e2e/test_pipeline_golden.py
-one of all 1,000 (about 10 s).
+the plan came after the speed work and went again: from 52cf440 to the day after, a server, not its port,
+waited for the router interface (its records were made on cd5b7f5 with that one change applied). Since
+then the port waits for it again, as on cd5b7f5, and the records are cd5b7f5's own once more (edcb766's
+files): the speed work changed nothing. tests/unit/test_pipeline_golden.py compares a fresh record of 200
+with it, tests/e2e/test_pipeline_golden.py one of all 1,000 (about 10 s).
 """
 from __future__ import annotations
 

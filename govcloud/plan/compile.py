@@ -128,7 +128,7 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
                 "network_id": _NETWORK, "admin_state_up": True,
                 "fixed_ips": [{"subnet_id": _SUBNET}],
                 "security_group_ids": [_SECGROUP], "tags": tag_list,
-            }, src)
+            }, src, depends_on=("router-interface",))
             metadata = {**tags, "govcloud:server": server.name, "govcloud:index": str(n),
                         "govcloud:role": server.role, "govcloud:size": server.size, "govcloud:image": server.image}
             inputs = {
@@ -138,12 +138,13 @@ def compile_plan(manifest: Manifest, site: Site, agency: Agency, config: ConfigR
             if spec.ssh_public_key:
                 inputs["key_pair"] = _KEYPAIR_NAME
             inputs["scheduler_hints"] = [{"group": Ref(group_key)}]
-            # the server, not its port, waits for the router interface: booted before its subnet is on the
-            # router, it may find no metadata service (Neutron serves it from the router's namespace unless
-            # the DHCP agent's isolated metadata is on); the port needs only the subnet, so it is made while
-            # the router comes up (a second off a first deploy's critical path)
+            # the port waits for the router interface, and the server for its port: booted before its subnet
+            # is on the router, a server may find no metadata service (Neutron serves it from the router's
+            # namespace unless the DHCP agent's isolated metadata is on). Not the server itself, with the port
+            # made early: side by side on the dev cloud that was no faster, and 5 of its 14 first deploys
+            # were 5-8 s slower, against 1 of 14 this way (benchmarks/README.md, 2026-12-04)
             server_key = add(f"server-{inst}", INSTANCE, inst, inputs, src, meters={
-                "vcpu": Decimal(size.vcpus), "ramGb": Decimal(size.ram_mb) / 1024}, depends_on=("router-interface",))
+                "vcpu": Decimal(size.vcpus), "ramGb": Decimal(size.ram_mb) / 1024})
             for vi, vol in enumerate(server.volumes):
                 vsrc = f"{src}.volumes[{vi}]"
                 vtype = site.volume_types[vol.type]

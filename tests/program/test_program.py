@@ -195,15 +195,16 @@ def test_volumes_attach_to_their_server(deployed):
             set(mon.requests[a.key].dependencies)
 
 
-def test_servers_not_their_ports_wait_for_the_router_interface(deployed):
-    # the server needs the metadata service through the router; the port only its subnet, so it is made while
-    # the router comes up
+def test_ports_wait_for_the_router_interface_and_servers_for_their_ports(deployed):
+    # the server needs the metadata service through the router: its port is made once the subnet is on the
+    # router, and the server waits for its port (its reference), so no server boots before that
     plan, mon, _ = deployed
     for server in (r for r in plan.resources if r.kind == "Instance"):
         port = server.key.replace("server-", "port-", 1)
-        assert mon.urns["router-interface"] in set(mon.requests[server.key].dependencies)
-        assert mon.urns["router-interface"] not in set(mon.requests[port].dependencies)
+        assert mon.urns["router-interface"] in set(mon.requests[port].dependencies)
         assert mon.urns["subnet"] in set(mon.requests[port].dependencies)
+        assert mon.urns[port] in set(mon.requests[server.key].dependencies)
+        assert mon.urns["router-interface"] not in set(mon.requests[server.key].dependencies)
 
 
 def test_floating_ip_association_uses_the_servers_port(deployed):
