@@ -310,9 +310,12 @@ def service_states(stamps=None):
 def host_mapped():
     """True when nova_api.host_mappings maps our compute host to a cell."""
     # over TCP as the services' DB user, so that `status` works for non-root users too
-    r = subprocess.run(['mariadb', '--no-defaults', '-h', '127.0.0.1', '-u', 'os', '-N', '-B',
-                        '-e', "SELECT COUNT(*) FROM nova_api.host_mappings WHERE host='%s'" % HOST],
-                       capture_output=True, text=True, env=dict(os.environ, MYSQL_PWD='secret'))
+    try:
+        r = subprocess.run(['mariadb', '--no-defaults', '-h', '127.0.0.1', '-u', 'os', '-N', '-B',
+                            '-e', "SELECT COUNT(*) FROM nova_api.host_mappings WHERE host='%s'" % HOST],
+                           capture_output=True, text=True, env=dict(os.environ, MYSQL_PWD='secret'))
+    except FileNotFoundError:  # the client is not installed yet (before `scripts/devcloud install`)
+        return False
     return r.returncode == 0 and r.stdout.strip() not in ('', '0')
 
 

@@ -132,6 +132,14 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
+def cmdline(pid: int) -> bytes:
+    """The process's command line, or b"" once it has exited (it may between listing and reading)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
+
+
 def ops(diff_doc: dict) -> dict[str, str]:
     """key -> op of every change that is not 'same'."""
     return {c["key"]: c["op"] for c in diff_doc["changes"] if c["op"] != "same"}

@@ -28,6 +28,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.e2e.stackrepo import cmdline, preconditions, process_tree
+
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = secrets.token_hex(2)
 PASSPHRASE = "e2e-scale-" + secrets.token_hex(6)
@@ -99,20 +101,6 @@ class Machine:
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def process_tree(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
-    children: dict[int, list[int]] = {}
-    for line in out.splitlines():
-        p, pp = map(int, line.split())
-        children.setdefault(pp, []).append(p)
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += children.get(p, [])
-    return found
-
-
 def kill_tree(pid: int) -> None:
     for p in process_tree(pid):
         try:
@@ -123,8 +111,6 @@ def kill_tree(pid: int) -> None:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from tests.e2e.stackrepo import preconditions
-
     preconditions()
     env = pg_env()
     url = env["GOVCLOUD_PG_TEST_URL"]
@@ -290,7 +276,7 @@ def test_a_killed_worker_stalls_its_job_and_the_next_deploy_recovers(setup):
     deadline = time.monotonic() + 300
     while True:  # mid-apply: the engine is running and has created something in the cloud
         names = [p for p in process_tree(w1.pid)
-                 if b"pulumi" in Path(f"/proc/{p}/cmdline").read_bytes()] if w1.poll() is None else []
+                 if b"pulumi" in cmdline(p)] if w1.poll() is None else []
         if names and cloud("moe", prefix)["network"]:
             break
         assert time.monotonic() < deadline, (m1.root / "worker.log").read_text()
