@@ -194,6 +194,9 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
            "needed by users", "", "govcloud/engine/worker.py", secret=True),
     EnvVar("GOVCLOUD_ENGINE_SOCKET", "set by govcloud for its engine child: the socket the stack lock's descriptor "
            "comes over; never set by users", "", "govcloud/engine/worker.py"),
+    EnvVar("PYDANTIC_DISABLE_PLUGINS", "set by the govcloud command to `__all__` unless already set: pydantic "
+           "then does not scan every installed distribution for plugins (govcloud uses none); set it to an empty "
+           "value to have pydantic load its plugins", "`__all__`", "govcloud/cli/__init__.py main"),
     EnvVar("SUDO_USER", "recorded next to the user in audit records when govcloud runs through sudo", "",
            "govcloud/provenance.py who"),
     EnvVar("GITLAB_CI", "a GitLab CI job: audit records keep its identity (names, ids and URLs, never tokens)",

@@ -190,6 +190,24 @@ def test_the_command_table_names_what_each_module_registers():
     assert cli.get_command(None, "deployy") is None
 
 
+PLUGINS_SCANNED = ("import sys\nsys.argv = ['govcloud', 'validate', %r]\nfrom govcloud.cli import main\n"
+                   "try:\n    main()\nexcept SystemExit:\n    pass\n"
+                   "from pydantic.plugin import _loader\nprint(_loader._plugins is not None)\n")
+
+
+@pytest.mark.parametrize("preset, scanned", [(None, "False"), ("", "True")])
+def test_the_cli_skips_pydantics_plugin_scan_unless_the_user_asks_for_it(preset, scanned):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if preset is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = preset
+    proc = subprocess.run([sys.executable, "-c", PLUGINS_SCANNED % str(EXAMPLES / "moh" / "patient-portal.yaml")],
+                          capture_output=True, text=True, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == scanned, proc.stdout
+
+
 def test_validate_imports_only_the_offline_commands():
     """`validate one.yaml` loads govcloud.cli.offline and none of the other command modules (nor the
     workflow and hooks they import): their import was a fifth of govcloud's own start-up."""
