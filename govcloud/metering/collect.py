@@ -230,192 +230,202 @@ class Collector:
         self.progress = progress or (lambda message: None)
 
     def collect(self, period: Period) -> CollectResult:
-        src = self.source
-        now = src.now()
-        days = [d for d in period.days() if day_start(d) < now]
-        result = CollectResult(self.site, period, days, UpsertCounts())
-        if not days:
-            result.notes.append("the whole period is in the future: nothing to collect")
-            return result
-        projects = src.projects()
-        records: list[UsageRecord] = []
-        seen: list[ResourceInfo] = []
+        """Read each API in turn (one failing leaves the others' figures usable), then save the records."""
+        run = _Collection(self, period)
+        if not run.days:
+            run.result.notes.append("the whole period is in the future: nothing to collect")
+            return run.result
+        run.start()
+        run.servers()
+        run.volumes()
+        run.floating_ips()
+        run.buckets()
+        return run.save()
 
-        def project_name(pid: str) -> str:
-            return projects.get(pid, pid)
 
-        by_key: dict[tuple[str, str, date], int] = {}
+class _Collection:
+    """One collection run of a Collector: the records it makes (one per meter, resource and day) and the resources
+    it saw, filled kind by kind, then saved together."""
 
-        def record(info: ResourceInfo, meter: str, day: date, qty: Decimal, *, sampled: bool = False,
-                   source: str = "cloud") -> None:
-            if qty <= 0:
-                return
-            key = (meter, info.resource_id, day)
-            if key in by_key:  # a second interval of the same resource that day (a resize): one row
-                prev = records[by_key[key]]
-                records[by_key[key]] = UsageRecord(prev.site, meter, prev.resource_id, day, prev.project_id,
-                                                   prev.project, prev.service, prev.environment, prev.kind,
-                                                   prev.name, quantize(prev.quantity + qty), prev.sampled,
-                                                   prev.final, prev.source)
-                return
-            by_key[key] = len(records)
-            records.append(UsageRecord(self.site, meter, info.resource_id, day, info.project_id, info.project,
-                                       info.service, info.environment, info.kind, info.name, quantize(qty),
-                                       sampled=sampled, final=now >= day_end(day), source=source))
-            result.by_meter[meter] = result.by_meter.get(meter, 0) + 1
-            result.projects.add(info.project)
+    def __init__(self, collector: Collector, period: Period):
+        self.collector, self.store, self.site, self.src = collector, collector.store, collector.site, collector.source
+        self.progress = collector.progress
+        self.now = now = self.src.now()
+        self.days = [d for d in period.days() if day_start(d) < now]
+        self.period = period
+        self.result = CollectResult(self.site, period, self.days, UpsertCounts())
+        self.records: list[UsageRecord] = []
+        self.by_key: dict[tuple[str, str, date], int] = {}
+        self.seen: list[ResourceInfo] = []
+        self.samples: list[tuple[str, datetime, int]] = []  # buckets: (id, now, bytes used)
+        self.projects: dict[str, str] = {}  # id -> name
+        self.ledger: dict[tuple[str, str], list[Lifetime]] = {}  # (kind, id) -> lifetimes
 
-        def info_for(kind: str, rid: str, name: str, pid: str, service_env: tuple[str, str], created, attrs):
-            return ResourceInfo(self.site, kind, rid, pid, project_name(pid), name, service_env[0], service_env[1],
-                                attrs, created, None, now, now)
+    def start(self) -> None:
+        """The projects, and the ledger: lifetimes from govcloud's own deploy/destroy events, per kind and id."""
+        self.projects = self.src.projects()
+        for lt in self.store.lifetimes(self.site, start=self.period.start, end=min(self.period.end, self.now)):
+            self.ledger.setdefault((lt.kind, lt.resource_id), []).append(lt)
 
-        def failed(what: str, exc: Exception) -> None:
-            result.failures.append(f"{what} not collected: {type(exc).__name__}: {exc}")
+    def ledger_of(self, kind: str) -> dict[str, list[Lifetime]]:
+        return {rid: lts for (k, rid), lts in self.ledger.items() if k == kind}
 
-        # the ledger: lifetimes from govcloud's own deploy/destroy events, per kind and id
-        ledger: dict[tuple[str, str], list[Lifetime]] = {}
-        for lt in self.store.lifetimes(self.site, start=period.start, end=min(period.end, now)):
-            ledger.setdefault((lt.kind, lt.resource_id), []).append(lt)
+    def record(self, info: ResourceInfo, meter: str, day: date, qty: Decimal, *, sampled: bool = False,
+               source: str = "cloud") -> None:
+        if qty <= 0:
+            return
+        key = (meter, info.resource_id, day)
+        if key in self.by_key:  # a second interval of the same resource that day (a resize): one row
+            i = self.by_key[key]
+            prev = self.records[i]
+            self.records[i] = UsageRecord(prev.site, meter, prev.resource_id, day, prev.project_id, prev.project,
+                                          prev.service, prev.environment, prev.kind, prev.name,
+                                          quantize(prev.quantity + qty), prev.sampled, prev.final, prev.source)
+            return
+        self.by_key[key] = len(self.records)
+        self.records.append(UsageRecord(self.site, meter, info.resource_id, day, info.project_id, info.project,
+                                        info.service, info.environment, info.kind, info.name, quantize(qty),
+                                        sampled=sampled, final=self.now >= day_end(day), source=source))
+        self.result.by_meter[meter] = self.result.by_meter.get(meter, 0) + 1
+        self.result.projects.add(info.project)
 
-        def ledger_of(kind: str) -> dict[str, list[Lifetime]]:
-            return {rid: lts for (k, rid), lts in ledger.items() if k == kind}
+    def info_for(self, kind: str, rid: str, name: str, pid: str, service_env: tuple[str, str], created,
+                 attrs) -> ResourceInfo:
+        return ResourceInfo(self.site, kind, rid, pid, self.projects.get(pid, pid), name, service_env[0],
+                            service_env[1], attrs, created, None, self.now, self.now)
 
-        # -- servers: attribution from the live servers, else from what the store remembers, else the ledger
+    def failed(self, what: str, exc: Exception) -> None:
+        self.result.failures.append(f"{what} not collected: {type(exc).__name__}: {exc}")
+
+    def servers(self) -> None:
+        """Attribution from the live servers, else from what the store remembers, else the ledger."""
+        src, days, now, record = self.src, self.days, self.now, self.record
         self.progress("servers")
         known = self.store.resources(self.site, "server")
         try:
             live_servers = src.servers()
             for s in live_servers:
-                info = info_for("server", s.id, s.name, s.project_id, service_of_metadata(s.metadata), s.created_at,
-                                {"tags": govcloud_tags(s.metadata)})
-                known[s.id] = info
+                known[s.id] = self.info_for("server", s.id, s.name, s.project_id, service_of_metadata(s.metadata),
+                                            s.created_at, {"tags": govcloud_tags(s.metadata)})
             usages = []
             for i, d in enumerate(days, 1):
                 self.progress(f"server usage {d} ({i}/{len(days)})")
                 usages.append((d, src.server_usage(day_start(d), min(day_end(d), now))))
         except Exception as exc:  # noqa: BLE001 - without the server list the attribution would be wrong
-            failed("servers", exc)
-        else:
-            seen.extend(known[s.id] for s in live_servers)
-            server_ledger = ledger_of("server")
-            reported: set[str] = set()
-            for d, day_usage in usages:
-                for u in day_usage:
-                    if u.hours <= 0:
-                        continue
-                    reported.add(u.instance_id)
-                    info = known.get(u.instance_id)
-                    if info is None and u.instance_id in server_ledger:  # no collection saw it: the ledger did
-                        lt = server_ledger[u.instance_id][-1]
-                        info = info_for("server", u.instance_id, lt.name or u.name, u.project_id,
-                                        (lt.service, lt.environment), lt.started_at,
-                                        {"tags": lt.attrs.get("tags", {})})
-                        known[u.instance_id] = info
-                        seen.append(info)
-                    if info is None:  # deleted before any collection saw it: no metadata left anywhere
-                        info = info_for("server", u.instance_id, u.name, u.project_id, (UNMANAGED, ""), None, {})
-                        known[u.instance_id] = info
-                        seen.append(info)
-                    info.attrs = {**info.attrs, "flavor": u.flavor, "vcpus": u.vcpus, "ramMb": u.memory_mb,
-                                  "diskGb": u.local_gb}
-                    record(info, "server_hours", d, u.hours)
-                    record(info, "vcpu_hours", d, u.hours * u.vcpus)
-                    record(info, "ram_mb_hours", d, u.hours * u.memory_mb)
-                    record(info, "disk_gb_hours", d, u.hours * u.local_gb)
-            for rid, lts in sorted(server_ledger.items()):  # the ledger says it lived, Nova reports nothing
-                if rid in reported:
+            self.failed("servers", exc)
+            return
+        self.seen.extend(known[s.id] for s in live_servers)
+        server_ledger = self.ledger_of("server")
+        reported: set[str] = set()
+        for d, day_usage in usages:
+            for u in day_usage:
+                if u.hours <= 0:
                     continue
-                info = _info_of_lifetime(lts[-1], projects)
-                for d in days:
-                    for lt in lts:
-                        h = overlap_hours(lt.started_at, lt.ended_at or now, d)
-                        a = lt.attrs
-                        record(info, "server_hours", d, h, source="ledger")
-                        record(info, "vcpu_hours", d, h * a.get("vcpus", 0), source="ledger")
-                        record(info, "ram_mb_hours", d, h * a.get("ramMb", 0), source="ledger")
-                        record(info, "disk_gb_hours", d, h * a.get("diskGb", 0), source="ledger")
+                reported.add(u.instance_id)
+                info = known.get(u.instance_id)
+                if info is None and u.instance_id in server_ledger:  # no collection saw it: the ledger did
+                    lt = server_ledger[u.instance_id][-1]
+                    info = self.info_for("server", u.instance_id, lt.name or u.name, u.project_id,
+                                         (lt.service, lt.environment), lt.started_at,
+                                         {"tags": lt.attrs.get("tags", {})})
+                    known[u.instance_id] = info
+                    self.seen.append(info)
+                if info is None:  # deleted before any collection saw it: no metadata left anywhere
+                    info = self.info_for("server", u.instance_id, u.name, u.project_id, (UNMANAGED, ""), None, {})
+                    known[u.instance_id] = info
+                    self.seen.append(info)
+                info.attrs = {**info.attrs, "flavor": u.flavor, "vcpus": u.vcpus, "ramMb": u.memory_mb,
+                              "diskGb": u.local_gb}
+                record(info, "server_hours", d, u.hours)
+                record(info, "vcpu_hours", d, u.hours * u.vcpus)
+                record(info, "ram_mb_hours", d, u.hours * u.memory_mb)
+                record(info, "disk_gb_hours", d, u.hours * u.local_gb)
+        for rid, lts in sorted(server_ledger.items()):  # the ledger says it lived, Nova reports nothing
+            if rid in reported:
+                continue
+            info = _info_of_lifetime(lts[-1], self.projects)
+            for d in days:
+                for lt in lts:
+                    h = overlap_hours(lt.started_at, lt.ended_at or now, d)
+                    a = lt.attrs
+                    record(info, "server_hours", d, h, source="ledger")
+                    record(info, "vcpu_hours", d, h * a.get("vcpus", 0), source="ledger")
+                    record(info, "ram_mb_hours", d, h * a.get("ramMb", 0), source="ledger")
+                    record(info, "disk_gb_hours", d, h * a.get("diskGb", 0), source="ledger")
 
-        # -- volumes and floating IPs: lifetimes from created_at, deletions from the store
+    def volumes(self) -> None:
+        """Lifetimes from created_at (or the ledger's intervals), deletions from the store."""
         self.progress("volumes")
         try:
-            volumes = [v for v in src.volumes() if v.status not in ("error", "creating")]
+            volumes = [v for v in self.src.volumes() if v.status not in ("error", "creating")]
         except Exception as exc:  # noqa: BLE001 - one API failing leaves the others' figures usable
-            failed("volumes", exc)
-        else:
-            live = [info_for("volume", v.id, v.name, v.project_id, service_of_metadata(v.metadata), v.created_at,
-                             {"sizeGb": v.size_gb, "type": v.volume_type, "tags": govcloud_tags(v.metadata)})
-                    for v in volumes]
-            for info, v in zip(live, volumes):
-                info.deleted_at = v.deleted_at
-            for info, spans in self._lived(live, "volume", ledger_of("volume"), projects, now):
-                for d in days:
-                    for start, end, attrs, source in spans:
-                        record(info, "volume_gb_hours", d,
-                               Decimal(attrs.get("sizeGb", 0)) * overlap_hours(start, end, d), source=source)
-                if info.first_seen is not None:  # `resources` is what the cloud listed; the ledger keeps the rest
-                    seen.append(info)
+            self.failed("volumes", exc)
+            return
+        live = [self.info_for("volume", v.id, v.name, v.project_id, service_of_metadata(v.metadata), v.created_at,
+                              {"sizeGb": v.size_gb, "type": v.volume_type, "tags": govcloud_tags(v.metadata)})
+                for v in volumes]
+        for info, v in zip(live, volumes):
+            info.deleted_at = v.deleted_at
+        for info, spans in self.lived(live, "volume"):
+            for d in self.days:
+                for start, end, attrs, source in spans:
+                    self.record(info, "volume_gb_hours", d,
+                                Decimal(attrs.get("sizeGb", 0)) * overlap_hours(start, end, d), source=source)
+            if info.first_seen is not None:  # `resources` is what the cloud listed; the ledger keeps the rest
+                self.seen.append(info)
 
+    def floating_ips(self) -> None:
+        """Like volumes; the service comes from Neutron tags."""
         self.progress("floating IPs")
         try:
-            fips = src.floating_ips()
+            fips = self.src.floating_ips()
         except Exception as exc:  # noqa: BLE001
-            failed("floating IPs", exc)
-        else:
-            live = [info_for("floating-ip", f.id, f.address, f.project_id, service_of_tags(f.tags), f.created_at,
-                             {"address": f.address, "tags": govcloud_tags(tags_as_metadata(f.tags))}) for f in fips]
-            for info, spans in self._lived(live, "floating-ip", ledger_of("floating-ip"), projects, now):
-                for d in days:
-                    for start, end, _, source in spans:
-                        record(info, "floating_ip_hours", d, overlap_hours(start, end, d), source=source)
-                if info.first_seen is not None:
-                    seen.append(info)
+            self.failed("floating IPs", exc)
+            return
+        live = [self.info_for("floating-ip", f.id, f.address, f.project_id, service_of_tags(f.tags), f.created_at,
+                              {"address": f.address, "tags": govcloud_tags(tags_as_metadata(f.tags))})
+                for f in fips]
+        for info, spans in self.lived(live, "floating-ip"):
+            for d in self.days:
+                for start, end, _, source in spans:
+                    self.record(info, "floating_ip_hours", d, overlap_hours(start, end, d), source=source)
+            if info.first_seen is not None:
+                self.seen.append(info)
 
-        # -- buckets: a sample of bytes used now, integrated with the earlier samples over each day
+    def buckets(self) -> None:
+        """A sample of bytes used now, integrated with the earlier samples over each day."""
+        now, bucket_projects = self.now, self.collector.bucket_projects
         known_buckets = self.store.resources(self.site, "bucket")
-        live_buckets: list[ResourceInfo] = []
+        live_ids: set[str] = set()
         scanned: set[str] = set()
-        samples: list[tuple[str, datetime, int]] = []
-        for pid, pname in sorted(projects.items(), key=lambda kv: kv[1]):
-            if self.bucket_projects is not None and pname not in self.bucket_projects:
+        for pid, pname in sorted(self.projects.items(), key=lambda kv: kv[1]):
+            if bucket_projects is not None and pname not in bucket_projects:
                 continue
             self.progress(f"buckets of {pname}")
             try:
-                containers = src.containers(pid)
+                containers = self.src.containers(pid)
             except Exception as exc:  # noqa: BLE001
-                failed(f"buckets of project {pname}", exc)
+                self.failed(f"buckets of project {pname}", exc)
                 continue
             scanned.add(pid)
             for c in containers:
                 rid = f"{pid}/{c.name}"
-                info = info_for("bucket", rid, c.name, pid, service_of_metadata(c.metadata), c.created_at,
-                                {"bytes": c.bytes_used, "tags": govcloud_tags(c.metadata)})
-                live_buckets.append(info)
-                samples.append((rid, now, c.bytes_used))
+                info = self.info_for("bucket", rid, c.name, pid, service_of_metadata(c.metadata), c.created_at,
+                                     {"bytes": c.bytes_used, "tags": govcloud_tags(c.metadata)})
+                live_ids.add(rid)
+                self.samples.append((rid, now, c.bytes_used))
                 history = [s for s in self.store.bucket_samples(self.site, rid) if s[0] < now] + [(now, c.bytes_used)]
-                for d in days:
+                for d in self.days:
                     lo = max(day_start(d), c.created_at) if c.created_at else day_start(d)
-                    record(info, "bucket_gb_hours", d, integrate_gib_hours(history, lo, min(day_end(d), now)),
-                           sampled=True)
-                seen.append(info)
-        live_ids = {b.resource_id for b in live_buckets}
+                    self.record(info, "bucket_gb_hours", d, integrate_gib_hours(history, lo, min(day_end(d), now)),
+                                sampled=True)
+                self.seen.append(info)
         for rid, old in known_buckets.items():  # gone: keep its past samples, stop sampling it
             if rid not in live_ids and old.project_id in scanned and old.deleted_at is None:
                 old.deleted_at = old.last_seen
-                seen.append(old)
+                self.seen.append(old)
 
-        self.progress("saving")
-        self.store.add_bucket_samples(self.site, samples)
-        result.counts = self.store.upsert_usage(records, now)
-        self.store.save_resources(seen)
-        from govcloud.metering.reconcile import reconcile
-
-        result.discrepancies = reconcile(self.store, self.site, period, now=now)
-        self.store.log_collection(self.site, period, now, src.now(), result.counts,
-                                  result.failures + result.notes + [d.text() for d in result.discrepancies])
-        return result
-
-    def _lived(self, live: list[ResourceInfo], kind: str, ledger: dict[str, list[Lifetime]],
-               projects: dict[str, str], now: datetime) -> list[tuple[ResourceInfo, list[tuple]]]:
+    def lived(self, live: list[ResourceInfo], kind: str) -> list[tuple[ResourceInfo, list[tuple]]]:
         """Each resource with the spans it is charged for: [(start, end, attrs, source)].
 
         The live resources and those the store saw before that are gone now, plus those only
@@ -423,6 +433,7 @@ class Collector:
         gone resource ends when its destroy did, not at the last collection); elsewhere the
         cloud's `created_at` to the deletion, or to the last collection that saw it.
         """
+        ledger, projects, now = self.ledger_of(kind), self.projects, self.now
         infos = {i.resource_id: i for i in live}
         for rid, old in self.store.resources(self.site, kind).items():
             if rid in infos:
@@ -452,6 +463,19 @@ class Collector:
             out.append((info, spans))
         return out
 
+    def save(self) -> CollectResult:
+        """The records, the resources seen and the bucket samples, then the reconciliation and the run's log entry."""
+        from govcloud.metering.reconcile import reconcile
+
+        result, store = self.result, self.store
+        self.progress("saving")
+        store.add_bucket_samples(self.site, self.samples)
+        result.counts = store.upsert_usage(self.records, self.now)
+        store.save_resources(self.seen)
+        result.discrepancies = reconcile(store, self.site, self.period, now=self.now)
+        store.log_collection(self.site, self.period, self.now, self.src.now(), result.counts,
+                             result.failures + result.notes + [d.text() for d in result.discrepancies])
+        return result
 
 def collect_site(store: UsageStore, inventory, site, source: Source, period: Period,
                  progress=None) -> CollectResult:
