@@ -3,6 +3,7 @@ through govcloud vs a hand-written Pulumi program creating the same resources on
 
     .venv/bin/python benchmarks/bench_deploy.py [--runs 3] [--json out.json]
         [--before DIR] [--replace-runs N] [--hand-events] [--hand-env NAME=VALUE ...] [--timeline]
+        [--skip-preview]
 
 Both sides run the same Pulumi CLI, the same OpenStack plugin, a file:// backend in a temporary
 directory with the passphrase secrets provider, and the same dev cloud project (gov-moe); both are
@@ -21,6 +22,9 @@ timed as a user runs them, one command each, wall clock from process start to ex
                with the plain one.
 
 With --before DIR, govcloud from that checkout too (PYTHONPATH=DIR), alternating with this one.
+With --skip-preview, another govcloud side: the first deploy as `govcloud deploy portal.yaml --yes
+--skip-preview` (no preview: the stack is empty; the hand-written program does not preview either),
+its redeploy a plain one, alternating with the plain side.
 With --replace-runs N, after the runs: N deploys that replace one security-group rule (a small
 apply, so mostly fixed costs; alternating with --before's), timed the same way.
 With --timeline, after the runs: when each resource of the last govcloud first deploy started and
@@ -178,6 +182,8 @@ def main() -> None:
     ap.add_argument("--hand-env", action="append", default=[], metavar="NAME=VALUE",
                     help="also run the hand-written program with this environment variable set (a side of its "
                          "own, e.g. PULUMI_PARALLEL=64 against the CLI's default of 4 per CPU); repeatable")
+    ap.add_argument("--skip-preview", action="store_true",
+                    help="a govcloud side whose first deploy is `deploy --yes --skip-preview`")
     ap.add_argument("--timeline", action="store_true",
                     help="after the runs: when each resource of the last govcloud up started and ended "
                          "(deploy_timeline.py, from the up's events file)")
@@ -228,6 +234,8 @@ def main() -> None:
         sides += ("hand_env_deploy", "hand_env_redeploy")
     if args.before:
         sides += ("before_deploy", "before_redeploy")
+    if args.skip_preview:
+        sides += ("skip_deploy", "skip_redeploy")
     if args.replace_runs:
         sides += ("gc_replace",) + (("before_replace",) if args.before else ())
     rows: dict[str, list[float]] = {k: [] for k in sides}
@@ -237,8 +245,8 @@ def main() -> None:
 
     last_up: list[Path] = []  # the events file of this checkout's last first deploy (--timeline)
 
-    def govcloud_side(side_env, deploy_row, redeploy_row, deploy_phases, redeploy_phases):
-        t, cp = run([GOVCLOUD, "deploy", manifest, "--yes"], repo, side_env)
+    def govcloud_side(side_env, deploy_row, redeploy_row, deploy_phases, redeploy_phases, first=()):
+        t, cp = run([GOVCLOUD, "deploy", manifest, "--yes", *first], repo, side_env)
         rows[deploy_row].append(t)
         if deploy_row == "gc_deploy":
             last_up[:] = sorted((repo / ".govcloud" / "logs").glob("*--up--*.events.jsonl"),
@@ -255,6 +263,9 @@ def main() -> None:
             if before_env is not None:  # alternating which goes first
                 govcloud_sides.insert(i % 2, (before_env, "before_deploy", "before_redeploy", "before_deploy",
                                               "before_redeploy"))
+            if args.skip_preview:
+                govcloud_sides.insert(i % 2, (env, "skip_deploy", "skip_redeploy", "skip_deploy", "skip_redeploy",
+                                              ("--skip-preview",)))
             for side in govcloud_sides:
                 govcloud_side(*side)
 
@@ -317,6 +328,10 @@ def main() -> None:
     if args.before:
         print(f"| govcloud of {args.before}: deploy {med['before_deploy']:.1f} s, "
               f"redeploy {med['before_redeploy']:.1f} s | | | |")
+    if args.skip_preview:
+        print(f"| govcloud deploy --skip-preview: deploy {med['skip_deploy']:.1f} s "
+              f"({med['skip_deploy'] - med['hand_deploy']:+.1f} s against the hand-written program), "
+              f"redeploy {med['skip_redeploy']:.1f} s | | | |")
     if hand_env:
         print(f"| hand-written with {' '.join(args.hand_env)}: deploy {med['hand_env_deploy']:.1f} s, "
               f"redeploy {med['hand_env_redeploy']:.1f} s | | | |")

@@ -65,6 +65,9 @@ def fleet_options(fn):
 @click.option("--replace", "replace", multiple=True, metavar="KEY",
               help="replace this resource even if unchanged (e.g. a server whose user data changed); repeatable")
 @click.option("--refresh", is_flag=True, help="refresh the state from the cloud before the preview")
+@click.option("--skip-preview", is_flag=True,
+              help="a first deploy: apply without the preview (the review lists every resource created); "
+                   "refused for a stack that holds resources")
 @click.option("--plan", "plan_file", type=MANIFEST, metavar="PLAN",
               help="apply exactly this saved plan (govcloud diff FILE --out PLAN); refused if the manifest, "
                    "the compiled plan, the stack or the preview moved since")
@@ -75,8 +78,8 @@ def fleet_options(fn):
 @click.option("--parallel", type=int, default=None, help="DIR: stacks at once in the local pool (default: CPU count)")
 @click.option("--format", "fmt", type=REVIEW_FORMAT, default="text", show_default=True, help="DIR: the report")
 def deploy(files: tuple[str, ...], yes: bool, allow_data_loss: bool, replace: tuple[str, ...], refresh: bool,
-           plan_file: str | None, then_verify: bool, known_hosts, key, user, all_: bool, queue: bool,
-           no_wait: bool, parallel: int | None, fmt: str) -> None:
+           skip_preview: bool, plan_file: str | None, then_verify: bool, known_hosts, key, user, all_: bool,
+           queue: bool, no_wait: bool, parallel: int | None, fmt: str) -> None:
     """Preview, guard and apply a manifest: exit 3 when the engine fails.
 
     DIR (or several manifests): every stack whose inputs changed, locally in parallel or through the queue;
@@ -88,13 +91,13 @@ def deploy(files: tuple[str, ...], yes: bool, allow_data_loss: bool, replace: tu
     from govcloud.ops.deploy import deploy as run
 
     if is_fleet(files, all_, queue):
-        if then_verify or plan_file or replace:
-            raise click.UsageError("--verify, --plan and --replace take one manifest, not DIR")
+        if then_verify or plan_file or replace or skip_preview:
+            raise click.UsageError("--verify, --plan, --replace and --skip-preview take one manifest, not DIR")
         return run_fleet("deploy", files, yes=yes, allow_data_loss=allow_data_loss, all_=all_, queue=queue,
                          wait=not no_wait, parallel=parallel, fmt=fmt)
     file = files[0]
     res = run(file, yes=yes, allow_data_loss=allow_data_loss, replace=replace, refresh=refresh,
-              plan_file=plan_file, verify=verify_options(known_hosts, key, user) if then_verify else None,
+              skip_preview=skip_preview, plan_file=plan_file, verify=verify_options(known_hosts, key, user) if then_verify else None,
               hooks=TerminalHooks())
     print_deployed(res)
     _timings(res.timings)

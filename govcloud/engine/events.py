@@ -169,6 +169,11 @@ def value_at(obj: Any, path: str) -> Any:
 # ---------------------------------------------------------------- records
 
 
+def make_urn(stack: str, project: str, type_: str, name: str) -> str:
+    """The URN the engine gives a top-level resource of a stack (govcloud's programs have no components)."""
+    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+
+
 def urn_parts(urn: str) -> tuple[str, str]:
     """(type, name) of a URN; ('', urn) when it is not one."""
     m = _URN_RE.match(urn or "")

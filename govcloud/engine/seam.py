@@ -71,9 +71,11 @@ class StackEngine:
 
     def __init__(self, plan: ResourcePlan, config: ConfigRepo, *, passphrase: str | None = None,
                  interrupts: Interrupts | None = None, need_passphrase: bool = True, keep_preview: bool = False,
-                 lock_wait: float = 0.0):
+                 ahead: EngineOp | None = None, lock_wait: float = 0.0):
         """`keep_preview` (deploy): a preview under the lock keeps its child waiting, and an up of the same
         change right after it runs in that child (runner.EngineChild); the lock's end lets it go.
+        `ahead`: the operation whose child the access check starts, to import while Keystone answers and the
+        lock is taken (default with keep_preview: the preview; deploy --skip-preview: the up).
         `lock_wait`: seconds to wait for another run's lock (shared database only)."""
         from govcloud.engine.stack import locate
         from govcloud.settings import read_passphrase
@@ -89,7 +91,8 @@ class StackEngine:
         self.keep_preview = keep_preview
         self._waiting = None  # a runner.EngineChild that previewed and waits for the go-ahead
         self._provider = None  # the provider configuration, read once for every child of this stack
-        self._spare = None  # a runner.ChildProcess started ahead for the preview (keep_preview)
+        self._spare = None  # a runner.ChildProcess started ahead for the operation `ahead`
+        self.ahead = ahead if ahead is not None else (EngineOp.PREVIEW if keep_preview else None)
 
     @property
     def name(self) -> str:
@@ -98,11 +101,11 @@ class StackEngine:
     def check_access(self) -> Access:
         from govcloud.cloud.access import check_access
 
-        if self.keep_preview and self._spare is None:
-            # deploy: the preview's child starts now and imports while Keystone answers and the lock is taken
-            from govcloud.engine.runner import ChildProcess, EngineOp
+        if self.ahead is not None and self._spare is None:
+            # deploy: its first operation's child starts now and imports while Keystone answers and the lock is taken
+            from govcloud.engine.runner import ChildProcess
 
-            self._spare = ChildProcess.start(self.location, EngineOp.PREVIEW, self.passphrase)
+            self._spare = ChildProcess.start(self.location, self.ahead, self.passphrase)
         try:
             return check_access(self.plan)
         except BaseException:
@@ -192,7 +195,8 @@ class StackEngine:
                 from govcloud.cloud.credentials import provider_config
 
                 self._provider = provider_config(self.plan)  # another plan of this stack has the same service
-            spare, self._spare = (self._spare, None) if keep else (None, self._spare)
+            started = self._spare is not None and self._spare.op == op and self._lock is not None
+            spare, self._spare = (self._spare, None) if started else (None, self._spare)
             child = EngineChild(op, plan, self.config, allow_data_loss=allow_data_loss, replace=replace,
                                 message=message, lock=self._lock, passphrase=self.passphrase,
                                 refresh_first=refresh_first, interrupts=self.interrupts, then_up=keep,

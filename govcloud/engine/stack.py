@@ -140,7 +140,7 @@ def locate_stack(name: str, config: ConfigRepo) -> StackLocation:
 
 
 def urn_of(loc: StackLocation, entry: PlannedResource) -> str:
-    return f"urn:pulumi:{loc.stack}::{loc.project}::{entry.type}::{entry.key}"
+    return ev.make_urn(loc.stack, loc.project, entry.type, entry.key)
 
 
 def _resources(deployment: Mapping | None) -> list[dict]:

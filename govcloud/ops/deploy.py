@@ -3,6 +3,10 @@
     check (offline, policy) -> credentials (the agency's own) -> lock -> recover -> preview -> review
     -> saved-plan check (stale: refused, audited) -> data-loss guard -> nothing to do? -> confirm -> unprotect what may be lost -> up (audited)
 
+`skip_preview` (a first deploy): when the stack holds no resources, nothing can be deleted or replaced, so the
+review is every planned resource created (review.create_changes) and the up runs without a preview, in the
+child started ahead; a stack that holds anything is refused (PreviewNeeded), its guard needs the preview.
+
 Every refusal is a typed exception (DataLossError, PlanMovedError, NotConfirmed, StackLockedError) and
 nothing changes before it; an engine failure after the apply began is EngineFailed with the provider's
 messages. The CLI's `govcloud deploy` is this function plus rendering.
@@ -15,7 +19,7 @@ from typing import Callable, Sequence
 from govcloud.check import CheckedPlan, check_manifest
 from govcloud.engine.runner import EngineOp, OperationResult
 from govcloud.engine.seam import Engine, StackEngine
-from govcloud.errors import GovcloudError
+from govcloud.errors import GovcloudError, RefusedError
 from govcloud.ops.workflow import Hooks, Timings, check_access, confirm, ensure_ok, record_lifetimes, recover_stack
 
 
@@ -23,6 +27,17 @@ class UnknownResource(GovcloudError):
     """--replace names a key the plan does not have (a usage error)."""
 
     exit_code = 2
+
+
+class ConflictingOptions(GovcloudError):
+    """Options that cannot go together (a usage error)."""
+
+    exit_code = 2
+
+
+class PreviewNeeded(RefusedError):
+    """--skip-preview for a stack that holds resources (or an interrupted run's operations): the data-loss guard
+    reads the preview."""
 
 
 @dataclass(frozen=True)
@@ -38,27 +53,31 @@ class DeployResult:
         return self.result is not None
 
 
-EngineFactory = Callable[[CheckedPlan, Hooks], Engine]
+EngineFactory = Callable[..., Engine]  # (checked, hooks), or with ahead=EngineOp.UP for --skip-preview
 
 
-def stack_engine(checked: CheckedPlan, hooks: Hooks) -> Engine:
-    """The real engine of the checked plan's stack; Ctrl-C notices go to the hooks."""
+def stack_engine(checked: CheckedPlan, hooks: Hooks, *, ahead: EngineOp = EngineOp.PREVIEW) -> Engine:
+    """The real engine of the checked plan's stack; Ctrl-C notices go to the hooks. `ahead`: the first
+    operation, whose child starts during the access check."""
     from govcloud.engine.runner import Interrupts
 
     return StackEngine(checked.plan, checked.workspace.config, keep_preview=True,  # preview and up: one child
-                       interrupts=Interrupts(notice=lambda msg: hooks.note(f"\n{msg}")))
+                       ahead=ahead, interrupts=Interrupts(notice=lambda msg: hooks.note(f"\n{msg}")))
 
 
 def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, replace: Sequence[str] = (),
            refresh: bool = False, plan_file: str | None = None, verify=None, hooks: Hooks | None = None,
-           engine_factory: EngineFactory = stack_engine) -> DeployResult:
+           engine_factory: EngineFactory = stack_engine, skip_preview: bool = False) -> DeployResult:
     """Deploy one manifest. `plan_file`: apply exactly that saved plan or refuse (fail closed). `verify`
-    (govcloud.verify.VerifyOptions): check every server over SSH after a successful apply."""
+    (govcloud.verify.VerifyOptions): check every server over SSH after a successful apply. `skip_preview`:
+    a first deploy without the preview (see the module's docstring)."""
     from govcloud import review
     from govcloud.ops import audit
     from govcloud.ops.auditheads import heads_for
     from govcloud.review import savedplan
 
+    if skip_preview and (plan_file or replace or refresh):
+        raise ConflictingOptions("--skip-preview cannot go with --plan, --replace or --refresh: each needs the preview")
     hooks = hooks or Hooks()
     timings = Timings()
     saved = savedplan.load_plan(plan_file) if plan_file else None
@@ -68,7 +87,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
     unknown = [k for k in replace if k not in plan.by_key()]
     if unknown:
         raise UnknownResource(f"--replace: no resource {', '.join(unknown)} in the plan")
-    engine = engine_factory(checked, hooks)
+    engine = engine_factory(checked, hooks, ahead=EngineOp.UP) if skip_preview else engine_factory(checked, hooks)
     check_access(engine, hooks)
     config = checked.workspace.config
     heads = heads_for(config, {engine.name: engine})  # the audit log's head is kept in the stack's state too
@@ -78,9 +97,17 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
         timings.lap("state")
         forced = state.volume_shrinks(plan) if state else {}
         replace = tuple(dict.fromkeys([*replace, *forced]))
-        with hooks.phase("previewing", engine.name, lines=False) as on_event:
-            preview = engine.run(EngineOp.PREVIEW, allow_data_loss=allow_data_loss, replace=replace,
-                                 refresh_first=refresh, on_event=on_event)
+        if skip_preview:
+            if state is not None and (state.resources or state.pending):
+                raise PreviewNeeded(f"--skip-preview: {engine.name} holds resources; its deploys are previewed so "
+                                    f"that the data-loss guard can read what they change (deploy without "
+                                    f"--skip-preview)")
+            preview = OperationResult(op=EngineOp.PREVIEW, stack=engine.name, ok=True,
+                                      changes=review.create_changes(plan))
+        else:
+            with hooks.phase("previewing", engine.name, lines=False) as on_event:
+                preview = engine.run(EngineOp.PREVIEW, allow_data_loss=allow_data_loss, replace=replace,
+                                     refresh_first=refresh, on_event=on_event)
         timings.lap("preview", preview)
         if not preview.blocked_only_by_protection:  # protected data: the guard below explains and refuses
             ensure_ok(preview)

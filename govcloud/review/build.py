@@ -19,7 +19,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
 
-from govcloud.engine.events import LIST_ORDER, UNKNOWN_VALUE, Op, ResourceChange, scrub, split_path
+from govcloud.engine.events import LIST_ORDER, UNKNOWN_VALUE, Op, ResourceChange, make_urn, scrub, split_path
 from govcloud.engine.runner import OperationResult
 from govcloud.engine.stack import StackState
 from govcloud.errors import Problem
@@ -174,6 +174,14 @@ def destroy_changes(state: StackState | None) -> tuple[ResourceChange, ...]:
     return tuple(ResourceChange(urn=r.urn, key=r.key, type=r.type, op=Op.DELETE, raw_op="delete", id=str(r.id or ""),
                                 protect=r.protect, retain_on_delete=r.retain_on_delete, old_inputs=scrub(r.inputs))
                  for r in (state.resources if state is not None else ()))
+
+
+def create_changes(plan: ResourcePlan) -> tuple[ResourceChange, ...]:
+    """What an up does to a stack that holds no resources: a create per planned resource, in the plan's order
+    (deploy --skip-preview reviews these instead of a preview's)."""
+    s = plan.service
+    return tuple(ResourceChange(urn=make_urn(s.stack, s.pulumi_project, r.type, r.key), key=r.key, type=r.type,
+                                op=Op.CREATE, raw_op="create") for r in plan.resources)
 
 
 def _fallback_old_inputs(change: ResourceChange, entry: PlannedResource | None) -> Mapping[str, Any] | None:

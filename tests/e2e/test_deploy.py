@@ -517,3 +517,34 @@ def test_engine_failure_exits_3_with_the_providers_message(tmp_path, conn):
         d = bad.run("destroy", bad.manifest, "--yes", "--allow-data-loss")
         assert d.returncode == 0, d.stderr
         assert not any(cloud_inventory(conn, bad.prefix).values())
+
+
+# ---------------------------------------------------------------- deploy --skip-preview: a first deploy only
+
+
+def test_skip_preview_deploys_an_empty_stack_in_one_up_and_refuses_one_that_holds_resources(tmp_path, conn):
+    first = Repo(tmp_path / "first", f"first-{secrets.token_hex(2)}")
+
+    def minimal(doc):
+        doc["spec"]["network"]["cidr"] = "10.82.0.0/24"
+        doc["spec"]["servers"][0].update(count=1, publicIp=False)
+        doc["spec"]["buckets"] = []
+    first.write(minimal)
+    try:
+        r = first.run("deploy", first.manifest, "--yes", "--skip-preview")
+        assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
+        assert "Traceback" not in r.stderr
+        assert engine_logs(first, "preview") == [] and len(engine_logs(first, "up")) == 1  # no preview ran
+        inv = assert_cloud_matches_state(conn, first)
+        assert len(inv["server"]) == len(inv["volume"]) == 1 and len(first.state_resources()) > 5
+        assert "server-web-1" in r.stdout  # the review of the creates was shown
+
+        again = first.run("deploy", first.manifest, "--yes", "--skip-preview")
+        assert again.returncode == 1, f"{again.stdout}\n{again.stderr}"
+        assert "Traceback" not in again.stderr and "holds resources" in again.stderr
+        assert len(engine_logs(first, "up")) == 1  # refused before any engine run
+        assert ops(first.diff()) == {}  # what it deployed is exactly the plan
+    finally:
+        d = first.run("destroy", first.manifest, "--yes", "--allow-data-loss")
+        assert d.returncode == 0, d.stderr
+        assert not any(cloud_inventory(conn, first.prefix).values())

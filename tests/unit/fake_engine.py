@@ -130,4 +130,11 @@ class FakeEngine:
         return list(urns or [])
 
     def factory(self):
-        return lambda checked, hooks: self
+        """What deploy's engine_factory is: (checked, hooks), and `ahead` (the first operation) when deploy
+        names it, kept in self.ahead."""
+        def made(checked, hooks, **options):
+            self.ahead = options.pop("ahead", None)
+            assert not options, options
+            return self
+
+        return made

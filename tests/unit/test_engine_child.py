@@ -60,8 +60,9 @@ def engine(monkeypatch, tmp_path):
     FakeChild.reads = reads
     checked = check_manifest(EXAMPLES / "devcloud" / "citizen-portal.yaml", Workspace(ConfigRepo(None)))
 
-    def make(keep_preview=True):
-        return StackEngine(checked.plan, checked.workspace.config, passphrase="x", keep_preview=keep_preview)
+    def make(keep_preview=True, ahead=None):
+        return StackEngine(checked.plan, checked.workspace.config, passphrase="x", keep_preview=keep_preview,
+                           ahead=ahead)
 
     return make
 
@@ -105,6 +106,33 @@ def test_no_child_is_kept_unless_deploy_asks_under_the_lock(engine, keep_preview
         e.run(EngineOp.PREVIEW)
     e.run(EngineOp.UP)
     assert [c.calls for c in FakeChild.made] == [["start preview", "step"], ["start up", "step"]]
+
+
+class Spare:
+    """Stands for the runner.ChildProcess the access check starts ahead."""
+
+    def __init__(self, op):
+        self.op, self.closed = op, False
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("ahead, op, used", [
+    (None, EngineOp.PREVIEW, True),  # deploy: the preview's child
+    (EngineOp.UP, EngineOp.UP, True),  # deploy --skip-preview: the up's
+    (EngineOp.UP, EngineOp.PREVIEW, False),
+    (None, EngineOp.UP, False),
+])
+def test_the_child_started_ahead_runs_only_the_operation_it_was_started_for(engine, ahead, op, used):
+    e = engine(ahead=ahead)
+    assert e.ahead == (ahead or EngineOp.PREVIEW)  # what check_access starts
+    spare = e._spare = Spare(e.ahead)
+    with e.lock("govcloud deploy"):
+        e.run(op)
+    (child,) = FakeChild.made
+    assert (child.process is spare) is used
+    assert spare.closed is not used  # one never used ends with the lock
 
 
 def test_the_credentials_are_read_once_in_the_parent_for_every_child(engine):

@@ -12,10 +12,10 @@ import pytest
 
 from govcloud.cloud.access import Access, WrongAgency
 from govcloud.engine.recovery import Recovery
-from govcloud.engine.runner import ErrorKind
+from govcloud.engine.runner import EngineOp, ErrorKind
 from govcloud.errors import EngineError, EngineInterrupted, GovcloudError, NotDeployed, StackLockedError
 from govcloud.ops.auditchain import record_hash
-from govcloud.ops.deploy import UnknownResource, deploy
+from govcloud.ops.deploy import ConflictingOptions, PreviewNeeded, UnknownResource, deploy
 from govcloud.ops.destroy import destroy
 from govcloud.ops.diff import diff
 from govcloud.ops.refresh import refresh
@@ -215,6 +215,61 @@ def test_deploy_replace_of_an_unknown_key_is_a_usage_error(tmp_path):
     with pytest.raises(UnknownResource) as exc:
         deploy(write_manifest(tmp_path), replace=["server-nope"], yes=True, engine_factory=eng.factory())
     assert exc.value.exit_code == 2 and eng.calls == []
+
+
+def test_a_first_deploy_with_skip_preview_applies_in_the_child_started_ahead_without_a_preview(tmp_path, state_dir):
+    eng = FakeEngine(results={"up": replayed("deploy-up", "up")})  # a preview would fail the fake: none given
+    hooks = Recorder()
+    res = deploy(write_manifest(tmp_path), yes=True, skip_preview=True, hooks=hooks, engine_factory=eng.factory())
+    assert eng.ahead == EngineOp.UP  # the up's child, not a preview's, started during the access check
+    assert eng.calls == ["access", "lock", "recover", "up", HEAD_TAG_SET]
+    assert res.applied and res.result.ok
+    (rv,) = hooks.reviews
+    assert {r.op for r in rv.resources} == {"create"} and rv.data_loss == ()
+    assert [(r["operation"], r["result"]) for r in audit_records(state_dir)] == [("deploy", "ok")]
+
+
+def test_the_review_without_a_preview_is_the_one_the_engines_preview_of_a_first_deploy_gives(tmp_path):
+    """create_changes against the recorded real preview of the same manifest's first deploy: the same resources,
+    URNs, order, costs and summaries."""
+    from govcloud.check import check_manifest
+    from govcloud.review import build_review, create_changes, render_text
+
+    checked = check_manifest(write_manifest(tmp_path))
+    fields = ("key", "urn", "type", "op", "name", "summary", "monthly_before", "monthly_after", "data_loss")
+    engine = build_review(checked.plan, checked.site, replayed("create"))
+    planned = build_review(checked.plan, checked.site, create_changes(checked.plan))
+    assert len(planned.resources) == len(checked.plan.resources) > 20
+    assert [[getattr(r, f) for f in fields] for r in planned.resources] == \
+        [[getattr(r, f) for f in fields] for r in engine.resources]
+    assert (planned.monthly_before, planned.monthly_after) == (engine.monthly_before, engine.monthly_after)
+    assert render_text(planned) == render_text(engine)  # what ops read before they confirm
+
+
+def test_skip_preview_is_refused_for_a_stack_that_holds_resources(tmp_path, state_dir):
+    state = export(("volume-web-1-data", VOLUME, {"name": "moe-dev-citizen-portal-review-web-1-data", "size": 1}))
+    eng = FakeEngine(results={"up": nothing("up")}, state=state)
+    with pytest.raises(PreviewNeeded) as exc:
+        deploy(write_manifest(tmp_path), yes=True, skip_preview=True, engine_factory=eng.factory())
+    assert exc.value.exit_code == 1 and STACK in str(exc.value) and "holds resources" in str(exc.value)
+    assert eng.calls == ["access", "lock", "recover"] and audit_records(state_dir) == []
+
+
+@pytest.mark.parametrize("option", [{"replace": ["server-web-1"]}, {"refresh": True}, {"plan_file": "x.plan"}])
+def test_skip_preview_with_an_option_that_needs_the_preview_is_a_usage_error(tmp_path, option):
+    eng = FakeEngine()
+    with pytest.raises(ConflictingOptions) as exc:
+        deploy(write_manifest(tmp_path), yes=True, skip_preview=True, engine_factory=eng.factory(), **option)
+    assert exc.value.exit_code == 2 and eng.calls == []
+
+
+def test_skip_preview_without_yes_asks_over_the_review_of_creates(tmp_path):
+    eng = FakeEngine(results={"up": nothing("up")})
+    hooks = Recorder(answer=False)
+    with pytest.raises(NotConfirmed):
+        deploy(write_manifest(tmp_path), skip_preview=True, hooks=hooks, engine_factory=eng.factory())
+    assert eng.calls == ["access", "lock", "recover"] and len(hooks.asked) == 1
+    assert {r.op for r in hooks.reviews[0].resources} == {"create"}
 
 
 def test_deploy_shrinking_volume_is_forced_to_a_replacement(tmp_path):
