@@ -3,7 +3,7 @@ through govcloud vs a hand-written Pulumi program creating the same resources on
 
     .venv/bin/python benchmarks/bench_deploy.py [--runs 3] [--json out.json]
         [--before DIR] [--replace-runs N] [--hand-events] [--hand-env NAME=VALUE ...] [--timeline]
-        [--skip-preview]
+        [--skip-preview] [--settle SECONDS]
 
 Both sides run the same Pulumi CLI, the same OpenStack plugin, a file:// backend in a temporary
 directory with the passphrase secrets provider, and the same dev cloud project (gov-moe); both are
@@ -25,6 +25,8 @@ With --before DIR, govcloud from that checkout too (PYTHONPATH=DIR), alternating
 With --skip-preview, another govcloud side: the first deploy as `govcloud deploy portal.yaml --yes
 --skip-preview` (no preview: the stack is empty; the hand-written program does not preview either),
 its redeploy a plain one, alternating with the plain side.
+With --settle SECONDS, a pause after every destroy, so that the next side's first deploy does not meet
+the cloud still busy with the last one's deletions (default 0: each side starts right after the last).
 With --replace-runs N, after the runs: N deploys that replace one security-group rule (a small
 apply, so mostly fixed costs; alternating with --before's), timed the same way.
 With --timeline, after the runs: when each resource of the last govcloud first deploy started and
@@ -184,6 +186,8 @@ def main() -> None:
                          "own, e.g. PULUMI_PARALLEL=64 against the CLI's default of 4 per CPU); repeatable")
     ap.add_argument("--skip-preview", action="store_true",
                     help="a govcloud side whose first deploy is `deploy --yes --skip-preview`")
+    ap.add_argument("--settle", type=float, default=0.0, metavar="SECONDS",
+                    help="pause after every destroy before the next side's deploy")
     ap.add_argument("--timeline", action="store_true",
                     help="after the runs: when each resource of the last govcloud up started and ended "
                          "(deploy_timeline.py, from the up's events file)")
@@ -257,6 +261,7 @@ def main() -> None:
         rows[redeploy_row].append(t)
         phases[redeploy_phases].append(timings(cp.stderr))
         run([GOVCLOUD, "destroy", manifest, "--yes", "--allow-data-loss"], repo, side_env)
+        time.sleep(args.settle)
     try:
         for i in range(args.runs):
             govcloud_sides = [(env, "gc_deploy", "gc_redeploy", "deploy", "redeploy")]
@@ -284,6 +289,7 @@ def main() -> None:
                 rows[f"{side}_redeploy"].append(t)
                 phases[f"{side}_redeploy"].append(last)
                 run(hand + ["destroy"], work, env)
+                time.sleep(args.settle)
             print(f"run {i + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in rows.items() if v), flush=True)
         if args.timeline:
             import deploy_timeline
