@@ -74,7 +74,7 @@ def cli() -> None:
 
 def main() -> None:
     # pydantic looks for plugins on its first model by reading the entry points of every installed
-    # distribution (about 10% of a one-file validate, benchmarks/README.md); govcloud uses none. The
+    # distribution (about 7 ms of a one-file validate, benchmarks/README.md); govcloud uses none. The
     # variable is inherited by the engine child. A user who wants pydantic plugins sets it to "".
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     cli(prog_name="govcloud")

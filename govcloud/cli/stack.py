@@ -97,8 +97,8 @@ def deploy(files: tuple[str, ...], yes: bool, allow_data_loss: bool, replace: tu
                          wait=not no_wait, parallel=parallel, fmt=fmt)
     file = files[0]
     res = run(file, yes=yes, allow_data_loss=allow_data_loss, replace=replace, refresh=refresh,
-              skip_preview=skip_preview, plan_file=plan_file, verify=verify_options(known_hosts, key, user) if then_verify else None,
-              hooks=TerminalHooks())
+              skip_preview=skip_preview, plan_file=plan_file,
+              verify=verify_options(known_hosts, key, user) if then_verify else None, hooks=TerminalHooks())
     print_deployed(res)
     _timings(res.timings)
     if res.verify is not None:

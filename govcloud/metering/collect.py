@@ -248,8 +248,8 @@ class _Collection:
     it saw, filled kind by kind, then saved together."""
 
     def __init__(self, collector: Collector, period: Period):
-        self.collector, self.store, self.site, self.src = collector, collector.store, collector.site, collector.source
-        self.progress = collector.progress
+        self.store, self.site, self.src = collector.store, collector.site, collector.source
+        self.progress, self.bucket_projects = collector.progress, collector.bucket_projects
         self.now = now = self.src.now()
         self.days = [d for d in period.days() if day_start(d) < now]
         self.period = period
@@ -394,7 +394,7 @@ class _Collection:
 
     def buckets(self) -> None:
         """A sample of bytes used now, integrated with the earlier samples over each day."""
-        now, bucket_projects = self.now, self.collector.bucket_projects
+        now, bucket_projects = self.now, self.bucket_projects
         known_buckets = self.store.resources(self.site, "bucket")
         live_ids: set[str] = set()
         scanned: set[str] = set()
@@ -476,6 +476,7 @@ class _Collection:
         store.log_collection(self.site, self.period, self.now, self.src.now(), result.counts,
                              result.failures + result.notes + [d.text() for d in result.discrepancies])
         return result
+
 
 def collect_site(store: UsageStore, inventory, site, source: Source, period: Period,
                  progress=None) -> CollectResult:

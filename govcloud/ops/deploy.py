@@ -77,7 +77,8 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
     from govcloud.review import savedplan
 
     if skip_preview and (plan_file or replace or refresh):
-        raise ConflictingOptions("--skip-preview cannot go with --plan, --replace or --refresh: each needs the preview")
+        raise ConflictingOptions("--skip-preview cannot go with --plan, --replace or --refresh: "
+                                 "each needs the preview")
     hooks = hooks or Hooks()
     timings = Timings()
     saved = savedplan.load_plan(plan_file) if plan_file else None

@@ -21,6 +21,7 @@ from govcloud.review.text import print_review, render_text
 
 __all__ = [
     "REVIEW_JSON_SCHEMA", "SCHEMA_VERSION", "DataLoss", "DataLossError", "FieldChange", "ResourceReview",
-    "Review", "build_review", "create_changes", "data_loss", "destroy_changes", "failed_preview_json", "guard_data_loss", "md_code",
-    "md_escape", "md_fence", "print_review", "render_markdown", "render_text", "review_json_schema", "show",
+    "Review", "build_review", "create_changes", "data_loss", "destroy_changes", "failed_preview_json",
+    "guard_data_loss", "md_code", "md_escape", "md_fence", "print_review", "render_markdown", "render_text",
+    "review_json_schema", "show",
 ]
