@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from govcloud.metering.periods import Period, day_end, day_start, hours, overlap_hours, quantize
 from govcloud.metering.store import Lifetime, ResourceInfo, UpsertCounts, UsageRecord, UsageStore
@@ -366,13 +366,7 @@ class _Collection:
                 for v in volumes]
         for info, v in zip(live, volumes):
             info.deleted_at = v.deleted_at
-        for info, spans in self.lived(live, "volume"):
-            for d in self.days:
-                for start, end, attrs, source in spans:
-                    self.record(info, "volume_gb_hours", d,
-                                Decimal(attrs.get("sizeGb", 0)) * overlap_hours(start, end, d), source=source)
-            if info.first_seen is not None:  # `resources` is what the cloud listed; the ledger keeps the rest
-                self.seen.append(info)
+        self.charge_lived(live, "volume", "volume_gb_hours", rate=lambda attrs: Decimal(attrs.get("sizeGb", 0)))
 
     def floating_ips(self) -> None:
         """Like volumes; the service comes from Neutron tags."""
@@ -385,12 +379,7 @@ class _Collection:
         live = [self.info_for("floating-ip", f.id, f.address, f.project_id, service_of_tags(f.tags), f.created_at,
                               {"address": f.address, "tags": govcloud_tags(tags_as_metadata(f.tags))})
                 for f in fips]
-        for info, spans in self.lived(live, "floating-ip"):
-            for d in self.days:
-                for start, end, _, source in spans:
-                    self.record(info, "floating_ip_hours", d, overlap_hours(start, end, d), source=source)
-            if info.first_seen is not None:
-                self.seen.append(info)
+        self.charge_lived(live, "floating-ip", "floating_ip_hours")
 
     def buckets(self) -> None:
         """A sample of bytes used now, integrated with the earlier samples over each day."""
@@ -424,6 +413,19 @@ class _Collection:
             if rid not in live_ids and old.project_id in scanned and old.deleted_at is None:
                 old.deleted_at = old.last_seen
                 self.seen.append(old)
+
+    def charge_lived(self, live: list[ResourceInfo], kind: str, meter: str,
+                     rate: Callable[[dict], Decimal] | None = None) -> None:
+        """`meter` for each resource of `kind` (`lived`): per day, the hours of its spans, times `rate` of the
+        span's attributes when given (a volume's size); the resources the cloud listed are seen."""
+        for info, spans in self.lived(live, kind):
+            for d in self.days:
+                for start, end, attrs, source in spans:
+                    span_hours = overlap_hours(start, end, d)
+                    self.record(info, meter, d, span_hours if rate is None else rate(attrs) * span_hours,
+                                source=source)
+            if info.first_seen is not None:  # `resources` is what the cloud listed; the ledger keeps the rest
+                self.seen.append(info)
 
     def lived(self, live: list[ResourceInfo], kind: str) -> list[tuple[ResourceInfo, list[tuple]]]:
         """Each resource with the spans it is charged for: [(start, end, attrs, source)].
