@@ -184,135 +184,153 @@ def provider_name(config) -> str:
 def build_focus(store, inventory, period: Period, *, agency: str | None = None, calendar: str = "gregorian",
                 config=None) -> FocusExport:
     """The FOCUS rows of a period (all agencies, or one), with the invoices they add up to."""
-    registry = inventory.registry
-    _agency_check(registry, agency)
-    agencies = {a.id: a for a in registry.agencies}
-    agency_of = {a.project: a.id for a in registry.agencies}
-    provider = provider_name(config)
-    site_names = inventory.site_names()
-    cards = schedules(inventory, site_names)
-    sites = {n: inventory.site(n) for n in site_names}
-    for a in registry.agencies:
-        for sub in a.subsidies:
-            bad = [m for m in sub.meters if m not in OFFERINGS]
-            if bad:
-                raise InputError([Problem(f"subsidy '{sub.id}' of agency '{a.id}' names unknown meter(s) "
-                                          f"{', '.join(bad)}", code="inventory", hint=one_of(list(OFFERINGS)))])
-    currencies = {s.currency for s in cards.values()}
-    if len(currencies) > 1:
-        raise InputError([Problem("the sites are priced in different currencies (" + ", ".join(sorted(currencies))
-                                  + "): FOCUS has one BillingCurrency per invoice; export one currency at a time",
-                                  code="usage")])
-    currency = currencies.pop() if currencies else "IRR"
-    resources = {(s, k, rid): info for s in site_names for k in ("server", "volume", "floating-ip", "bucket")
-                 for rid, info in store.resources(s, k).items()}
-    ledger = {}
-    for lt in store.lifetimes(start=period.start, end=period.end):
-        ledger[(lt.site, lt.kind, lt.resource_id)] = lt
-    projects = [agencies[agency].project] if agency is not None else None
-
-    rows: list[dict] = []
-    invoices: dict[str, Invoice] = {}
-    used: dict[tuple[str, str], DatedCard] = {}
+    _agency_check(inventory.registry, agency)
+    build = _FocusBuild(store, inventory, period, calendar, provider_name(config))
+    projects = [build.agencies[agency].project] if agency is not None else None
     with localcontext(MONEY_CONTEXT):
         for r in sorted(store.usage(period, projects=projects), key=lambda r: (r.day, r.site, r.resource_id, r.meter)):
-            meter = METERS.get(r.meter)
-            offering = OFFERINGS.get(r.meter)
-            if meter is None or offering is None or r.site not in cards:
-                continue  # reported, not priced (server_hours, disk_gb_hours), or a site no longer in the inventory
-            aid = agency_of.get(r.project)
-            a = agencies.get(aid) if aid else None
-            card = cards[r.site].on(r.day)
-            if card is None:
-                raise InputError([Problem(f"usage of {r.day} at site {r.site} is before its first rate card",
-                                          code="usage")])
-            used[(r.site, card.version)] = card
-            sub = discount_on(a.subsidies if a else (), r.meter, r.day)
-            pct = Decimal(sub.percent) if sub else Decimal(0)
-            price = card.price(meter.rate_field)
-            pq = (r.quantity / meter.divisor).quantize(PRICING_QUANTUM)
-            list_cost = price * pq
-            billed = list_cost * (_HUNDRED - pct) / _HUNDRED
-            month, first, last = billing_month(r.day, calendar)
-            account = aid or f"project-{r.project}"
-            inv = invoices.get(f"{account}-{month}")
-            if inv is None:
-                inv = invoices[f"{account}-{month}"] = Invoice(f"{account}-{month}", account, month, first, last,
-                                                               currency)
-            key = (r.site, r.meter, r.service, r.environment, card.version, sub.id if sub else "")
-            line = inv.lines.get(key) or inv.lines.setdefault(key, InvoiceLine(*key, unit_price=price))
-            line.quantity += r.quantity
-            line.pricing_quantity += pq
-            line.list_cost += list_cost
-            line.billed_cost += billed
-            info = resources.get((r.site, r.kind, r.resource_id))
-            lt = ledger.get((r.site, r.kind, r.resource_id))
-            tags = dict((info.attrs.get("tags") if info else None) or (lt.attrs.get("tags") if lt else None) or {})
-            tags.update({"govcloud:agency": aid or "", "govcloud:service": r.service,
-                         "govcloud:environment": r.environment})
-            tags = {k: v for k, v in sorted(tags.items()) if v != ""}
-            site = sites[r.site]
-            rows.append({
-                "BilledCost": billed, "BillingAccountId": account,
-                "BillingAccountName": a.name.en if a else r.project, "BillingCurrency": currency,
-                "BillingPeriodEnd": timestamp(day_end(last)), "BillingPeriodStart": timestamp(day_start(first)),
-                "ChargeCategory": "Usage", "ChargeClass": None,
-                "ChargeDescription": f"{meter.label} of {r.kind} {r.name or r.resource_id} ({r.service}) at "
-                                     f"{r.site}, {number(price)} {currency} per {offering.pricing_unit[:-1]}"
-                                     f" (rate card {card.version})"
-                                     + (f", {number(pct)}% subsidy {sub.id}" if sub else ""),
-                "ChargeFrequency": "Usage-Based",
-                "ChargePeriodEnd": timestamp(day_end(r.day)), "ChargePeriodStart": timestamp(day_start(r.day)),
-                "ConsumedQuantity": r.quantity, "ConsumedUnit": offering.consumed_unit,
-                "ContractedCost": list_cost, "EffectiveCost": billed, "InvoiceId": inv.id,
-                "InvoiceIssuerName": provider, "ListCost": list_cost, "ListUnitPrice": price,
-                "PricingCategory": "Standard", "PricingQuantity": pq, "PricingUnit": offering.pricing_unit,
-                "ProviderName": provider, "PublisherName": provider,
-                "RegionId": r.site, "RegionName": site.title.en if site else r.site,
-                "ResourceId": r.resource_id, "ResourceName": r.name if r.name and r.name != r.resource_id else None,
-                "ResourceType": offering.resource_type,
-                "ServiceCategory": offering.service_category, "ServiceName": offering.service_name,
-                "ServiceSubcategory": offering.service_subcategory,
-                "SkuId": f"{r.site}/{r.meter}", "SkuMeter": offering.sku_meter,
-                "SkuPriceDetails": json.dumps({"x_RateCardVersion": card.version,
-                                               "x_RateCardField": offering.price_field_yaml}, sort_keys=True),
-                "SkuPriceId": f"{r.site}/{r.meter}@{card.version}",
-                "SubAccountId": r.project_id or r.project, "SubAccountName": r.project,
-                "Tags": json.dumps(tags, sort_keys=True),
-                "x_Service": r.service, "x_Environment": r.environment or None,
-                "x_CostCenter": tags.get("govcloud:cost-center"),
-                "x_ManifestSha256": (lt.manifest_sha256 or None) if lt else None, "x_Meter": r.meter,
-                "x_RateCardVersion": card.version, "x_RateCardSha256": card.digest,
-                "x_DiscountId": sub.id if sub else None, "x_DiscountPercent": pct if sub else None,
-                "x_UsageSource": r.source, "x_BillingAccountNameFa": a.name.fa if a else None,
-            })
-        for inv in invoices.values():
-            for line in inv.lines.values():
-                line.amount = round_money(line.billed_cost, currency)
-            a = agencies.get(inv.agency)
-            for sub in (a.subsidies if a else ()):
-                if sub.kind != "credit":
-                    continue
-                base = sum((l.amount for l in inv.lines.values() if not sub.meters or l.meter in sub.meters),
-                           Decimal(0))
-                if (sub.valid_from and sub.valid_from > inv.last) or (sub.valid_until and sub.valid_until < inv.first):
-                    continue
-                credit = -round_money(base * Decimal(sub.percent) / _HUNDRED, currency)
-                if credit:
-                    inv.credits.append((sub, credit))
-                    rows.append(_invoice_row(inv, a, provider, period, "Credit", credit,
-                                             f"{sub.description} ({number(Decimal(sub.percent))}% of the month's "
-                                             f"charges{' of ' + ', '.join(sub.meters) if sub.meters else ''}; "
-                                             f"subsidy {sub.id})", "Subsidy Credits", discount=sub.id))
-            exact = sum((l.billed_cost for l in inv.lines.values()), Decimal(0))
-            inv.rounding = inv.usage_total - exact
-            if inv.rounding:
-                rows.append(_invoice_row(inv, a, provider, period, "Adjustment", inv.rounding,
-                                         f"rounding of statement {inv.id} to whole {currency} minor units "
-                                         f"(each line rounded half-up)", "Statement Rounding"))
-    notes = changed_cards(used.values(), store.rate_card_digests())
-    return FocusExport(period, calendar, currency, rows, invoices, sorted(used.values(), key=lambda c: (c.site,
-                       c.valid_from or date.min)), notes, provider)
+            build.usage_row(r)
+        for inv in build.invoices.values():
+            build.close(inv)
+    notes = changed_cards(build.used.values(), store.rate_card_digests())
+    return FocusExport(period, calendar, build.currency, build.rows, build.invoices,
+                       sorted(build.used.values(), key=lambda c: (c.site, c.valid_from or date.min)), notes,
+                       build.provider)
+
+
+class _FocusBuild:
+    """One run of build_focus: what the rows are priced and attributed with (rate cards, agencies, the resources
+    and the ledger the store remembers), and the rows and invoices made so far."""
+
+    def __init__(self, store, inventory, period: Period, calendar: str, provider: str):
+        registry = inventory.registry
+        self.calendar, self.provider, self.period = calendar, provider, period
+        self.agencies = {a.id: a for a in registry.agencies}
+        self.agency_of = {a.project: a.id for a in registry.agencies}
+        site_names = inventory.site_names()
+        self.cards = cards = schedules(inventory, site_names)
+        self.sites = {n: inventory.site(n) for n in site_names}
+        for a in registry.agencies:
+            for sub in a.subsidies:
+                bad = [m for m in sub.meters if m not in OFFERINGS]
+                if bad:
+                    raise InputError([Problem(f"subsidy '{sub.id}' of agency '{a.id}' names unknown meter(s) "
+                                              f"{', '.join(bad)}", code="inventory", hint=one_of(list(OFFERINGS)))])
+        currencies = {s.currency for s in cards.values()}
+        if len(currencies) > 1:
+            raise InputError([Problem("the sites are priced in different currencies (" + ", ".join(sorted(currencies))
+                                      + "): FOCUS has one BillingCurrency per invoice; export one currency at a "
+                                      "time", code="usage")])
+        self.currency = currencies.pop() if currencies else "IRR"
+        self.resources = {(s, k, rid): info for s in site_names for k in ("server", "volume", "floating-ip", "bucket")
+                          for rid, info in store.resources(s, k).items()}
+        self.ledger = {}
+        for lt in store.lifetimes(start=period.start, end=period.end):
+            self.ledger[(lt.site, lt.kind, lt.resource_id)] = lt
+        self.rows: list[dict] = []
+        self.invoices: dict[str, Invoice] = {}
+        self.used: dict[tuple[str, str], DatedCard] = {}
+
+    def usage_row(self, r) -> None:
+        """The Usage row of one usage record, added to its invoice's line; none for usage that is not priced."""
+        currency, provider = self.currency, self.provider
+        meter = METERS.get(r.meter)
+        offering = OFFERINGS.get(r.meter)
+        if meter is None or offering is None or r.site not in self.cards:
+            return  # reported, not priced (server_hours, disk_gb_hours), or a site no longer in the inventory
+        aid = self.agency_of.get(r.project)
+        a = self.agencies.get(aid) if aid else None
+        card = self.cards[r.site].on(r.day)
+        if card is None:
+            raise InputError([Problem(f"usage of {r.day} at site {r.site} is before its first rate card",
+                                      code="usage")])
+        self.used[(r.site, card.version)] = card
+        sub = discount_on(a.subsidies if a else (), r.meter, r.day)
+        pct = Decimal(sub.percent) if sub else Decimal(0)
+        price = card.price(meter.rate_field)
+        pq = (r.quantity / meter.divisor).quantize(PRICING_QUANTUM)
+        list_cost = price * pq
+        billed = list_cost * (_HUNDRED - pct) / _HUNDRED
+        month, first, last = billing_month(r.day, self.calendar)
+        account = aid or f"project-{r.project}"
+        inv = self.invoices.get(f"{account}-{month}")
+        if inv is None:
+            inv = self.invoices[f"{account}-{month}"] = Invoice(f"{account}-{month}", account, month, first, last,
+                                                                currency)
+        key = (r.site, r.meter, r.service, r.environment, card.version, sub.id if sub else "")
+        line = inv.lines.get(key) or inv.lines.setdefault(key, InvoiceLine(*key, unit_price=price))
+        line.quantity += r.quantity
+        line.pricing_quantity += pq
+        line.list_cost += list_cost
+        line.billed_cost += billed
+        info = self.resources.get((r.site, r.kind, r.resource_id))
+        lt = self.ledger.get((r.site, r.kind, r.resource_id))
+        tags = dict((info.attrs.get("tags") if info else None) or (lt.attrs.get("tags") if lt else None) or {})
+        tags.update({"govcloud:agency": aid or "", "govcloud:service": r.service,
+                     "govcloud:environment": r.environment})
+        tags = {k: v for k, v in sorted(tags.items()) if v != ""}
+        site = self.sites[r.site]
+        self.rows.append({
+            "BilledCost": billed, "BillingAccountId": account,
+            "BillingAccountName": a.name.en if a else r.project, "BillingCurrency": currency,
+            "BillingPeriodEnd": timestamp(day_end(last)), "BillingPeriodStart": timestamp(day_start(first)),
+            "ChargeCategory": "Usage", "ChargeClass": None,
+            "ChargeDescription": f"{meter.label} of {r.kind} {r.name or r.resource_id} ({r.service}) at "
+                                 f"{r.site}, {number(price)} {currency} per {offering.pricing_unit[:-1]}"
+                                 f" (rate card {card.version})"
+                                 + (f", {number(pct)}% subsidy {sub.id}" if sub else ""),
+            "ChargeFrequency": "Usage-Based",
+            "ChargePeriodEnd": timestamp(day_end(r.day)), "ChargePeriodStart": timestamp(day_start(r.day)),
+            "ConsumedQuantity": r.quantity, "ConsumedUnit": offering.consumed_unit,
+            "ContractedCost": list_cost, "EffectiveCost": billed, "InvoiceId": inv.id,
+            "InvoiceIssuerName": provider, "ListCost": list_cost, "ListUnitPrice": price,
+            "PricingCategory": "Standard", "PricingQuantity": pq, "PricingUnit": offering.pricing_unit,
+            "ProviderName": provider, "PublisherName": provider,
+            "RegionId": r.site, "RegionName": site.title.en if site else r.site,
+            "ResourceId": r.resource_id, "ResourceName": r.name if r.name and r.name != r.resource_id else None,
+            "ResourceType": offering.resource_type,
+            "ServiceCategory": offering.service_category, "ServiceName": offering.service_name,
+            "ServiceSubcategory": offering.service_subcategory,
+            "SkuId": f"{r.site}/{r.meter}", "SkuMeter": offering.sku_meter,
+            "SkuPriceDetails": json.dumps({"x_RateCardVersion": card.version,
+                                           "x_RateCardField": offering.price_field_yaml}, sort_keys=True),
+            "SkuPriceId": f"{r.site}/{r.meter}@{card.version}",
+            "SubAccountId": r.project_id or r.project, "SubAccountName": r.project,
+            "Tags": json.dumps(tags, sort_keys=True),
+            "x_Service": r.service, "x_Environment": r.environment or None,
+            "x_CostCenter": tags.get("govcloud:cost-center"),
+            "x_ManifestSha256": (lt.manifest_sha256 or None) if lt else None, "x_Meter": r.meter,
+            "x_RateCardVersion": card.version, "x_RateCardSha256": card.digest,
+            "x_DiscountId": sub.id if sub else None, "x_DiscountPercent": pct if sub else None,
+            "x_UsageSource": r.source, "x_BillingAccountNameFa": a.name.fa if a else None,
+        })
+
+    def close(self, inv: Invoice) -> None:
+        """An invoice's lines rounded, its credits (subsidies of kind credit) and its rounding, as rows."""
+        currency, provider, period = self.currency, self.provider, self.period
+        for line in inv.lines.values():
+            line.amount = round_money(line.billed_cost, currency)
+        a = self.agencies.get(inv.agency)
+        for sub in (a.subsidies if a else ()):
+            if sub.kind != "credit":
+                continue
+            base = sum((l.amount for l in inv.lines.values() if not sub.meters or l.meter in sub.meters),
+                       Decimal(0))
+            if (sub.valid_from and sub.valid_from > inv.last) or (sub.valid_until and sub.valid_until < inv.first):
+                continue
+            credit = -round_money(base * Decimal(sub.percent) / _HUNDRED, currency)
+            if credit:
+                inv.credits.append((sub, credit))
+                self.rows.append(_invoice_row(inv, a, provider, period, "Credit", credit,
+                                              f"{sub.description} ({number(Decimal(sub.percent))}% of the month's "
+                                              f"charges{' of ' + ', '.join(sub.meters) if sub.meters else ''}; "
+                                              f"subsidy {sub.id})", "Subsidy Credits", discount=sub.id))
+        exact = sum((l.billed_cost for l in inv.lines.values()), Decimal(0))
+        inv.rounding = inv.usage_total - exact
+        if inv.rounding:
+            self.rows.append(_invoice_row(inv, a, provider, period, "Adjustment", inv.rounding,
+                                          f"rounding of statement {inv.id} to whole {currency} minor units "
+                                          f"(each line rounded half-up)", "Statement Rounding"))
 
 
 def _invoice_row(inv: Invoice, agency, provider: str, period: Period, category: str, amount: Decimal,
