@@ -173,36 +173,9 @@ def _worker_run(req: dict, send: Callable[[dict], None], go_ahead: Callable[[], 
     t_setup = time.monotonic()
     from pulumi import automation as auto
 
-    from govcloud.engine.program import ProgramRun, ProviderConfig, build_program
-
     op = req["op"]
     print(f"govcloud engine child {os.getpid()}: {op}", file=sys.stderr, flush=True)
-    loc = StackLocation(req["location"]["project"], req["location"]["stack"], req["location"]["backendUrl"],
-                        req["location"]["stateDir"])
-    plan = ResourcePlan.from_json(req["plan"])
-    # the parent read the credentials (its access check did): no openstacksdk import here
-    run = ProgramRun()
-    program = build_program(plan, ProviderConfig(**req["provider"]), allow_data_loss=bool(req.get("allowDataLoss")),
-                            record=run)
-    passphrase = os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")
-    env = engine_env(loc, passphrase, req.get("toolchainEnv"))
-    if op == "refresh-preview":
-        # the CLI reads PULUMI_SKIP_CONFIRMATIONS as --yes, which it refuses next to --preview-only
-        env.pop("PULUMI_SKIP_CONFIRMATIONS", None)
-        os.environ.pop("PULUMI_SKIP_CONFIRMATIONS", None)
-    os.environ.update(env)
-    ensure_workdir(loc)
-    ws = _workspace(auto, loc, run, work_dir=str(loc.work_dir), program=program, env_vars=env,
-                    secrets_provider="passphrase", pulumi_command=pulumi_command(req.get("pulumi")))
-    created = False
-    try:
-        stack = auto.Stack.select(loc.stack, ws)
-    except auto.StackNotFoundError:
-        if op in ("refresh", "refresh-preview", "destroy"):
-            raise EngineError(f"stack {loc.name} does not exist: nothing was deployed from this manifest yet")
-        stack = auto.Stack.create(loc.stack, ws)
-        created = True  # a preview only (diff, a refused or declined deploy) removes it again
-
+    loc, ws, stack, created = _open_stack(auto, req, op)
     _summary_without_history(auto, stack)
     hooked = _install_raw_event_hook()
     t_ready = time.monotonic()
@@ -264,6 +237,37 @@ def _worker_run(req: dict, send: Callable[[dict], None], go_ahead: Callable[[], 
         out = up(go.get("message"))
         out["timing"] = {"imports": 0.0, "setup": 0.0, "engine": round(time.monotonic() - t_go, 3)}
         yield out
+
+
+def _open_stack(auto, req: dict, op: str):
+    """(location, workspace, stack, created) for the request: the plan's program, the engine's environment, and
+    the stack selected, or created (created True) unless the operation needs one that exists."""
+    from govcloud.engine.program import ProgramRun, ProviderConfig, build_program
+
+    loc = StackLocation(req["location"]["project"], req["location"]["stack"], req["location"]["backendUrl"],
+                        req["location"]["stateDir"])
+    plan = ResourcePlan.from_json(req["plan"])
+    # the parent read the credentials (its access check did): no openstacksdk import here
+    run = ProgramRun()
+    program = build_program(plan, ProviderConfig(**req["provider"]), allow_data_loss=bool(req.get("allowDataLoss")),
+                            record=run)
+    passphrase = os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")
+    env = engine_env(loc, passphrase, req.get("toolchainEnv"))
+    if op == "refresh-preview":
+        # the CLI reads PULUMI_SKIP_CONFIRMATIONS as --yes, which it refuses next to --preview-only
+        env.pop("PULUMI_SKIP_CONFIRMATIONS", None)
+        os.environ.pop("PULUMI_SKIP_CONFIRMATIONS", None)
+    os.environ.update(env)
+    ensure_workdir(loc)
+    ws = _workspace(auto, loc, run, work_dir=str(loc.work_dir), program=program, env_vars=env,
+                    secrets_provider="passphrase", pulumi_command=pulumi_command(req.get("pulumi")))
+    try:
+        return loc, ws, auto.Stack.select(loc.stack, ws), False
+    except auto.StackNotFoundError:
+        if op in ("refresh", "refresh-preview", "destroy"):
+            raise EngineError(f"stack {loc.name} does not exist: nothing was deployed from this manifest yet")
+        # created: a preview only (diff, a refused or declined deploy) removes it again
+        return loc, ws, auto.Stack.create(loc.stack, ws), True
 
 
 def _summary_without_history(auto, stack) -> None:
