@@ -65,6 +65,40 @@ def stack_engine(checked: CheckedPlan, hooks: Hooks, *, ahead: EngineOp = Engine
                        ahead=ahead, interrupts=Interrupts(notice=lambda msg: hooks.note(f"\n{msg}")))
 
 
+def _preview(engine: Engine, plan, state, hooks: Hooks, *, skip_preview: bool, allow_data_loss: bool,
+             replace: tuple[str, ...], refresh: bool) -> OperationResult:
+    """What the deploy would change: the engine's preview, or with skip_preview (a stack that holds nothing,
+    else PreviewNeeded) every planned resource created, from the plan."""
+    from govcloud import review
+
+    if skip_preview:
+        if state is not None and (state.resources or state.pending):
+            raise PreviewNeeded(f"--skip-preview: {engine.name} holds resources; its deploys are previewed so "
+                                f"that the data-loss guard can read what they change (deploy without "
+                                f"--skip-preview)")
+        return OperationResult(op=EngineOp.PREVIEW, stack=engine.name, ok=True, changes=review.create_changes(plan))
+    with hooks.phase("previewing", engine.name, lines=False) as on_event:
+        return engine.run(EngineOp.PREVIEW, allow_data_loss=allow_data_loss, replace=replace,
+                          refresh_first=refresh, on_event=on_event)
+
+
+def _hold_to_saved_plan(saved, plan_file: str, file: str, plan, state, preview: OperationResult, stack: str,
+                        config, heads, hooks: Hooks) -> None:
+    """Refuse (PlanMovedError, recorded in the audit log) when the manifest, the plan, the stack or the preview
+    is not what the saved plan was made from."""
+    from govcloud.ops import audit
+    from govcloud.review import savedplan
+
+    try:
+        savedplan.verify_plan(saved, savedplan.manifest_hash(file), savedplan.plan_hash(plan),
+                              savedplan.stack_fingerprint(state.raw if state else None), preview, stack=stack)
+    except savedplan.PlanMovedError as exc:
+        audit.record_operation(config, operation="deploy", stack=stack, result="refused", manifest=file,
+                               changes=preview, error="; ".join(exc.moved), plan_file=plan_file, heads=heads,
+                               note=hooks.note)
+        raise
+
+
 def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, replace: Sequence[str] = (),
            refresh: bool = False, plan_file: str | None = None, verify=None, hooks: Hooks | None = None,
            engine_factory: EngineFactory = stack_engine, skip_preview: bool = False) -> DeployResult:
@@ -72,7 +106,6 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
     (govcloud.verify.VerifyOptions): check every server over SSH after a successful apply. `skip_preview`:
     a first deploy without the preview (see the module's docstring)."""
     from govcloud import review
-    from govcloud.ops import audit
     from govcloud.ops.auditheads import heads_for
     from govcloud.review import savedplan
 
@@ -98,17 +131,8 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
         timings.lap("state")
         forced = state.volume_shrinks(plan) if state else {}
         replace = tuple(dict.fromkeys([*replace, *forced]))
-        if skip_preview:
-            if state is not None and (state.resources or state.pending):
-                raise PreviewNeeded(f"--skip-preview: {engine.name} holds resources; its deploys are previewed so "
-                                    f"that the data-loss guard can read what they change (deploy without "
-                                    f"--skip-preview)")
-            preview = OperationResult(op=EngineOp.PREVIEW, stack=engine.name, ok=True,
-                                      changes=review.create_changes(plan))
-        else:
-            with hooks.phase("previewing", engine.name, lines=False) as on_event:
-                preview = engine.run(EngineOp.PREVIEW, allow_data_loss=allow_data_loss, replace=replace,
-                                     refresh_first=refresh, on_event=on_event)
+        preview = _preview(engine, plan, state, hooks, skip_preview=skip_preview, allow_data_loss=allow_data_loss,
+                           replace=replace, refresh=refresh)
         timings.lap("preview", preview)
         if not preview.blocked_only_by_protection:  # protected data: the guard below explains and refuses
             ensure_ok(preview)
@@ -117,15 +141,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
                                  user_data_drift=drift, forced=forced)
         hooks.review(rv)
         if saved is not None:
-            try:
-                savedplan.verify_plan(saved, savedplan.manifest_hash(file), savedplan.plan_hash(plan),
-                                      savedplan.stack_fingerprint(state.raw if state else None), preview,
-                                      stack=engine.name)
-            except savedplan.PlanMovedError as exc:
-                audit.record_operation(config, operation="deploy", stack=engine.name, result="refused",
-                                       manifest=file, changes=preview, error="; ".join(exc.moved),
-                                       plan_file=plan_file, heads=heads, note=hooks.note)
-                raise
+            _hold_to_saved_plan(saved, plan_file, file, plan, state, preview, engine.name, config, heads, hooks)
         risks = review.guard_data_loss(rv, allow=allow_data_loss)  # DataLossError when not allowed
         if preview.blocked_only_by_protection and not risks:  # protected, but not a kind the guard knows
             ensure_ok(preview)
