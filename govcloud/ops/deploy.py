@@ -82,23 +82,6 @@ def _preview(engine: Engine, plan, state, hooks: Hooks, *, skip_preview: bool, a
                           refresh_first=refresh, on_event=on_event)
 
 
-def _hold_to_saved_plan(saved, plan_file: str, file: str, plan, state, preview: OperationResult, stack: str,
-                        config, heads, hooks: Hooks) -> None:
-    """Refuse (PlanMovedError, recorded in the audit log) when the manifest, the plan, the stack or the preview
-    is not what the saved plan was made from."""
-    from govcloud.ops import audit
-    from govcloud.review import savedplan
-
-    try:
-        savedplan.verify_plan(saved, savedplan.manifest_hash(file), savedplan.plan_hash(plan),
-                              savedplan.stack_fingerprint(state.raw if state else None), preview, stack=stack)
-    except savedplan.PlanMovedError as exc:
-        audit.record_operation(config, operation="deploy", stack=stack, result="refused", manifest=file,
-                               changes=preview, error="; ".join(exc.moved), plan_file=plan_file, heads=heads,
-                               note=hooks.note)
-        raise
-
-
 def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, replace: Sequence[str] = (),
            refresh: bool = False, plan_file: str | None = None, verify=None, hooks: Hooks | None = None,
            engine_factory: EngineFactory = stack_engine, skip_preview: bool = False) -> DeployResult:
@@ -106,6 +89,7 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
     (govcloud.verify.VerifyOptions): check every server over SSH after a successful apply. `skip_preview`:
     a first deploy without the preview (see the module's docstring)."""
     from govcloud import review
+    from govcloud.ops import audit
     from govcloud.ops.auditheads import heads_for
     from govcloud.review import savedplan
 
@@ -141,7 +125,15 @@ def deploy(file: str, *, yes: bool = False, allow_data_loss: bool = False, repla
                                  user_data_drift=drift, forced=forced)
         hooks.review(rv)
         if saved is not None:
-            _hold_to_saved_plan(saved, plan_file, file, plan, state, preview, engine.name, config, heads, hooks)
+            try:
+                savedplan.verify_plan(saved, savedplan.manifest_hash(file), savedplan.plan_hash(plan),
+                                      savedplan.stack_fingerprint(state.raw if state else None), preview,
+                                      stack=engine.name)
+            except savedplan.PlanMovedError as exc:
+                audit.record_operation(config, operation="deploy", stack=engine.name, result="refused",
+                                       manifest=file, changes=preview, error="; ".join(exc.moved),
+                                       plan_file=plan_file, heads=heads, note=hooks.note)
+                raise
         risks = review.guard_data_loss(rv, allow=allow_data_loss)  # DataLossError when not allowed
         if preview.blocked_only_by_protection and not risks:  # protected, but not a kind the guard knows
             ensure_ok(preview)
