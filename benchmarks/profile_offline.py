@@ -18,7 +18,10 @@ and with --before side by side, alternating. Output goes to /dev/null, as a
 CI job's or an editor's would be piped.
 
 TARGETs: `pass` (bare `python -c pass`), `libs` (`import click, yaml,
-pydantic, jinja2`), `cli-import` (`import govcloud.cli`), `one-simple`
+pydantic, jinja2`), `libs-no-pydantic` (`import click, yaml, jinja2`),
+`libs-model` (the four, then one `class M(BaseModel)`, with
+PYDANTIC_DISABLE_PLUGINS=__all__ as the govcloud command sets it: the floor
+of a command that builds a model), `cli-import` (`import govcloud.cli`), `one-simple`
 (validate examples/mefa/hr-app.yaml: no blueprint, two roles),
 `one-portal` (validate examples/moh/patient-portal.yaml: the web-app
 blueprint), `dir` (validate the 1,000 manifests of bench_pipeline.py,
@@ -83,10 +86,16 @@ MANIFEST_DIR = os.path.join(HERE, "out", "manifests")
 SIMPLE = os.path.join("examples", "mefa", "hr-app.yaml")
 PORTAL = os.path.join("examples", "moh", "patient-portal.yaml")
 CLI_MAIN = "import sys; from govcloud.cli import main; sys.exit(main())"  # what the console script runs
+# the floor of any command that checks a manifest with pydantic: its first model class loads pydantic's internals
+ONE_MODEL = ("import os; os.environ.setdefault('PYDANTIC_DISABLE_PLUGINS', '__all__')\n"
+             "import click, yaml, pydantic, jinja2\nclass M(pydantic.BaseModel):\n    x: int = 0")
 
 TARGETS = {
     "pass": ("bare interpreter: python -c pass", ["-c", "pass"]),
     "libs": ("python -c 'import click, yaml, pydantic, jinja2'", ["-c", "import click, yaml, pydantic, jinja2"]),
+    "libs-no-pydantic": ("python -c 'import click, yaml, jinja2'", ["-c", "import click, yaml, jinja2"]),
+    "libs-model": ("the four libraries, then one pydantic model class (plugins off, as govcloud runs it)",
+                   ["-c", ONE_MODEL]),
     "cli-import": ("python -c 'import govcloud.cli'", ["-c", "import govcloud.cli"]),
     "one-simple": (f"govcloud validate {SIMPLE}", ["-c", CLI_MAIN, "validate", SIMPLE]),
     "one-portal": (f"govcloud validate {PORTAL}", ["-c", CLI_MAIN, "validate", PORTAL]),
