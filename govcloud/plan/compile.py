@@ -140,7 +140,7 @@ def _server(add: Add, si: int, server: Server, manifest: Manifest, site: Site, c
         "service": md.name, "environment": md.environment, "classification": md.classification,
         "os": image.os, "health_check": server.health_check.model_dump() if server.health_check else None,
         "volumes": [v.name for v in server.volumes],
-    }, (lambda si=si: locate(("spec", "servers", si, "role"))) if locate else (lambda: None), f"{src}.role")
+    }, (lambda: locate(("spec", "servers", si, "role"))) if locate else (lambda: None), f"{src}.role")
     for n in range(1, server.count + 1):
         inst = f"{server.name}-{n}"
         port_key = add(f"port-{inst}", PORT, f"{inst}-port", {

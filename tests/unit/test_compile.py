@@ -138,6 +138,22 @@ def test_templates_run_sandboxed_with_strict_undefined(tmp_path, write):
     assert "unsafe" in exc.value.problems[0].message or "__class__" in exc.value.problems[0].message
 
 
+def test_an_unknown_role_is_located_at_its_own_server_entry(write):
+    """Every server entry renders its user data; a role with no template points at that entry's role line."""
+    from govcloud.errors import InputError
+
+    hr = (EXAMPLES / "mefa" / "hr-app.yaml").read_text()
+    assert hr.count("role: ") == 2 and "role: database" in hr  # the second entry is the database
+    with pytest.raises(InputError) as exc:
+        plan_of(write, hr.replace("role: database", "role: databse"))
+    (problem,) = exc.value.problems
+    assert problem.path == "spec.servers[1].role"
+    assert "no cloud-init template for role 'databse'" in problem.message and "'database'" in problem.hint
+    lines = hr.splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "role: database" in text)
+    assert (problem.location.line, problem.location.column) == (line, lines[line - 1].index("database") + 1)
+
+
 def test_every_example_compiles():
     ws = Workspace(ConfigRepo(None))
     files = sorted(EXAMPLES.rglob("*.yaml"))
